@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The life of one user-space TLS call, shared by every library hook:
+ * entry remembers (session, buffer) per thread; the socket syscalls made
+ * inside the call name its fd (sock.bpf.c); the return emits the bytes the
+ * call really transferred, attributed to the session's socket.
+ */
+#ifndef TLSTAP_BPF_CALLS_BPF_H_
+#define TLSTAP_BPF_CALLS_BPF_H_
+
+#include <bpf/bpf_tracing.h>
+#include "maps.bpf.h"
+#include "emit.bpf.h"
+
+static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
+					  __u64 len_out, __u8 dir)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 sp = PT_REGS_SP(ctx);
+	struct active_call *cur, call = {};
+
+	if (!should_trace(pid_tgid))
+		return 0;
+	cur = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	if (cur) {
+		if (sp < cur->entry_sp) {
+			/* called from inside another TLS call: the outer one reports */
+			cur->depth++;
+			stat_add(TLSTAP_STAT_NESTED_CALLS, 1);
+			return 0;
+		}
+		stat_add(TLSTAP_STAT_STALE_ENTRIES, 1);
+	}
+	call.conn = conn;
+	call.buf = buf;
+	call.len_out = len_out;
+	call.entry_sp = sp;
+	call.dir = dir;
+	call.lib = bpf_get_attach_cookie(ctx);
+	call.sock.fd = -1;
+	if (bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY))
+		stat_add(TLSTAP_STAT_LOST_NO_ENTRY_CALLS, 1);
+	return 0;
+}
+
+static __always_inline struct conn_state *conn_state_get(__u32 tgid, __u64 conn)
+{
+	struct conn_key key = { .tgid = tgid, .conn = conn };
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+	struct conn_state fresh = {};
+	__u8 one = 1;
+
+	if (st)
+		return st;
+	fresh.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
+	fresh.sock.fd = -1;
+	bpf_map_update_elem(&conns, &key, &fresh, BPF_NOEXIST);
+	bpf_map_update_elem(&procs_with_conns, &tgid, &one, BPF_ANY);
+	return bpf_map_lookup_elem(&conns, &key);
+}
+
+/* The session is freed: a later session at the same address starts afresh. */
+static __always_inline void conn_state_forget(__u64 conn)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .conn = conn };
+
+	bpf_map_delete_elem(&conns, &key);
+}
+
+/*
+ * At the call's return. ret is the call's return value: the byte count, or
+ * for *_ex calls 1 on success with the count at len_out. Anything else
+ * (errors, WANT_READ/WANT_WRITE) transferred nothing and emits nothing, so a
+ * retried write is reported once, when it succeeds.
+ */
+static __always_inline int tls_call_exit(int ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct active_call *call = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	struct tlstap_data_event *h;
+	struct emit_ctx ectx = {};
+	struct conn_state *st;
+	__u64 len = 0;
+
+	if (!call)
+		return 0;
+	if (call->depth) {
+		call->depth--;
+		return 0;
+	}
+	if (call->len_out) {
+		if (ret == 1)
+			bpf_probe_read_user(&len, sizeof(len), (const void *)call->len_out);
+	} else if (ret > 0) {
+		len = ret;
+	}
+	if (!len)
+		goto out;
+
+	h = &ectx.hdr;
+	h->type = TLSTAP_RECORD_DATA;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->call_len = len;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->lib = call->lib;
+	h->dir = call->dir;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	ectx.buf = call->buf;
+
+	st = conn_state_get(h->pid, call->conn);
+	if (call->sock.fd >= 0) {
+		h->flags = TLSTAP_F_FD_FROM_SYSCALL;
+		if (st)
+			st->sock = call->sock;
+	} else if (st && st->sock.fd >= 0) {
+		h->flags = TLSTAP_F_FD_CACHED;
+		call->sock = st->sock;
+	}
+	h->fd = call->sock.fd;
+	h->family = call->sock.family;
+	h->lport = call->sock.lport;
+	h->rport = call->sock.rport;
+	__builtin_memcpy(h->laddr, call->sock.laddr, sizeof(h->laddr));
+	__builtin_memcpy(h->raddr, call->sock.raddr, sizeof(h->raddr));
+	if (st) {
+		h->conn_id = st->conn_id;
+		h->stream_pos = __sync_fetch_and_add(&st->pos[h->dir == TLSTAP_DIR_RX], len);
+	}
+	emit_call(&ectx);
+out:
+	bpf_map_delete_elem(&active_calls, &pid_tgid);
+	return 0;
+}
+
+#endif /* TLSTAP_BPF_CALLS_BPF_H_ */

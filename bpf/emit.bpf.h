@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Sends a finished TLS call's plaintext to user space: every byte, in chunks
+ * of at most TLSTAP_CHUNK_MAX, each ring record reserved at the smallest size
+ * class that holds its chunk. Losses are counted per cause, never silent.
+ */
+#ifndef TLSTAP_BPF_EMIT_BPF_H_
+#define TLSTAP_BPF_EMIT_BPF_H_
+
+#include "maps.bpf.h"
+
+struct emit_ctx {
+	struct tlstap_data_event hdr;
+	__u64 buf; /* user address of the plaintext */
+};
+
+/*
+ * bpf_ringbuf_reserve() needs a constant size, so each size class is its own
+ * call site. Classes step by a quarter octave: at most 25 % of a record is
+ * slack, and a 60-byte write takes a 64-byte slot, not 32 KiB.
+ */
+static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __u64 n,
+					     const __u64 cap)
+{
+	struct tlstap_data_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e) + cap, 0);
+	if (!e) {
+		stat_add(TLSTAP_STAT_LOST_RINGBUF_BYTES, ctx->hdr.call_len - off);
+		stat_add(TLSTAP_STAT_LOST_RINGBUF_CALLS, 1);
+		return 1; /* stop: the rest of the call cannot fit either */
+	}
+	__builtin_memcpy(e, &ctx->hdr, sizeof(*e));
+	e->call_offset = off;
+	e->data_len = n;
+	barrier_var(n);
+	if (n > cap)
+		n = cap;
+	if (bpf_probe_read_user(e + 1, n, (const void *)(ctx->buf + off))) {
+		bpf_ringbuf_discard(e, 0);
+		stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, n);
+		stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
+		return 0; /* the next chunk may be readable */
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+#define EMIT_CLASS(cap)                                                 \
+	if (n <= (cap))                                                 \
+		return emit_chunk_sized(ctx, off, n, (cap));
+#define EMIT_OCTAVE(base)                                               \
+	EMIT_CLASS((base) + (base) / 4)                                 \
+	EMIT_CLASS((base) + (base) / 2)                                 \
+	EMIT_CLASS((base) + 3 * (base) / 4)                             \
+	EMIT_CLASS(2 * (base))
+
+static long emit_chunk(__u32 i, struct emit_ctx *ctx)
+{
+	__u64 off = (__u64)i * TLSTAP_CHUNK_MAX;
+	__u64 left, n; /* 64-bit: a 32-bit copy would lose the verifier's bounds */
+
+	if (off >= ctx->hdr.call_len)
+		return 1;
+	left = ctx->hdr.call_len - off;
+	n = left > TLSTAP_CHUNK_MAX ? TLSTAP_CHUNK_MAX : left;
+
+	EMIT_CLASS(16)
+	EMIT_CLASS(32)
+	EMIT_CLASS(48)
+	EMIT_CLASS(64)
+	EMIT_OCTAVE(64)
+	EMIT_OCTAVE(128)
+	EMIT_OCTAVE(256)
+	EMIT_OCTAVE(512)
+	EMIT_OCTAVE(1024)
+	EMIT_OCTAVE(2048)
+	EMIT_OCTAVE(4096)
+	EMIT_OCTAVE(8192)
+	EMIT_OCTAVE(16384) /* ends at 32 KiB == TLSTAP_CHUNK_MAX */
+	return 1;
+}
+
+/* bpf_loop's ceiling; bytes beyond it (256 GiB into a call) are counted lost. */
+#define TLSTAP_MAX_CHUNKS (1 << 23)
+
+static __always_inline void emit_call(struct emit_ctx *ctx)
+{
+	__u64 chunks = (ctx->hdr.call_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
+
+	stat_add(TLSTAP_STAT_CALLS, 1);
+	stat_add(TLSTAP_STAT_CALL_BYTES, ctx->hdr.call_len);
+	if (chunks > TLSTAP_MAX_CHUNKS) {
+		stat_add(TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES,
+			 ctx->hdr.call_len - (__u64)TLSTAP_MAX_CHUNKS * TLSTAP_CHUNK_MAX);
+		chunks = TLSTAP_MAX_CHUNKS;
+	}
+	bpf_loop(chunks, emit_chunk, ctx, 0);
+}
+
+#endif /* TLSTAP_BPF_EMIT_BPF_H_ */

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Maps and configuration shared by every hook family. Exactly one object
+ * (maps.bpf.c) defines TLSTAP_DEFINE_MAPS; the others see extern
+ * declarations that the BPF static linker resolves to those definitions.
+ */
+#ifndef TLSTAP_BPF_MAPS_BPF_H_
+#define TLSTAP_BPF_MAPS_BPF_H_
+
+#include "tlstap.h"
+
+#ifdef TLSTAP_DEFINE_MAPS
+#define TLSTAP_MAP
+#else
+#define TLSTAP_MAP extern
+#endif
+
+/* Where a socket fd leads: filled from the kernel socket with CO-RE reads. */
+struct sock_info {
+	__s32 fd; /* -1 when not known */
+	__u8 family;
+	__u8 pad[3];
+	__u16 lport;
+	__u16 rport;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+/* A TLS call in progress on one thread, from its entry to its return. */
+struct active_call {
+	__u64 conn; /* the library's session pointer (SSL*, ...) */
+	__u64 buf; /* plaintext buffer in the traced process */
+	__u64 len_out; /* *_ex calls: where the byte count is written; else 0 */
+	__u64 entry_sp; /* stack pointer at entry: tells nesting from leftovers */
+	__u32 depth; /* nested TLS calls on this thread still to return */
+	__u8 dir;
+	__u8 lib;
+	__u8 pad[2];
+	struct sock_info sock; /* from the first socket syscall inside the call */
+};
+
+struct conn_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 conn;
+};
+
+/* What tlstap remembers of a TLS session between calls. */
+struct conn_state {
+	__u64 conn_id;
+	__u64 pos[2]; /* bytes seen so far, tx and rx */
+	struct sock_info sock;
+};
+
+struct file_key {
+	__u64 dev;
+	__u64 ino;
+};
+
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024); /* resized from user space */
+} events SEC(".maps");
+
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tlstap_stats);
+} stats SEC(".maps");
+
+/* thread (pid_tgid) -> the TLS call it is inside */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct active_call);
+} active_calls SEC(".maps");
+
+/* (process, session pointer) -> session state; LRU bounds what is forgotten */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_state);
+} conns SEC(".maps");
+
+/* processes that own entries in conns, so their exit can clear them */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} procs_with_conns SEC(".maps");
+
+/* --pid filter */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} target_pids SEC(".maps");
+
+/* files already reported as mapped executable */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} seen_files SEC(".maps");
+
+#ifdef TLSTAP_DEFINE_MAPS
+const volatile struct tlstap_config tlstap_cfg = {};
+__u64 next_conn_id = 0;
+#else
+extern const volatile struct tlstap_config tlstap_cfg;
+extern __u64 next_conn_id;
+#endif
+
+static __always_inline void stat_add(__u32 slot, __u64 n)
+{
+	__u32 zero = 0;
+	struct tlstap_stats *s = bpf_map_lookup_elem(&stats, &zero);
+
+	if (s && slot < TLSTAP_STAT_COUNT)
+		s->v[slot] += n;
+}
+
+/* The in-kernel filters: --pid, --uid, --comm, and never tlstap itself. */
+static __always_inline bool should_trace(__u64 pid_tgid)
+{
+	__u32 tgid = pid_tgid >> 32;
+
+	if (tgid == tlstap_cfg.self_tgid)
+		return false;
+	if (tlstap_cfg.filter_pids && !bpf_map_lookup_elem(&target_pids, &tgid))
+		return false;
+	if (tlstap_cfg.filter_uid && (__u32)bpf_get_current_uid_gid() != tlstap_cfg.uid)
+		return false;
+	if (tlstap_cfg.filter_comm) {
+		char comm[TLSTAP_COMM_LEN];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		for (int i = 0; i < TLSTAP_COMM_LEN; i++) {
+			if (comm[i] != tlstap_cfg.comm[i])
+				return false;
+			if (!comm[i])
+				break;
+		}
+	}
+	return true;
+}
+
+#endif /* TLSTAP_BPF_MAPS_BPF_H_ */

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The ABI between tlstap's BPF programs and its user space: ring-buffer
+ * records, statistics slots and load-time configuration. Fixed-width types,
+ * explicit padding, 8-byte aligned: both compilers must agree byte for byte.
+ */
+#ifndef TLSTAP_BPF_TLSTAP_H_
+#define TLSTAP_BPF_TLSTAP_H_
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define TLSTAP_COMM_LEN 16
+/* Payload bytes one ring record carries at most; longer calls are chunked. */
+#define TLSTAP_CHUNK_MAX (32 * 1024)
+
+enum tlstap_lib {
+	TLSTAP_LIB_UNKNOWN = 0,
+	TLSTAP_LIB_OPENSSL = 1,
+	TLSTAP_LIB_BORINGSSL = 2,
+	TLSTAP_LIB_GNUTLS = 3,
+	TLSTAP_LIB_NSS = 4,
+	TLSTAP_LIB_GO = 5,
+	TLSTAP_LIB_KTLS = 6,
+};
+
+enum tlstap_dir {
+	TLSTAP_DIR_TX = 1, /* the program sent it */
+	TLSTAP_DIR_RX = 2, /* the program received it */
+};
+
+enum tlstap_record_type {
+	TLSTAP_RECORD_DATA = 1,        /* struct tlstap_data_event */
+	TLSTAP_RECORD_FILE_MAPPED = 2, /* struct tlstap_file_mapped */
+};
+
+enum tlstap_data_flags {
+	/* fd and addresses come from a socket syscall made inside this call */
+	TLSTAP_F_FD_FROM_SYSCALL = 1 << 0,
+	/* fd and addresses remembered from an earlier call on the same session */
+	TLSTAP_F_FD_CACHED = 1 << 1,
+};
+
+/*
+ * One record per chunk of a TLS call's plaintext. A call of call_len bytes
+ * arrives as ceil(call_len / TLSTAP_CHUNK_MAX) records, in order, each
+ * carrying data_len bytes (right after the header) that start at call_offset. The record's size in the
+ * ring is the header plus a size class just large enough for data_len.
+ */
+struct tlstap_data_event {
+	__u32 type; /* TLSTAP_RECORD_DATA */
+	__u32 data_len; /* payload bytes in this record */
+	__u64 ts_ns; /* CLOCK_MONOTONIC at the call's return */
+	__u64 cgroup_id;
+	__u64 conn_id; /* unique per TLS session while tlstap runs; 0 if none */
+	__u64 call_len; /* bytes the call transferred */
+	__u64 call_offset; /* where this record's payload starts in the call */
+	__u64 stream_pos; /* where the call starts in this direction of the session */
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__s32 fd; /* -1 when unattributed */
+	__u8 lib; /* enum tlstap_lib */
+	__u8 dir; /* enum tlstap_dir */
+	__u8 flags; /* enum tlstap_data_flags */
+	__u8 family; /* AF_INET, AF_INET6, AF_UNIX or 0 when unknown */
+	__u16 lport; /* host byte order */
+	__u16 rport;
+	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+	char comm[TLSTAP_COMM_LEN];
+	/* data_len payload bytes follow the header */
+};
+
+/* A process mapped a file executable for the first time since tlstap started. */
+struct tlstap_file_mapped {
+	__u32 type; /* TLSTAP_RECORD_FILE_MAPPED */
+	__u32 pid;
+	__u64 dev; /* kernel encoding: major << 20 | minor */
+	__u64 ino;
+};
+
+/* Per-CPU counters, one slot per cause; user space sums the CPUs. */
+enum tlstap_stat {
+	TLSTAP_STAT_CALLS = 0, /* TLS calls that returned data */
+	TLSTAP_STAT_CALL_BYTES, /* bytes those calls transferred */
+	TLSTAP_STAT_LOST_RINGBUF_BYTES, /* ring buffer full */
+	TLSTAP_STAT_LOST_RINGBUF_CALLS,
+	TLSTAP_STAT_LOST_FAULT_BYTES, /* user memory not readable */
+	TLSTAP_STAT_LOST_FAULT_RECORDS,
+	TLSTAP_STAT_LOST_NO_ENTRY_CALLS, /* return without entry state (map full) */
+	TLSTAP_STAT_STALE_ENTRIES, /* entry state left by a call that never returned */
+	TLSTAP_STAT_NESTED_CALLS, /* TLS call made inside another on the same thread */
+	TLSTAP_STAT_LOST_NOTIFY, /* file-mapped notifications lost (ring full) */
+	TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES, /* beyond bpf_loop's 1 << 23 chunks */
+	TLSTAP_STAT_COUNT,
+};
+
+struct tlstap_stats {
+	__u64 v[TLSTAP_STAT_COUNT];
+};
+
+/* Filters, fixed before load (read-only data of the BPF object). */
+struct tlstap_config {
+	__u32 self_tgid; /* never trace tlstap itself */
+	__u8 filter_pids; /* only pids in the target_pids map */
+	__u8 filter_uid;
+	__u8 filter_comm;
+	__u8 pad0;
+	__u32 uid;
+	char comm[TLSTAP_COMM_LEN];
+};
+
+#endif /* TLSTAP_BPF_TLSTAP_H_ */

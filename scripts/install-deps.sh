@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every package tlstap needs to build, run and test, from Debian's
+# archive. Idempotent: a machine that has them all is left as it is.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
+  libssl-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  openssl curl python3 procps iproute2 util-linux libcap2-bin
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $EUID -ne 0 ]]; then
+    echo "install-deps: missing packages (${missing[*]}); run as root to install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,27 @@
+// Ring-buffer record bytes -> typed records. Records are copied into aligned
+// structs before any field is read; malformed ones are rejected, not trusted.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <variant>
+
+#include "bpf/tlstap.h"
+#include "capture/events.h"
+
+namespace tlstap::capture {
+
+// One chunk of a call, pointing into the ring buffer (valid during the callback).
+struct DataChunk {
+  tlstap_data_event header;
+  std::string_view payload;
+};
+
+struct Malformed {};
+
+using Record = std::variant<Malformed, DataChunk, FileMappedEvent>;
+
+Record Decode(std::span<const uint8_t> bytes);
+
+}  // namespace tlstap::capture

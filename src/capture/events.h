@@ -1,0 +1,68 @@
+// Typed events, decoded from ring-buffer records. What the rest of tlstap
+// (streams, protocols, exporters) sees; nothing here depends on libbpf.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tlstap::capture {
+
+enum class Lib : uint8_t { kUnknown = 0, kOpenSsl, kBoringSsl, kGnuTls, kNss, kGo, kKtls };
+enum class Dir : uint8_t { kTx = 1, kRx = 2 };
+// How the connection of an event was found.
+enum class Attribution : uint8_t {
+  kNone,     // no socket syscall inside the call and none remembered
+  kSyscall,  // a socket syscall made inside this very call
+  kCached,   // remembered from an earlier call on the same TLS session
+};
+
+std::string_view LibName(Lib lib);  // "openssl", ...
+std::string_view DirName(Dir dir);  // "tx" / "rx"
+std::string_view AttributionName(Attribution a);
+
+struct Endpoint {
+  uint8_t family = 0;  // AF_INET, AF_INET6, AF_UNIX, 0 = unknown
+  std::array<uint8_t, 16> addr{};
+  uint16_t port = 0;
+};
+
+// "127.0.0.1:8443", "[::1]:8443", "unix", "" when unknown.
+std::string FormatEndpoint(const Endpoint& e);
+
+// One TLS call's plaintext, reassembled from its chunks.
+struct DataEvent {
+  uint64_t ts_ns = 0;  // CLOCK_REALTIME nanoseconds at the call's return
+  uint64_t cgroup_id = 0;
+  uint64_t conn_id = 0;     // TLS session while tlstap runs; 0 if none
+  uint64_t stream_pos = 0;  // offset of this call in its direction of the session
+  pid_t pid = 0, tid = 0;
+  uint32_t uid = 0;
+  int32_t fd = -1;
+  Lib lib = Lib::kUnknown;
+  Dir dir = Dir::kTx;
+  Attribution attribution = Attribution::kNone;
+  std::string comm;
+  Endpoint local, remote;
+  uint64_t len = 0;   // bytes the call transferred
+  std::string data;   // bytes captured, in order (== len bytes unless lost is non-empty)
+  // Ranges of the call (offset, length) that never arrived; their bytes are
+  // absent from data. Empty for a complete capture.
+  std::vector<std::pair<uint64_t, uint64_t>> lost;
+
+  bool attributed() const { return attribution != Attribution::kNone; }
+};
+
+// A process mapped an executable file tlstap had not seen yet.
+struct FileMappedEvent {
+  pid_t pid = 0;
+  uint64_t dev = 0;  // userspace st_dev encoding
+  uint64_t ino = 0;
+};
+
+}  // namespace tlstap::capture

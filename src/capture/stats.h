@@ -1,0 +1,70 @@
+// What tlstap saw and what it lost, by cause: kernel counters plus what user
+// space counted while turning records into events.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "bpf/tlstap.h"
+#include "capture/events.h"
+
+namespace tlstap::capture {
+
+struct Stats {
+  // Kernel side (summed per-CPU counters), see enum tlstap_stat.
+  uint64_t calls = 0, call_bytes = 0;
+  uint64_t lost_ringbuf_bytes = 0, lost_ringbuf_calls = 0;
+  uint64_t lost_fault_bytes = 0, lost_fault_records = 0;
+  uint64_t lost_no_entry_calls = 0, lost_notify = 0, lost_chunk_limit_bytes = 0;
+  uint64_t stale_entries = 0, nested_calls = 0;
+  // User side.
+  uint64_t events = 0, captured_bytes = 0, attributed_bytes = 0;
+  uint64_t incomplete_calls = 0, malformed_records = 0;
+  int targets_attached = 0, probes_attached = 0;
+
+  template <typename Counters>
+  void SetKernel(const Counters& c);
+
+  void Count(const DataEvent& e) {
+    ++events;
+    captured_bytes += e.data.size();
+    if (e.attributed()) attributed_bytes += e.data.size();
+    if (!e.lost.empty()) ++incomplete_calls;
+  }
+
+  // Every loss counter with its stable name, for exporters.
+  std::vector<std::pair<std::string_view, uint64_t>> Lost() const {
+    return {{"ringbuf_bytes", lost_ringbuf_bytes},       {"ringbuf_calls", lost_ringbuf_calls},
+            {"fault_bytes", lost_fault_bytes},           {"fault_records", lost_fault_records},
+            {"no_entry_calls", lost_no_entry_calls},     {"chunk_limit_bytes", lost_chunk_limit_bytes},
+            {"notify", lost_notify},                     {"incomplete_calls", incomplete_calls},
+            {"malformed_records", malformed_records}};
+  }
+
+  double captured_share() const { return Share(captured_bytes, call_bytes); }
+  double attributed_share() const { return Share(attributed_bytes, captured_bytes); }
+
+ private:
+  static double Share(uint64_t part, uint64_t whole) {
+    return whole ? static_cast<double>(part) / static_cast<double>(whole) : 1.0;
+  }
+};
+
+template <typename Counters>
+void Stats::SetKernel(const Counters& c) {
+  calls = c[TLSTAP_STAT_CALLS];
+  call_bytes = c[TLSTAP_STAT_CALL_BYTES];
+  lost_ringbuf_bytes = c[TLSTAP_STAT_LOST_RINGBUF_BYTES];
+  lost_ringbuf_calls = c[TLSTAP_STAT_LOST_RINGBUF_CALLS];
+  lost_fault_bytes = c[TLSTAP_STAT_LOST_FAULT_BYTES];
+  lost_fault_records = c[TLSTAP_STAT_LOST_FAULT_RECORDS];
+  lost_no_entry_calls = c[TLSTAP_STAT_LOST_NO_ENTRY_CALLS];
+  lost_notify = c[TLSTAP_STAT_LOST_NOTIFY];
+  lost_chunk_limit_bytes = c[TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES];
+  stale_entries = c[TLSTAP_STAT_STALE_ENTRIES];
+  nested_calls = c[TLSTAP_STAT_NESTED_CALLS];
+}
+
+}  // namespace tlstap::capture

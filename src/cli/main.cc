@@ -1,0 +1,100 @@
+// tlstap: TLS plaintext, live, from eBPF probes on the libraries that
+// encrypt it.
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <memory>
+
+#include "cli/options.h"
+#include "cli/session.h"
+#include "export/json/json_lines.h"
+#include "export/output_file.h"
+#include "export/text/table.h"
+#include "loader/preflight.h"
+#include "loader/probes.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+int Die(const tlstap::Error& e) {
+  std::cerr << "tlstap: " << e.message << "\n";
+  return static_cast<int>(e.code);
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;  // no SA_RESTART: the poll returns at once
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a closed pipe ends output, not the process
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tlstap;
+  auto options = cli::ParseOptions(argc, argv);
+  if (!options) return Die(options.error());
+  if (options->help) {
+    std::cout << cli::kUsage;
+    return 0;
+  }
+  if (options->version) {
+    std::cout << "tlstap " TLSTAP_VERSION "\n";
+    return 0;
+  }
+  std::ios::sync_with_stdio(false);
+
+  if (auto ok = loader::CheckPrivileges(); !ok) return Die(ok.error());
+  if (auto ok = loader::CheckKernel(); !ok) return Die(ok.error());
+
+  std::unique_ptr<std::ostream> file;
+  if (!options->write_path.empty()) {
+    auto opened = exporting::OpenOutputFile(options->write_path);
+    if (!opened) return Die(opened.error());
+    file = std::move(*opened);
+  }
+  std::unique_ptr<exporting::Exporter> exporter;
+  if (file) {
+    exporter = std::make_unique<exporting::JsonLinesExporter>(*file);
+  } else if (options->json) {
+    exporter = std::make_unique<exporting::JsonLinesExporter>(std::cout);
+  } else {
+    exporter = std::make_unique<exporting::TableExporter>(
+        std::cout, std::cerr, exporting::TableOptions{.hex = options->hex});
+  }
+
+  auto probes = loader::Probes::Make({.filters = options->filters,
+                                      .ring_bytes = options->ring_bytes,
+                                      .verbose = options->verbose});
+  if (!probes) return Die(probes.error());
+
+  InstallSignalHandlers();
+  cli::Session session(**probes, *exporter, options->verbose);
+  int targets = session.AttachExisting();
+  if (targets == 0) {
+    return Die({ExitCode::kNoTlsLibrary,
+                "no TLS library to attach to: no process maps an OpenSSL libssl and the "
+                "dynamic linker cache lists none (install libssl3, or run -v to see why "
+                "candidates were skipped)"});
+  }
+  std::cerr << "tlstap: capturing from " << targets << " TLS "
+            << (targets == 1 ? "library" : "libraries") << " (" << (*probes)->attached_probes()
+            << " probes); Ctrl-C to stop\n";
+
+  std::optional<std::chrono::seconds> interval;
+  if (options->stats_interval) interval = std::chrono::seconds(*options->stats_interval);
+  session.Run(g_stop, interval);
+
+  capture::Stats final_stats = session.Snapshot();
+  exporter->OnStats(final_stats, true);
+  exporter->Flush();
+  if (file) exporting::WriteStatsText(std::cerr, final_stats, true);
+  return 0;
+}

@@ -1,0 +1,145 @@
+#include "cli/options.h"
+
+#include <getopt.h>
+#include <pwd.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace tlstap::cli {
+
+const char kUsage[] = R"(Usage: tlstap [OPTION]...
+Show, live, the plaintext that programs on this host send and receive through
+TLS libraries (OpenSSL 1.1 and 3.x): who sent it, on which connection, in
+which direction, every byte. Needs root. Ctrl-C stops and prints statistics.
+
+Output (default: a live table on standard output, one row per TLS call:
+TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
+  -x, --hex              under each row, a hex dump of every byte of the call
+  -j, --json             JSON lines instead of the table, every byte base64:
+                         {"type":"data","ts_ns":..,"pid":..,"tid":..,"comm":..,
+                          "lib":"openssl","dir":"tx","fd":5,"laddr":..,"raddr":..,
+                          "len":83,"captured":83,"data":"R0VUIC8..."}
+                         statistics are {"type":"stats",...} lines
+  -w, --write FILE       write the JSON lines to FILE instead of standard output
+                         (created with mode 0600; a symbolic link is refused)
+      --stats[=SECONDS]  also print statistics every SECONDS (default 10);
+                         they are always printed at exit (stderr for the table)
+
+Filters, applied in the kernel before any byte is copied:
+  -p, --pid PID          only this process; repeat for more
+  -c, --comm NAME        only processes whose command name is NAME (as in ps -o comm)
+  -u, --uid USER         only processes running as USER (name or number)
+
+Tuning:
+      --ring-size MIB    ring buffer between kernel and tlstap, a power of two
+                         (default 16); raise it if statistics report losses
+  -v, --verbose          show libbpf's messages and each library found
+  -h, --help             this text
+  -V, --version          version
+
+Examples:
+  sudo tlstap                          everything, as a table
+  sudo tlstap -c curl -x               curl's traffic with full hex dumps
+  sudo tlstap --json | jq -r 'select(.dir=="rx") | .data | @base64d'
+  sudo tlstap -p 1234 -w capture.jsonl --stats=5
+
+Exit status: 0 stopped normally, 1 failure, 2 bad command line, 3 not enough
+privileges, 4 kernel without BTF, 5 kernel without uprobes, 6 no TLS library
+found on this host.
+)";
+
+namespace {
+
+template <typename T>
+std::optional<T> ParseNumber(const char* s) {
+  T value{};
+  const char* end = s + strlen(s);
+  auto [ptr, ec] = std::from_chars(s, end, value);
+  if (ec != std::errc() || ptr != end || s == end) return std::nullopt;
+  return value;
+}
+
+std::unexpected<Error> Usage(const std::string& message) {
+  return Fail(ExitCode::kUsage, message + " (see tlstap --help)");
+}
+
+}  // namespace
+
+Result<Options> ParseOptions(int argc, char** argv) {
+  enum { kStats = 1000, kRingSize };
+  static const option kLong[] = {
+      {"hex", no_argument, nullptr, 'x'},
+      {"json", no_argument, nullptr, 'j'},
+      {"write", required_argument, nullptr, 'w'},
+      {"stats", optional_argument, nullptr, kStats},
+      {"pid", required_argument, nullptr, 'p'},
+      {"comm", required_argument, nullptr, 'c'},
+      {"uid", required_argument, nullptr, 'u'},
+      {"ring-size", required_argument, nullptr, kRingSize},
+      {"verbose", no_argument, nullptr, 'v'},
+      {"help", no_argument, nullptr, 'h'},
+      {"version", no_argument, nullptr, 'V'},
+      {nullptr, 0, nullptr, 0},
+  };
+  Options o;
+  optind = 0;  // reset: tests call this more than once
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":xjw:p:c:u:vhV", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'x': o.hex = true; break;
+      case 'j': o.json = true; break;
+      case 'w': o.write_path = optarg; break;
+      case kStats: {
+        if (!optarg) {
+          o.stats_interval = 10;
+          break;
+        }
+        auto secs = ParseNumber<int>(optarg);
+        if (!secs || *secs <= 0) return Usage("--stats takes a number of seconds > 0");
+        o.stats_interval = *secs;
+        break;
+      }
+      case 'p': {
+        auto pid = ParseNumber<int>(optarg);
+        if (!pid || *pid <= 0) return Usage(std::string("not a process id: ") + optarg);
+        o.filters.pids.push_back(*pid);
+        break;
+      }
+      case 'c':
+        if (strlen(optarg) == 0 || strlen(optarg) > 15) {
+          return Usage("--comm takes a command name of 1 to 15 characters (the kernel keeps 15)");
+        }
+        o.filters.comm = optarg;
+        break;
+      case 'u': {
+        if (auto uid = ParseNumber<uint32_t>(optarg)) {
+          o.filters.uid = *uid;
+        } else if (passwd* pw = getpwnam(optarg)) {
+          o.filters.uid = pw->pw_uid;
+        } else {
+          return Usage(std::string("no such user: ") + optarg);
+        }
+        break;
+      }
+      case kRingSize: {
+        auto mib = ParseNumber<uint32_t>(optarg);
+        if (!mib || *mib == 0 || *mib > 1024 || (*mib & (*mib - 1))) {
+          return Usage("--ring-size takes a power of two from 1 to 1024 (MiB)");
+        }
+        o.ring_bytes = *mib << 20;
+        break;
+      }
+      case 'v': o.verbose = true; break;
+      case 'h': o.help = true; break;
+      case 'V': o.version = true; break;
+      case ':': return Usage(std::string("option needs a value: ") + argv[optind - 1]);
+      default: return Usage(std::string("unknown option: ") + argv[optind - 1]);
+    }
+  }
+  if (optind < argc) return Usage(std::string("unexpected argument: ") + argv[optind]);
+  return o;
+}
+
+}  // namespace tlstap::cli

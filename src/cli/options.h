@@ -1,0 +1,30 @@
+// The command line.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loader/probes.h"
+#include "util/error.h"
+
+namespace tlstap::cli {
+
+struct Options {
+  loader::Filters filters;
+  bool json = false;
+  bool hex = false;
+  std::string write_path;              // -w
+  std::optional<int> stats_interval;   // --stats[=SECONDS]
+  uint32_t ring_bytes = 16u << 20;
+  bool verbose = false;
+  bool help = false;
+  bool version = false;
+};
+
+// Parses argv; a usage error carries ExitCode::kUsage and a one-line message.
+Result<Options> ParseOptions(int argc, char** argv);
+
+extern const char kUsage[];
+
+}  // namespace tlstap::cli

@@ -1,0 +1,124 @@
+#include "cli/session.h"
+
+#include <cerrno>
+#include <iostream>
+
+#include "capture/decoder.h"
+
+namespace tlstap::cli {
+namespace {
+
+// How long a call missing chunks may wait for them once the ring is drained.
+constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
+// How long a newly mapped file may take to show up in /proc/PID/maps.
+constexpr auto kRescanWindow = std::chrono::seconds(1);
+
+loader::OpenSslHooks HooksFor(const discovery::Target& t) {
+  auto at = [&t](const char* name) -> std::optional<uint64_t> {
+    auto it = t.symbols.find(name);
+    if (it == t.symbols.end()) return std::nullopt;
+    return it->second.file_offset;
+  };
+  return {at("SSL_write"), at("SSL_write_ex"), at("SSL_read"), at("SSL_read_ex"),
+          at("SSL_free")};
+}
+
+}  // namespace
+
+Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool verbose)
+    : probes_(probes),
+      exporter_(exporter),
+      verbose_(verbose),
+      assembler_(capture::RealtimeOffsetNs()) {}
+
+void Session::Attach(const std::vector<discovery::Target*>& targets) {
+  for (const discovery::Target* t : targets) {
+    auto n = probes_.AttachOpenSsl(t->open_path, HooksFor(*t), TLSTAP_LIB_OPENSSL);
+    if (!n) {
+      std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
+      continue;
+    }
+    ++targets_attached_;
+    if (verbose_) {
+      std::cerr << "tlstap: attached " << *n << " probes to " << t->path << " ("
+                << discovery::LibKindName(t->kind) << " " << t->version << ", "
+                << t->pids.size() << " processes)\n";
+    }
+  }
+}
+
+int Session::AttachExisting() {
+  Attach(inventory_.ScanAll());
+  if (verbose_) {
+    for (const auto& [id, why] : inventory_.failures()) std::cerr << "tlstap: " << why << "\n";
+  }
+  return targets_attached_;
+}
+
+void Session::OnRecord(std::span<const uint8_t> bytes) {
+  capture::Record record = capture::Decode(bytes);
+  if (auto* chunk = std::get_if<capture::DataChunk>(&record)) {
+    assembler_.Add(*chunk, &ready_, Clock::now());
+  } else if (auto* mapped = std::get_if<capture::FileMappedEvent>(&record)) {
+    discovery::FileId id{mapped->dev, mapped->ino};
+    if (!inventory_.Knows(id)) rescans_.push_back({mapped->pid, id, Clock::now() + kRescanWindow});
+  } else {
+    ++user_stats_.malformed_records;
+  }
+}
+
+void Session::ProcessRescans(Clock::time_point now) {
+  // The notice comes at mmap() entry: the mapping may not be in maps yet.
+  for (size_t n = rescans_.size(); n > 0; --n) {
+    Rescan r = rescans_.front();
+    rescans_.pop_front();
+    if (inventory_.Knows(r.file)) continue;
+    Attach(inventory_.ScanPid(r.pid));
+    if (!inventory_.Knows(r.file) && now < r.deadline) rescans_.push_back(r);
+  }
+}
+
+void Session::Deliver() {
+  for (const capture::DataEvent& e : ready_) {
+    user_stats_.Count(e);
+    exporter_.OnData(e);
+  }
+  if (!ready_.empty()) exporter_.Flush();
+  ready_.clear();
+}
+
+capture::Stats Session::Snapshot() const {
+  capture::Stats s = user_stats_;
+  s.SetKernel(probes_.ReadCounters());
+  s.targets_attached = targets_attached_;
+  s.probes_attached = probes_.attached_probes();
+  return s;
+}
+
+void Session::Run(const std::atomic<bool>& stop,
+                  std::optional<std::chrono::seconds> stats_interval) {
+  auto handler = [this](std::span<const uint8_t> bytes) { OnRecord(bytes); };
+  auto next_stats = Clock::now() + stats_interval.value_or(std::chrono::seconds(0));
+  while (!stop.load(std::memory_order_relaxed)) {
+    int n = probes_.Poll(rescans_.empty() ? 100 : 10, handler);
+    if (n < 0 && n != -EINTR) {
+      std::cerr << "tlstap: reading the ring buffer failed (" << n << "); stopping\n";
+      break;
+    }
+    auto now = Clock::now();
+    ProcessRescans(now);
+    assembler_.Flush(now, kMaxCallIdle, &ready_);
+    Deliver();
+    if (stats_interval && now >= next_stats) {
+      exporter_.OnStats(Snapshot(), false);
+      next_stats = now + *stats_interval;
+    }
+  }
+  // Drain: everything the kernel emitted before the probes go away.
+  while (probes_.Poll(0, handler) > 0) {
+  }
+  assembler_.Flush(Clock::now(), Clock::duration::zero(), &ready_);
+  Deliver();
+}
+
+}  // namespace tlstap::cli

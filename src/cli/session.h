@@ -1,0 +1,60 @@
+// A capture session: keeps the probes attached to every TLS library the host
+// uses (now and as new ones are mapped), turns records into events and hands
+// them to the exporter.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "capture/assembler.h"
+#include "capture/stats.h"
+#include "discovery/targets.h"
+#include "export/exporter.h"
+#include "loader/probes.h"
+
+namespace tlstap::cli {
+
+class Session {
+ public:
+  Session(loader::Probes& probes, exporting::Exporter& exporter, bool verbose);
+
+  // Finds and attaches to every TLS library present now. Returns how many
+  // are attached in all.
+  int AttachExisting();
+
+  // Runs until *stop is set; then drains what the kernel still holds.
+  // stats_interval: print statistics that often (none if nullopt).
+  void Run(const std::atomic<bool>& stop, std::optional<std::chrono::seconds> stats_interval);
+
+  capture::Stats Snapshot() const;
+  int targets_attached() const { return targets_attached_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Rescan {
+    pid_t pid;
+    discovery::FileId file;
+    Clock::time_point deadline;
+  };
+
+  void Attach(const std::vector<discovery::Target*>& targets);
+  void OnRecord(std::span<const uint8_t> bytes);
+  void ProcessRescans(Clock::time_point now);
+  void Deliver();
+
+  loader::Probes& probes_;
+  exporting::Exporter& exporter_;
+  bool verbose_;
+  discovery::Inventory inventory_;
+  capture::CallAssembler assembler_;
+  capture::Stats user_stats_;
+  std::vector<capture::DataEvent> ready_;
+  std::deque<Rescan> rescans_;
+  int targets_attached_ = 0;
+};
+
+}  // namespace tlstap::cli

@@ -1,0 +1,20 @@
+// One interface, many sinks: the live table, JSON lines, and later pcapng,
+// Prometheus, OTLP. The pipeline calls these in event order from one thread.
+#pragma once
+
+#include "capture/events.h"
+#include "capture/stats.h"
+
+namespace tlstap::exporting {
+
+class Exporter {
+ public:
+  virtual ~Exporter() = default;
+  virtual void OnData(const capture::DataEvent& event) = 0;
+  // final is true once, at exit.
+  virtual void OnStats(const capture::Stats& stats, bool final) = 0;
+  // Called after each batch of events: make them visible.
+  virtual void Flush() = 0;
+};
+
+}  // namespace tlstap::exporting

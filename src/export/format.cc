@@ -1,0 +1,61 @@
+#include "export/format.h"
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+
+namespace tlstap::exporting {
+
+std::string Base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(n);
+  return out;
+}
+
+void WriteJsonString(std::ostream& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.put('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out << "\\\""; break;
+      case '\\': out << "\\\\"; break;
+      case '\n': out << "\\n"; break;
+      case '\r': out << "\\r"; break;
+      case '\t': out << "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          out << "\\u00" << kHex[c >> 4] << kHex[c & 0xf];
+        } else {
+          out.put(static_cast<char>(c));
+        }
+    }
+  }
+  out.put('"');
+}
+
+std::string HumanBytes(uint64_t n) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  if (n < 1024) return std::to_string(n) + " B";
+  double v = static_cast<double>(n);
+  int unit = 0;
+  while (v >= 1024 && unit < 4) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[unit]);
+  return buf;
+}
+
+std::string Printable(std::string_view bytes) {
+  std::string out(bytes);
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '.';
+  }
+  return out;
+}
+
+}  // namespace tlstap::exporting

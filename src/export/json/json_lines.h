@@ -1,0 +1,22 @@
+// JSON lines, one object per line: data events with every byte (base64) and
+// statistics. Field names are an interface: extend, never rename.
+#pragma once
+
+#include <ostream>
+
+#include "export/exporter.h"
+
+namespace tlstap::exporting {
+
+class JsonLinesExporter : public Exporter {
+ public:
+  explicit JsonLinesExporter(std::ostream& out) : out_(out) {}
+  void OnData(const capture::DataEvent& event) override;
+  void OnStats(const capture::Stats& stats, bool final) override;
+  void Flush() override { out_.flush(); }
+
+ private:
+  std::ostream& out_;
+};
+
+}  // namespace tlstap::exporting

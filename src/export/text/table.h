@@ -1,0 +1,40 @@
+// The live table, read like tcpdump or sslsniff:
+//   TIME COMM PID DIR LEN CONNECTION PLAINTEXT-preview
+// with -x a hex dump of every captured byte under each row. Statistics go to
+// a separate stream (stderr) so the table stays pipeable.
+#pragma once
+
+#include <ostream>
+
+#include "export/exporter.h"
+
+namespace tlstap::exporting {
+
+struct TableOptions {
+  bool hex = false;        // -x: dump every byte
+  size_t preview = 64;     // plaintext bytes shown in the row
+  bool utc = false;        // times in UTC instead of local time (tests)
+};
+
+class TableExporter : public Exporter {
+ public:
+  TableExporter(std::ostream& out, std::ostream& status, TableOptions options);
+  void OnData(const capture::DataEvent& event) override;
+  void OnStats(const capture::Stats& stats, bool final) override;
+  void Flush() override { out_.flush(); }
+
+ private:
+  std::ostream& out_;
+  std::ostream& status_;
+  TableOptions options_;
+};
+
+// The connection column: "fd 5 127.0.0.1:51514 > 127.0.0.1:8443" (">" for
+// tx, "<" for rx), "fd 5 unix", or "unattributed".
+std::string FormatConnection(const capture::DataEvent& e);
+// hexdump -C style lines, every byte.
+void WriteHexDump(std::ostream& out, std::string_view bytes);
+// Human summary lines for stats, each starting with "tlstap: ".
+void WriteStatsText(std::ostream& out, const capture::Stats& s, bool final);
+
+}  // namespace tlstap::exporting

@@ -1,0 +1,195 @@
+#include "loader/probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <deque>
+#include <mutex>
+
+#include "tlstap_bpf.skel.h"
+
+namespace tlstap::loader {
+namespace {
+
+// libbpf's messages: shown with -v, otherwise kept so an error can quote the
+// last one instead of dumping a wall of text.
+bool g_verbose = false;
+std::string g_last_libbpf_warning;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+  // Verifier logs arrive as one message of many kilobytes: size it first.
+  va_list copy;
+  va_copy(copy, args);
+  int n = vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  std::string line(n > 0 ? n : 0, '\0');
+  vsnprintf(line.data(), line.size() + 1, format, args);
+  if (g_verbose) {
+    fputs(line.c_str(), stderr);
+  } else if (level == LIBBPF_WARN) {
+    g_last_libbpf_warning = line;
+    while (!g_last_libbpf_warning.empty() && g_last_libbpf_warning.back() == '\n') {
+      g_last_libbpf_warning.pop_back();
+    }
+  }
+  return 0;
+}
+
+std::string Detail(int err) {
+  std::string detail = strerror(err < 0 ? -err : err);
+  if (!g_verbose && !g_last_libbpf_warning.empty()) detail += " (" + g_last_libbpf_warning + ")";
+  return detail;
+}
+
+}  // namespace
+
+Link::~Link() {
+  if (link_) bpf_link__destroy(link_);
+}
+
+Result<std::unique_ptr<Probes>> Probes::Make(const Options& options) {
+  g_verbose = options.verbose;
+  libbpf_set_print(LibbpfPrint);
+
+  // bpf_loop() carries the chunking of large calls: kernels from 5.17 on.
+  if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, nullptr) != 1) {
+    return Fail(ExitCode::kFailure,
+                "this kernel lacks the bpf_loop helper (Linux 5.17 or newer is needed)");
+  }
+
+  std::unique_ptr<Probes> probes(new Probes());
+  probes->skel_ = tlstap_bpf__open();
+  if (!probes->skel_) {
+    return Fail(ExitCode::kFailure, "cannot open the BPF object: " + Detail(errno));
+  }
+  tlstap_bpf* skel = probes->skel_;
+
+  const Filters& f = options.filters;
+  tlstap_config& cfg = skel->rodata->tlstap_cfg;
+  cfg.self_tgid = static_cast<uint32_t>(getpid());
+  cfg.filter_pids = !f.pids.empty();
+  cfg.filter_uid = f.uid.has_value();
+  cfg.uid = f.uid.value_or(0);
+  cfg.filter_comm = !f.comm.empty();
+  strncpy(cfg.comm, f.comm.c_str(), sizeof(cfg.comm) - 1);
+
+  if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes)) {
+    return Fail(ExitCode::kUsage, "ring buffer size rejected: " + Detail(err));
+  }
+  if (int err = tlstap_bpf__load(skel)) {
+    return Fail(ExitCode::kFailure, "cannot load the BPF programs: " + Detail(err) +
+                                        (g_verbose ? "" : "; run with -v for libbpf's log"));
+  }
+
+  uint8_t one = 1;
+  for (pid_t pid : f.pids) {
+    uint32_t key = static_cast<uint32_t>(pid);
+    if (bpf_map__update_elem(skel->maps.target_pids, &key, sizeof(key), &one, sizeof(one),
+                             BPF_ANY)) {
+      return Fail(ExitCode::kFailure, "cannot set the pid filter: " + Detail(errno));
+    }
+  }
+
+  for (bpf_program* prog : {skel->progs.sys_enter, skel->progs.sched_process_exit}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) {
+      return Fail(ExitCode::kFailure, std::string("cannot attach ") + bpf_program__name(prog) +
+                                          ": " + Detail(errno));
+    }
+    probes->links_.emplace_back(link);
+  }
+
+  auto sample = [](void* ctx, void* data, size_t size) -> int {
+    auto* self = static_cast<Probes*>(ctx);
+    (*self->handler_)(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
+    return 0;
+  };
+  probes->ring_ =
+      ring_buffer__new(bpf_map__fd(skel->maps.events), sample, probes.get(), nullptr);
+  if (!probes->ring_) {
+    return Fail(ExitCode::kFailure, "cannot open the ring buffer: " + Detail(errno));
+  }
+  return probes;
+}
+
+Probes::~Probes() {
+  if (ring_) ring_buffer__free(ring_);
+  links_.clear();  // detach before the programs go away
+  if (skel_) tlstap_bpf__destroy(skel_);
+}
+
+Result<void> Probes::AttachUprobe(const char* prog_name, const std::string& path,
+                                  uint64_t offset, bool retprobe, uint8_t lib,
+                                  std::vector<Link>* out) {
+  bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = lib, .retprobe = retprobe);
+  bpf_link* link = prog ? bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts)
+                        : nullptr;
+  if (!link) {
+    int err = errno;
+    return Fail(ExitCode::kFailure,
+                std::string("cannot attach ") + prog_name + " to " + path + ": " + Detail(err));
+  }
+  out->emplace_back(link);
+  return {};
+}
+
+Result<int> Probes::AttachOpenSsl(const std::string& path, const OpenSslHooks& hooks,
+                                  uint8_t lib) {
+  struct Hook {
+    const std::optional<uint64_t>& offset;
+    const char* entry;
+    bool with_return;
+  };
+  const Hook plan[] = {
+      {hooks.ssl_write, "ssl_write_enter", true},
+      {hooks.ssl_write_ex, "ssl_write_ex_enter", true},
+      {hooks.ssl_read, "ssl_read_enter", true},
+      {hooks.ssl_read_ex, "ssl_read_ex_enter", true},
+      {hooks.ssl_free, "ssl_free_enter", false},
+  };
+  std::vector<Link> links;
+  for (const Hook& hook : plan) {
+    if (!hook.offset) continue;
+    if (auto r = AttachUprobe(hook.entry, path, *hook.offset, false, lib, &links); !r) {
+      return std::unexpected(r.error());
+    }
+    if (hook.with_return) {
+      if (auto r = AttachUprobe("ssl_call_exit", path, *hook.offset, true, lib, &links); !r) {
+        return std::unexpected(r.error());
+      }
+    }
+  }
+  int n = static_cast<int>(links.size());
+  for (Link& link : links) links_.push_back(std::move(link));
+  return n;
+}
+
+int Probes::Poll(int timeout_ms, const RecordHandler& handler) {
+  handler_ = &handler;
+  int n = ring_buffer__poll(ring_, timeout_ms);
+  handler_ = nullptr;
+  return n;
+}
+
+Counters Probes::ReadCounters() const {
+  Counters total{};
+  int ncpus = libbpf_num_possible_cpus();
+  if (ncpus <= 0) return total;
+  std::vector<tlstap_stats> per_cpu(ncpus);
+  uint32_t zero = 0;
+  if (bpf_map__lookup_elem(skel_->maps.stats, &zero, sizeof(zero), per_cpu.data(),
+                           per_cpu.size() * sizeof(tlstap_stats), 0)) {
+    return total;
+  }
+  for (const tlstap_stats& s : per_cpu) {
+    for (size_t i = 0; i < total.size(); ++i) total[i] += s.v[i];
+  }
+  return total;
+}
+
+}  // namespace tlstap::loader

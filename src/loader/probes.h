@@ -1,0 +1,94 @@
+// The only place that talks to libbpf. Owns the BPF object, its links and
+// its ring buffer; everything else sees records as byte spans and counters
+// as numbers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bpf/tlstap.h"
+#include "util/error.h"
+
+struct tlstap_bpf;  // the generated skeleton
+struct bpf_link;
+struct ring_buffer;
+
+namespace tlstap::loader {
+
+struct Filters {
+  std::vector<pid_t> pids;     // empty: all processes
+  std::optional<uint32_t> uid;
+  std::string comm;            // empty: any; else exact match (at most 15 bytes)
+};
+
+struct Options {
+  Filters filters;
+  uint32_t ring_bytes = 16u << 20;  // power of two, at least one page
+  bool verbose = false;             // show libbpf's own messages
+};
+
+using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
+
+// What to hook in one file for the OpenSSL family, as file offsets.
+struct OpenSslHooks {
+  std::optional<uint64_t> ssl_write, ssl_write_ex, ssl_read, ssl_read_ex, ssl_free;
+};
+
+class Link {
+ public:
+  explicit Link(bpf_link* link) : link_(link) {}
+  Link(Link&& other) noexcept : link_(std::exchange(other.link_, nullptr)) {}
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+  ~Link();
+
+ private:
+  bpf_link* link_;
+};
+
+class Probes {
+ public:
+  // Opens, configures, loads the BPF object and attaches the syscall and
+  // scheduler hooks. Uprobes come later, per library file.
+  static Result<std::unique_ptr<Probes>> Make(const Options& options);
+  ~Probes();
+  Probes(const Probes&) = delete;
+  Probes& operator=(const Probes&) = delete;
+
+  // Attaches entry and return probes at the given offsets of one file, for
+  // every process that maps it. lib is the enum tlstap_lib value events
+  // carry. Returns the number of probes attached; all or nothing.
+  Result<int> AttachOpenSsl(const std::string& path, const OpenSslHooks& hooks, uint8_t lib);
+
+  // Waits up to timeout_ms for records and hands each to handler. Returns
+  // the number handled, or a negative errno (-EINTR when a signal came).
+  using RecordHandler = std::function<void(std::span<const uint8_t>)>;
+  int Poll(int timeout_ms, const RecordHandler& handler);
+
+  // Kernel-side counters summed over CPUs.
+  Counters ReadCounters() const;
+
+  int attached_probes() const { return static_cast<int>(links_.size()); }
+
+ private:
+  Probes() = default;
+  Result<void> AttachUprobe(const char* prog_name, const std::string& path, uint64_t offset,
+                            bool retprobe, uint8_t lib, std::vector<Link>* out);
+
+  tlstap_bpf* skel_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  std::vector<Link> links_;
+  const RecordHandler* handler_ = nullptr;
+};
+
+}  // namespace tlstap::loader
