@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <iostream>
 
-#include "capture/decoder.h"
 
 namespace tlstap::cli {
 namespace {
@@ -29,7 +28,10 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
     : probes_(probes),
       exporter_(exporter),
       verbose_(verbose),
-      assembler_(capture::RealtimeOffsetNs()) {}
+      pipeline_(capture::RealtimeOffsetNs(), [this](const capture::FileMappedEvent& m) {
+        discovery::FileId id{m.dev, m.ino};
+        if (!inventory_.Knows(id)) rescans_.push_back({m.pid, id, Clock::now() + kRescanWindow});
+      }) {}
 
 void Session::Attach(const std::vector<discovery::Target*>& targets) {
   for (const discovery::Target* t : targets) {
@@ -55,18 +57,6 @@ int Session::AttachExisting() {
   return targets_attached_;
 }
 
-void Session::OnRecord(std::span<const uint8_t> bytes) {
-  capture::Record record = capture::Decode(bytes);
-  if (auto* chunk = std::get_if<capture::DataChunk>(&record)) {
-    assembler_.Add(*chunk, &ready_, Clock::now());
-  } else if (auto* mapped = std::get_if<capture::FileMappedEvent>(&record)) {
-    discovery::FileId id{mapped->dev, mapped->ino};
-    if (!inventory_.Knows(id)) rescans_.push_back({mapped->pid, id, Clock::now() + kRescanWindow});
-  } else {
-    ++user_stats_.malformed_records;
-  }
-}
-
 void Session::ProcessRescans(Clock::time_point now) {
   // The notice comes at mmap() entry: the mapping may not be in maps yet.
   for (size_t n = rescans_.size(); n > 0; --n) {
@@ -78,17 +68,14 @@ void Session::ProcessRescans(Clock::time_point now) {
   }
 }
 
-void Session::Deliver() {
-  for (const capture::DataEvent& e : ready_) {
-    user_stats_.Count(e);
-    exporter_.OnData(e);
-  }
-  if (!ready_.empty()) exporter_.Flush();
-  ready_.clear();
+void Session::Deliver(Clock::time_point now, Clock::duration max_idle) {
+  std::vector<capture::DataEvent> events = pipeline_.Take(now, max_idle);
+  for (const capture::DataEvent& e : events) exporter_.OnData(e);
+  if (!events.empty()) exporter_.Flush();
 }
 
 capture::Stats Session::Snapshot() const {
-  capture::Stats s = user_stats_;
+  capture::Stats s = pipeline_.user_stats();
   s.SetKernel(probes_.ReadCounters());
   s.targets_attached = targets_attached_;
   s.probes_attached = probes_.attached_probes();
@@ -97,7 +84,9 @@ capture::Stats Session::Snapshot() const {
 
 void Session::Run(const std::atomic<bool>& stop,
                   std::optional<std::chrono::seconds> stats_interval) {
-  auto handler = [this](std::span<const uint8_t> bytes) { OnRecord(bytes); };
+  auto handler = [this](std::span<const uint8_t> bytes) {
+    pipeline_.OnRecord(bytes, Clock::now());
+  };
   auto next_stats = Clock::now() + stats_interval.value_or(std::chrono::seconds(0));
   while (!stop.load(std::memory_order_relaxed)) {
     int n = probes_.Poll(rescans_.empty() ? 100 : 10, handler);
@@ -107,8 +96,7 @@ void Session::Run(const std::atomic<bool>& stop,
     }
     auto now = Clock::now();
     ProcessRescans(now);
-    assembler_.Flush(now, kMaxCallIdle, &ready_);
-    Deliver();
+    Deliver(now, kMaxCallIdle);
     if (stats_interval && now >= next_stats) {
       exporter_.OnStats(Snapshot(), false);
       next_stats = now + *stats_interval;
@@ -117,8 +105,7 @@ void Session::Run(const std::atomic<bool>& stop,
   // Drain: everything the kernel emitted before the probes go away.
   while (probes_.Poll(0, handler) > 0) {
   }
-  assembler_.Flush(Clock::now(), Clock::duration::zero(), &ready_);
-  Deliver();
+  Deliver(Clock::now(), Clock::duration::zero());
 }
 
 }  // namespace tlstap::cli

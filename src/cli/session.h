@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "capture/assembler.h"
+#include "capture/pipeline.h"
 #include "capture/stats.h"
 #include "discovery/targets.h"
 #include "export/exporter.h"
@@ -42,17 +42,14 @@ class Session {
   };
 
   void Attach(const std::vector<discovery::Target*>& targets);
-  void OnRecord(std::span<const uint8_t> bytes);
   void ProcessRescans(Clock::time_point now);
-  void Deliver();
+  void Deliver(Clock::time_point now, Clock::duration max_idle);
 
   loader::Probes& probes_;
   exporting::Exporter& exporter_;
   bool verbose_;
   discovery::Inventory inventory_;
-  capture::CallAssembler assembler_;
-  capture::Stats user_stats_;
-  std::vector<capture::DataEvent> ready_;
+  capture::Pipeline pipeline_;
   std::deque<Rescan> rescans_;
   int targets_attached_ = 0;
 };

@@ -1,0 +1,141 @@
+// Command line parsing, output files and pre-flight checks.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "cli/options.h"
+#include "export/output_file.h"
+#include "loader/preflight.h"
+
+namespace tlstap {
+namespace {
+
+Result<cli::Options> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "tlstap");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return cli::ParseOptions(static_cast<int>(args.size()), argv.data());
+}
+
+TEST(Options, Defaults) {
+  auto o = Parse({});
+  ASSERT_TRUE(o);
+  EXPECT_FALSE(o->json);
+  EXPECT_FALSE(o->hex);
+  EXPECT_TRUE(o->filters.pids.empty());
+  EXPECT_EQ(o->ring_bytes, 16u << 20);
+  EXPECT_FALSE(o->stats_interval);
+}
+
+TEST(Options, FiltersAndOutput) {
+  auto o = Parse({"-p", "10", "--pid", "20", "--comm", "curl", "-u", "0", "--json", "-x",
+                  "--stats=5", "-w", "/tmp/x.jsonl", "--ring-size", "64"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->filters.pids, (std::vector<pid_t>{10, 20}));
+  EXPECT_EQ(o->filters.comm, "curl");
+  EXPECT_EQ(o->filters.uid, 0u);
+  EXPECT_TRUE(o->json);
+  EXPECT_TRUE(o->hex);
+  EXPECT_EQ(o->stats_interval, 5);
+  EXPECT_EQ(o->write_path, "/tmp/x.jsonl");
+  EXPECT_EQ(o->ring_bytes, 64u << 20);
+}
+
+TEST(Options, UserNameResolves) {
+  auto o = Parse({"--uid", "root", "--stats"});
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->filters.uid, 0u);
+  EXPECT_EQ(o->stats_interval, 10);
+}
+
+TEST(Options, BadInputIsAUsageErrorWithOneLine) {
+  for (auto args : std::vector<std::vector<std::string>>{{"--pid", "abc"},
+                                                         {"--pid", "0"},
+                                                         {"--ring-size", "3"},
+                                                         {"--comm", "a-name-longer-than-15"},
+                                                         {"--uid", "no-such-user-here"},
+                                                         {"--stats=0"},
+                                                         {"--bogus"},
+                                                         {"-p"},
+                                                         {"stray"}}) {
+    auto o = Parse(args);
+    ASSERT_FALSE(o) << args[0];
+    EXPECT_EQ(o.error().code, ExitCode::kUsage);
+    EXPECT_EQ(o.error().message.find('\n'), std::string::npos);
+    EXPECT_NE(o.error().message.find("tlstap --help"), std::string::npos);
+  }
+}
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tlstap-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+using OutputFile = TempDir;
+
+TEST_F(OutputFile, CreatedWithMode0600) {
+  auto path = dir_ / "capture.jsonl";
+  auto out = exporting::OpenOutputFile(path);
+  ASSERT_TRUE(out);
+  **out << "x\n";
+  out->reset();
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 2);
+}
+
+TEST_F(OutputFile, ExistingFileIsTruncatedAndTightened) {
+  auto path = dir_ / "old.jsonl";
+  std::ofstream(path) << "old content";
+  chmod(path.c_str(), 0644);
+  ASSERT_TRUE(exporting::OpenOutputFile(path));
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(st.st_size, 0);
+}
+
+TEST_F(OutputFile, SymlinkIsRefusedAndItsTargetUntouched) {
+  auto target = dir_ / "target";
+  std::ofstream(target) << "precious";
+  std::filesystem::create_symlink(target, dir_ / "link");
+  auto out = exporting::OpenOutputFile(dir_ / "link");
+  ASSERT_FALSE(out);
+  EXPECT_NE(out.error().message.find("symbolic link"), std::string::npos);
+  std::ifstream in(target);
+  std::string content;
+  std::getline(in, content);
+  EXPECT_EQ(content, "precious");
+}
+
+using Preflight = TempDir;
+
+TEST_F(Preflight, KernelChecksNameWhatIsMissing) {
+  auto no_btf = loader::CheckKernel(dir_);
+  ASSERT_FALSE(no_btf);
+  EXPECT_EQ(no_btf.error().code, ExitCode::kNoBtf);
+  EXPECT_NE(no_btf.error().message.find("CONFIG_DEBUG_INFO_BTF"), std::string::npos);
+
+  std::filesystem::create_directories(dir_ / "sys/kernel/btf");
+  std::ofstream(dir_ / "sys/kernel/btf/vmlinux") << "";
+  auto no_uprobes = loader::CheckKernel(dir_);
+  ASSERT_FALSE(no_uprobes);
+  EXPECT_EQ(no_uprobes.error().code, ExitCode::kNoUprobes);
+
+  std::filesystem::create_directories(dir_ / "sys/bus/event_source/devices/uprobe");
+  std::ofstream(dir_ / "sys/bus/event_source/devices/uprobe/type") << "7\n";
+  EXPECT_TRUE(loader::CheckKernel(dir_));
+}
+
+}  // namespace
+}  // namespace tlstap

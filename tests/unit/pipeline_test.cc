@@ -1,0 +1,178 @@
+// The user-space pipeline fed by a fake event source: records laid out as
+// the kernel writes them go in, events and counters come out.
+#include "capture/pipeline.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/sysmacros.h>
+
+#include "record_builder.h"
+
+namespace tlstap::capture {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Pair;
+using testing::Call;
+using testing::Chunk;
+using testing::Chunks;
+using Clock = Pipeline::Clock;
+
+constexpr int64_t kOffset = 1'700'000'000'000'000'000;  // realtime - monotonic
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  Pipeline pipeline_{kOffset, [this](const FileMappedEvent& m) { mapped_.push_back(m); }};
+  std::vector<FileMappedEvent> mapped_;
+  Clock::time_point t0_ = Clock::now();
+
+  void Feed(const std::vector<uint8_t>& rec, Clock::time_point at) {
+    pipeline_.OnRecord(rec, at);
+  }
+  std::vector<DataEvent> Take(Clock::time_point at) {
+    return pipeline_.Take(at, std::chrono::milliseconds(200));
+  }
+};
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+  return s;
+}
+
+TEST_F(PipelineTest, SmallCallBecomesOneEventWithEveryField) {
+  Call c;
+  c.data = "GET / HTTP/1.1\r\n\r\n";
+  Feed(Chunk(c, 0, c.data.size()), t0_);
+  auto events = Take(t0_);
+  ASSERT_EQ(events.size(), 1u);
+  const DataEvent& e = events[0];
+  EXPECT_EQ(e.ts_ns, 1'000'000'000 + kOffset);
+  EXPECT_EQ(e.pid, 4242);
+  EXPECT_EQ(e.tid, 4243);
+  EXPECT_EQ(e.uid, 1000u);
+  EXPECT_EQ(e.fd, 5);
+  EXPECT_EQ(e.comm, "curl");
+  EXPECT_EQ(e.lib, Lib::kOpenSsl);
+  EXPECT_EQ(e.dir, Dir::kTx);
+  EXPECT_EQ(e.attribution, Attribution::kSyscall);
+  EXPECT_EQ(FormatEndpoint(e.local), "127.0.0.1:51514");
+  EXPECT_EQ(FormatEndpoint(e.remote), "127.0.0.2:8443");
+  EXPECT_EQ(e.conn_id, 7u);
+  EXPECT_EQ(e.len, c.data.size());
+  EXPECT_EQ(e.data, c.data);
+  EXPECT_TRUE(e.lost.empty());
+  EXPECT_EQ(pipeline_.user_stats().events, 1u);
+  EXPECT_EQ(pipeline_.user_stats().captured_bytes, c.data.size());
+  EXPECT_EQ(pipeline_.user_stats().attributed_bytes, c.data.size());
+}
+
+TEST_F(PipelineTest, OneMebibyteCallIsReassembledFromInterleavedChunks) {
+  Call big;
+  big.data = Pattern(1 << 20);
+  Call other;  // another thread's small call lands between the chunks
+  other.tid = 9999;
+  other.pid = 9999;
+  other.data = "hello";
+  auto chunks = Chunks(big);
+  ASSERT_EQ(chunks.size(), 32u);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    Feed(chunks[i], t0_);
+    if (i == 3) Feed(Chunk(other, 0, 5), t0_);
+  }
+  auto events = Take(t0_);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].pid, 9999);
+  EXPECT_EQ(events[0].data, "hello");
+  EXPECT_EQ(events[1].len, 1u << 20);
+  EXPECT_EQ(events[1].data, big.data);
+  EXPECT_TRUE(events[1].lost.empty());
+}
+
+TEST_F(PipelineTest, LostMiddleChunkIsListedOnceTheLastArrives) {
+  Call c;
+  c.data = Pattern(3 * TLSTAP_CHUNK_MAX);
+  auto chunks = Chunks(c);
+  Feed(chunks[0], t0_);
+  Feed(chunks[2], t0_);  // chunk 1 never arrives (ring buffer was full)
+  auto events = Take(t0_);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].len, 3u * TLSTAP_CHUNK_MAX);
+  EXPECT_THAT(events[0].lost, ElementsAre(Pair(TLSTAP_CHUNK_MAX, TLSTAP_CHUNK_MAX)));
+  EXPECT_EQ(events[0].data, c.data.substr(0, TLSTAP_CHUNK_MAX) +
+                                c.data.substr(2 * TLSTAP_CHUNK_MAX, TLSTAP_CHUNK_MAX));
+  EXPECT_EQ(pipeline_.user_stats().incomplete_calls, 1u);
+}
+
+TEST_F(PipelineTest, LostTailIsReportedAfterIdleTimeout) {
+  Call c;
+  c.data = Pattern(2 * TLSTAP_CHUNK_MAX + 10);
+  auto chunks = Chunks(c);
+  Feed(chunks[0], t0_);
+  Feed(chunks[1], t0_);  // the 10-byte tail never arrives
+  EXPECT_TRUE(Take(t0_ + std::chrono::milliseconds(100)).empty()) << "still waiting";
+  auto events = Take(t0_ + std::chrono::milliseconds(300));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_THAT(events[0].lost, ElementsAre(Pair(2 * TLSTAP_CHUNK_MAX, 10)));
+  EXPECT_EQ(events[0].data, c.data.substr(0, 2 * TLSTAP_CHUNK_MAX));
+  EXPECT_EQ(pipeline_.user_stats().incomplete_calls, 1u);
+}
+
+TEST_F(PipelineTest, NextCallOfSameThreadFinishesAnIncompleteOne) {
+  Call first;
+  first.data = Pattern(2 * TLSTAP_CHUNK_MAX);
+  Feed(Chunks(first)[0], t0_);  // its tail was lost
+  Call second;
+  second.ts_ns = first.ts_ns + 1000;
+  second.data = "next";
+  Feed(Chunk(second, 0, 4), t0_);
+  auto events = Take(t0_);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_THAT(events[0].lost, ElementsAre(Pair(TLSTAP_CHUNK_MAX, TLSTAP_CHUNK_MAX)));
+  EXPECT_EQ(events[1].data, "next");
+}
+
+TEST_F(PipelineTest, UnattributedCallIsKeptAndCounted) {
+  Call c;
+  c.fd = -1;
+  c.flags = 0;
+  c.data = "no socket seen";
+  Feed(Chunk(c, 0, c.data.size()), t0_);
+  auto events = Take(t0_);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].attributed());
+  EXPECT_EQ(events[0].data, "no socket seen");
+  EXPECT_EQ(pipeline_.user_stats().captured_bytes, 14u);
+  EXPECT_EQ(pipeline_.user_stats().attributed_bytes, 0u);
+  EXPECT_DOUBLE_EQ(pipeline_.user_stats().attributed_share(), 0.0);
+}
+
+TEST_F(PipelineTest, MalformedRecordsAreCountedNotTrusted) {
+  Call c;
+  c.data = "abc";
+  auto rec = Chunk(c, 0, 3, /*slack=*/0);
+  rec.resize(rec.size() - 1);  // payload claims more than the record holds
+  Feed(rec, t0_);
+  Feed({0x01, 0x00}, t0_);                    // shorter than a type field
+  Feed({0x63, 0x00, 0x00, 0x00, 1, 2, 3}, t0_);  // unknown type 99
+  EXPECT_TRUE(Take(t0_).empty());
+  EXPECT_EQ(pipeline_.user_stats().malformed_records, 3u);
+}
+
+TEST_F(PipelineTest, FileMappedNoticeReachesTheHandlerWithUserspaceDev) {
+  tlstap_file_mapped m{};
+  m.type = TLSTAP_RECORD_FILE_MAPPED;
+  m.pid = 77;
+  m.dev = (uint64_t{254} << 20) | 1;  // kernel encoding of 254:1
+  m.ino = 123456;
+  std::vector<uint8_t> rec(sizeof(m));
+  std::memcpy(rec.data(), &m, sizeof(m));
+  Feed(rec, t0_);
+  ASSERT_EQ(mapped_.size(), 1u);
+  EXPECT_EQ(mapped_[0].pid, 77);
+  EXPECT_EQ(mapped_[0].dev, makedev(254, 1));
+  EXPECT_EQ(mapped_[0].ino, 123456u);
+}
+
+}  // namespace
+}  // namespace tlstap::capture
