@@ -1,0 +1,181 @@
+#include "discovery/elf_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+namespace tlstap::discovery::internal {
+namespace {
+
+constexpr uint16_t kVersymHidden = 0x8000;  // VERSYM_HIDDEN: not the default version
+
+Result<std::unique_ptr<ElfFile>> ReadFailure(const std::string& path, std::string why) {
+  return Fail(ExitCode::kFailure, "cannot inspect " + path + ": " + why);
+}
+
+// A symbol found so far; a lower rank is preferred.
+struct Candidate {
+  uint64_t vaddr = 0;
+  int rank = 0;
+};
+
+struct SymbolTable {
+  Elf_Scn* scn = nullptr;
+  GElf_Shdr shdr{};
+};
+
+// Collects the defined functions named in `names` from one symbol table.
+// `versym` is the .gnu.version data matching a .dynsym, or null.
+void CollectFunctions(Elf* elf, const SymbolTable& table, Elf_Data* versym,
+                      const std::set<std::string, std::less<>>& names,
+                      std::map<std::string, Candidate>* found) {
+  if (table.scn == nullptr || table.shdr.sh_entsize == 0) return;
+  Elf_Data* data = elf_getdata(table.scn, nullptr);
+  if (data == nullptr) return;
+  size_t count = table.shdr.sh_size / table.shdr.sh_entsize;
+  for (size_t i = 0; i < count; ++i) {
+    GElf_Sym sym;
+    if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) break;
+    if (GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_shndx == SHN_UNDEF || sym.st_value == 0) {
+      continue;
+    }
+    const char* raw_name = elf_strptr(elf, table.shdr.sh_link, sym.st_name);
+    if (raw_name == nullptr) continue;
+    std::string_view name = raw_name;
+    int rank = GELF_ST_BIND(sym.st_info) == STB_LOCAL ? 1 : 0;
+    // .symtab spells versions into names: "f@@V" is the default, "f@V" is not.
+    if (size_t at = name.find('@'); at != std::string_view::npos) {
+      if (name.substr(at, 2) != "@@") rank = 1;
+      name = name.substr(0, at);
+    }
+    if (versym != nullptr) {
+      GElf_Versym version;
+      if (gelf_getversym(versym, static_cast<int>(i), &version) != nullptr &&
+          (version & kVersymHidden) != 0) {
+        rank = 1;
+      }
+    }
+    auto wanted = names.find(name);
+    if (wanted == names.end()) continue;
+    auto [it, inserted] = found->try_emplace(*wanted, Candidate{sym.st_value, rank});
+    if (!inserted && rank < it->second.rank) it->second = Candidate{sym.st_value, rank};
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
+  static const bool libelf_ready = elf_version(EV_CURRENT) != EV_NONE;
+  if (!libelf_ready) return ReadFailure(path, "libelf is too old for this ELF version");
+
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ReadFailure(path, std::strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    std::string why = std::strerror(errno);
+    close(fd);
+    return ReadFailure(path, why);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return ReadFailure(path, "not a regular file");
+  }
+  // ELF_C_READ rather than ELF_C_READ_MMAP: a library truncated while mapped
+  // would kill us with SIGBUS.
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  if (elf == nullptr) {
+    std::string why = elf_errmsg(-1);
+    close(fd);
+    return ReadFailure(path, why);
+  }
+  auto fail = [&](std::string why) {
+    elf_end(elf);
+    close(fd);
+    return ReadFailure(path, why);
+  };
+  if (elf_kind(elf) != ELF_K_ELF) return fail("not an ELF file");
+  GElf_Ehdr ehdr;
+  if (gelf_getehdr(elf, &ehdr) == nullptr) return fail(elf_errmsg(-1));
+
+  size_t phnum = 0;
+  if (elf_getphdrnum(elf, &phnum) != 0) return fail(elf_errmsg(-1));
+  std::vector<GElf_Phdr> loads;
+  for (size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr phdr;
+    if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) return fail(elf_errmsg(-1));
+    if (phdr.p_type == PT_LOAD) loads.push_back(phdr);
+  }
+  FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  return std::unique_ptr<ElfFile>(new ElfFile(fd, elf, id, std::move(loads)));
+}
+
+ElfFile::~ElfFile() {
+  elf_end(elf_);
+  close(fd_);
+}
+
+std::string ElfFile::Soname() const {
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_DYNAMIC) continue;
+    if (shdr.sh_entsize == 0) return "";
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (data == nullptr) return "";
+    size_t count = shdr.sh_size / shdr.sh_entsize;
+    for (size_t i = 0; i < count; ++i) {
+      GElf_Dyn dyn;
+      if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr || dyn.d_tag == DT_NULL) break;
+      if (dyn.d_tag != DT_SONAME) continue;
+      const char* name = elf_strptr(elf_, shdr.sh_link, dyn.d_un.d_val);
+      return name != nullptr ? name : "";
+    }
+    return "";
+  }
+  return "";
+}
+
+std::optional<uint64_t> ElfFile::FileOffset(uint64_t vaddr) const {
+  for (const GElf_Phdr& load : loads_) {
+    if (vaddr >= load.p_vaddr && vaddr - load.p_vaddr < load.p_filesz) {
+      return vaddr - load.p_vaddr + load.p_offset;
+    }
+  }
+  return std::nullopt;
+}
+
+std::map<std::string, uint64_t> ElfFile::FindFunctions(
+    const std::set<std::string, std::less<>>& names) const {
+  SymbolTable dynsym, symtab;
+  Elf_Data* versym = nullptr;
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    if (shdr.sh_type == SHT_DYNSYM) {
+      dynsym = {scn, shdr};
+    } else if (shdr.sh_type == SHT_SYMTAB) {
+      symtab = {scn, shdr};
+    } else if (shdr.sh_type == SHT_GNU_versym) {
+      versym = elf_getdata(scn, nullptr);
+    }
+  }
+
+  std::map<std::string, Candidate> found;
+  CollectFunctions(elf_, dynsym, versym, names, &found);
+  if (found.size() < names.size()) {
+    std::map<std::string, Candidate> from_symtab;
+    CollectFunctions(elf_, symtab, nullptr, names, &from_symtab);
+    found.merge(from_symtab);  // keeps the .dynsym entry where both have one
+  }
+
+  std::map<std::string, uint64_t> offsets;
+  for (const auto& [name, candidate] : found) {
+    if (std::optional<uint64_t> offset = FileOffset(candidate.vaddr)) offsets[name] = *offset;
+  }
+  return offsets;
+}
+
+}  // namespace tlstap::discovery::internal

@@ -1,0 +1,55 @@
+// A read-only view of one ELF file through libelf. Internal to src/discovery.
+#pragma once
+
+#include <gelf.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "discovery/targets.h"
+#include "util/error.h"
+
+namespace tlstap::discovery::internal {
+
+class ElfFile {
+ public:
+  // Fails, with a one-line message naming the file, if it cannot be opened or
+  // is not an ELF file.
+  static Result<std::unique_ptr<ElfFile>> Open(const std::string& path);
+  ~ElfFile();
+  ElfFile(const ElfFile&) = delete;
+  ElfFile& operator=(const ElfFile&) = delete;
+
+  // The file's identity, from fstat() on the open descriptor.
+  FileId id() const { return id_; }
+
+  // DT_SONAME, or "" if the file has none.
+  std::string Soname() const;
+
+  // Where the byte loaded at `vaddr` sits in the file, through the PT_LOAD
+  // segment that contains it; std::nullopt if no segment does.
+  std::optional<uint64_t> FileOffset(uint64_t vaddr) const;
+
+  // The defined functions (STT_FUNC) among `names`, as file offsets. .dynsym
+  // is searched first and .symtab fills in what it lacks; within a table a
+  // default-version global wins over a hidden-version or local one.
+  std::map<std::string, uint64_t> FindFunctions(
+      const std::set<std::string, std::less<>>& names) const;
+
+ private:
+  ElfFile(int fd, Elf* elf, FileId id, std::vector<GElf_Phdr> loads)
+      : fd_(fd), elf_(elf), id_(id), loads_(std::move(loads)) {}
+
+  int fd_;
+  Elf* elf_;
+  FileId id_;
+  std::vector<GElf_Phdr> loads_;  // PT_LOAD program headers
+};
+
+}  // namespace tlstap::discovery::internal

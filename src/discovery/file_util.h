@@ -1,0 +1,12 @@
+// Small file helpers shared by the discovery code. Internal to src/discovery.
+#pragma once
+
+#include <string>
+
+namespace tlstap::discovery::internal {
+
+// Reads a whole file, including /proc files whose stat() size is 0. Returns
+// false (and leaves errno set) if the file cannot be opened or read.
+bool ReadFileToString(const std::string& path, std::string* out);
+
+}  // namespace tlstap::discovery::internal

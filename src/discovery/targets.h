@@ -1,0 +1,101 @@
+// Finds the TLS libraries processes on this host use, and tells which probes
+// go where. Files are identified by (device, inode) so a library shared by
+// many processes, or reached through different paths, is attached once.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/error.h"
+
+namespace tlstap::discovery {
+
+enum class LibKind { kOpenSsl };
+
+std::string_view LibKindName(LibKind kind);  // "openssl"
+
+struct FileId {
+  uint64_t dev = 0;  // userspace st_dev encoding (makedev)
+  uint64_t ino = 0;
+  auto operator<=>(const FileId&) const = default;
+};
+
+// One line of /proc/PID/maps.
+struct Mapping {
+  uint64_t start = 0, end = 0, offset = 0;
+  std::string perms;  // "r-xp"
+  uint32_t dev_major = 0, dev_minor = 0;
+  uint64_t inode = 0;
+  std::string path;  // may be empty, "[heap]", or end in " (deleted)"
+};
+
+std::vector<Mapping> ParseMaps(std::string_view text);
+
+// A function to probe: its name and its offset in the file (what uprobes take).
+struct Symbol {
+  std::string name;
+  uint64_t file_offset = 0;
+};
+
+// A TLS library file and what tlstap knows about it.
+struct Target {
+  FileId id;
+  LibKind kind = LibKind::kOpenSsl;
+  std::string path;       // as the owning process sees it ("/usr/lib/.../libssl.so.3")
+  std::string open_path;  // how tlstap reaches it ("/proc/123/root/usr/lib/...")
+  std::string version;    // "3" for libssl.so.3, "1.1" for libssl.so.1.1; from SONAME
+  std::map<std::string, Symbol> symbols;  // the probe-able functions found
+  std::set<pid_t> pids;                   // processes seen mapping it
+};
+
+// Inspects one ELF file: if it is a TLS library tlstap can probe, returns the
+// Target (without pids); std::nullopt if it is not one; an Error if the file
+// cannot be read or parsed.
+Result<std::optional<Target>> InspectFile(const std::string& open_path);
+
+// Library paths from the dynamic linker's cache (/etc/ld.so.cache, new format).
+std::vector<std::string> ReadLdCache(const std::string& path = "/etc/ld.so.cache");
+
+// Keeps every Target found, keyed by file identity.
+class Inventory {
+ public:
+  explicit Inventory(std::string proc_root = "/proc") : proc_root_(std::move(proc_root)) {}
+
+  // Scans every process's maps, then the linker cache (libraries no process
+  // maps yet, so a program started later is covered from its first call).
+  // Returns the targets not seen before.
+  std::vector<Target*> ScanAll();
+
+  // Scans one process (after it mapped a new executable file). Returns the
+  // targets not seen before; pids of known targets are updated.
+  std::vector<Target*> ScanPid(pid_t pid);
+
+  // Files that failed inspection, with the reason (for --list and -v).
+  const std::map<FileId, std::string>& failures() const { return failures_; }
+  const std::map<FileId, Target>& targets() const { return targets_; }
+
+  // Whether the file was inspected already (TLS library or not).
+  bool Knows(const FileId& id) const {
+    return targets_.contains(id) || failures_.contains(id) || not_tls_.contains(id);
+  }
+
+ private:
+  std::vector<Target*> ScanMappings(pid_t pid, const std::vector<Mapping>& maps);
+  Target* Consider(const FileId& id, const std::string& path, const std::string& open_path,
+                   pid_t pid);
+
+  std::string proc_root_;
+  std::map<FileId, Target> targets_;
+  std::map<FileId, std::string> failures_;
+  std::set<FileId> not_tls_;  // inspected, not a TLS library
+};
+
+}  // namespace tlstap::discovery

@@ -1,0 +1,708 @@
+#include <dlfcn.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "discovery/targets.h"
+
+namespace tlstap::discovery {
+namespace {
+
+using namespace std::string_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+constexpr uint64_t kFakeLibsslBase = 0x200000;  // -Ttext-segment in tests/unit/CMakeLists.txt
+
+// --- Independent expectations, from binutils (test-only; production code must not popen). ---
+
+std::string RunCommand(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+  pclose(pipe);
+  return out;
+}
+
+std::vector<std::string> Fields(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> fields;
+  for (std::string field; in >> field;) fields.push_back(field);
+  return fields;
+}
+
+struct ReadelfSymbol {
+  uint64_t vaddr = 0;
+  uint64_t file_offset = 0;
+};
+
+// Defined FUNC symbols as readelf lists them ("dyn-syms" or "syms"), keeping
+// the default version ("f@@V" or unversioned; never "f@V"), with the file
+// offset worked out from readelf's own LOAD program headers.
+std::map<std::string, ReadelfSymbol> ReadelfFunctions(const std::string& path,
+                                                      const std::string& table) {
+  struct Load {
+    uint64_t offset, vaddr, filesz;
+  };
+  std::vector<Load> loads;
+  std::istringstream segments(RunCommand("readelf -W -l '" + path + "'"));
+  for (std::string line; std::getline(segments, line);) {
+    std::vector<std::string> f = Fields(line);
+    if (f.size() < 5 || f[0] != "LOAD") continue;
+    loads.push_back({std::stoull(f[1], nullptr, 16), std::stoull(f[2], nullptr, 16),
+                     std::stoull(f[4], nullptr, 16)});
+  }
+
+  std::map<std::string, ReadelfSymbol> functions;
+  std::istringstream symbols(RunCommand("readelf -W --" + table + " '" + path + "'"));
+  for (std::string line; std::getline(symbols, line);) {
+    // Num: Value Size Type Bind Vis Ndx Name
+    std::vector<std::string> f = Fields(line);
+    if (f.size() < 8 || f[3] != "FUNC" || f[6] == "UND") continue;
+    std::string name = f[7];
+    if (size_t at = name.find('@'); at != std::string::npos) {
+      if (name.compare(at, 2, "@@") != 0) continue;
+      name.resize(at);
+    }
+    uint64_t vaddr = std::stoull(f[1], nullptr, 16);
+    for (const Load& load : loads) {
+      if (vaddr >= load.vaddr && vaddr < load.vaddr + load.filesz) {
+        functions[name] = {vaddr, vaddr - load.vaddr + load.offset};
+      }
+    }
+  }
+  return functions;
+}
+
+std::map<std::string, uint64_t> Offsets(const Target& target) {
+  std::map<std::string, uint64_t> offsets;
+  for (const auto& [name, symbol] : target.symbols) {
+    EXPECT_EQ(symbol.name, name);
+    offsets[name] = symbol.file_offset;
+  }
+  return offsets;
+}
+
+std::map<std::string, uint64_t> Offsets(const std::map<std::string, ReadelfSymbol>& symbols,
+                                        const std::set<std::string>& names) {
+  std::map<std::string, uint64_t> offsets;
+  for (const std::string& name : names) {
+    if (auto it = symbols.find(name); it != symbols.end()) offsets[name] = it->second.file_offset;
+  }
+  return offsets;
+}
+
+FileId StatId(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
+  return {st.st_dev, st.st_ino};
+}
+
+std::string SystemLibrary(const std::string& soname) {
+  for (const std::string& path : ReadLdCache()) {
+    if (path.ends_with("/" + soname)) return path;
+  }
+  return "";
+}
+
+// A directory removed with everything in it when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = testing::TempDir() + "discovery_test.XXXXXX";
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void WriteFile(const std::string& path, const std::string& contents) {
+  std::ofstream out(path, std::ios::binary);
+  out << contents;
+  ASSERT_TRUE(out.good()) << path;
+}
+
+// --- LibKindName ---
+
+TEST(LibKindNameTest, OpenSsl) { EXPECT_EQ(LibKindName(LibKind::kOpenSsl), "openssl"); }
+
+// --- ParseMaps ---
+
+TEST(ParseMapsTest, ParsesEveryField) {
+  const std::string text =
+      // start-end      perms offset   dev    inode    path
+      "7f3a1c000000-7f3a1c02a000 r-xp 0001c000 fd:01 1835111                    "
+      "/usr/lib/x86_64-linux-gnu/libssl.so.3\n"
+      // A path with spaces in it, on a device with a three-digit hex minor.
+      "55d0c0a00000-55d0c0a01000 r-xp 00000000 103:1a2 42                         "
+      "/opt/My App/bin/my app\n"
+      // A file deleted while mapped.
+      "7f3a1c100000-7f3a1c200000 r-xp 00002000 08:03 99 /tmp/old lib.so (deleted)\n"
+      // Anonymous memory: no path at all.
+      "7ffd5e1f0000-7ffd5e211000 rw-p 00000000 00:00 0 \n"
+      // A pseudo-path.
+      "55d0c1000000-55d0c1021000 rw-p 00000000 00:00 0                          [heap]\n";
+  std::vector<Mapping> maps = ParseMaps(text);
+  ASSERT_EQ(maps.size(), 5u);
+
+  EXPECT_EQ(maps[0].start, 0x7f3a1c000000u);
+  EXPECT_EQ(maps[0].end, 0x7f3a1c02a000u);
+  EXPECT_EQ(maps[0].perms, "r-xp");
+  EXPECT_EQ(maps[0].offset, 0x1c000u);
+  EXPECT_EQ(maps[0].dev_major, 0xfdu);
+  EXPECT_EQ(maps[0].dev_minor, 0x01u);
+  EXPECT_EQ(maps[0].inode, 1835111u);
+  EXPECT_EQ(maps[0].path, "/usr/lib/x86_64-linux-gnu/libssl.so.3");
+
+  EXPECT_EQ(maps[1].start, 0x55d0c0a00000u);
+  EXPECT_EQ(maps[1].end, 0x55d0c0a01000u);
+  EXPECT_EQ(maps[1].offset, 0u);
+  EXPECT_EQ(maps[1].dev_major, 0x103u);
+  EXPECT_EQ(maps[1].dev_minor, 0x1a2u);
+  EXPECT_EQ(maps[1].inode, 42u);
+  EXPECT_EQ(maps[1].path, "/opt/My App/bin/my app");
+
+  EXPECT_EQ(maps[2].offset, 0x2000u);
+  EXPECT_EQ(maps[2].dev_major, 8u);
+  EXPECT_EQ(maps[2].dev_minor, 3u);
+  EXPECT_EQ(maps[2].inode, 99u);
+  EXPECT_EQ(maps[2].path, "/tmp/old lib.so (deleted)");
+
+  EXPECT_EQ(maps[3].perms, "rw-p");
+  EXPECT_EQ(maps[3].dev_major, 0u);
+  EXPECT_EQ(maps[3].dev_minor, 0u);
+  EXPECT_EQ(maps[3].inode, 0u);
+  EXPECT_EQ(maps[3].path, "");
+
+  EXPECT_EQ(maps[4].path, "[heap]");
+}
+
+TEST(ParseMapsTest, SkipsGarbageLines) {
+  const std::string text =
+      "garbage\n"
+      "\n"
+      // No dash in the address range.
+      "7f3a1c000000 r-xp 00000000 fd:01 1 /a\n"
+      // Address not hex.
+      "7f3a1g000000-7f3a1c02a000 r-xp 00000000 fd:01 1 /b\n"
+      // Perms too short.
+      "1000-2000 r-x 00000000 fd:01 1 /c\n"
+      // Device without a colon.
+      "1000-2000 r-xp 00000000 fd01 1 /d\n"
+      // Inode not decimal.
+      "1000-2000 r-xp 00000000 fd:01 1a /e\n"
+      // Truncated after the device.
+      "1000-2000 r-xp 00000000 fd:01\n"
+      // A good line, last and without a trailing newline.
+      "1000-2000 r-xp 00000010 fd:01 7 /good";
+  std::vector<Mapping> maps = ParseMaps(text);
+  ASSERT_EQ(maps.size(), 1u);
+  EXPECT_EQ(maps[0].start, 0x1000u);
+  EXPECT_EQ(maps[0].end, 0x2000u);
+  EXPECT_EQ(maps[0].offset, 0x10u);
+  EXPECT_EQ(maps[0].inode, 7u);
+  EXPECT_EQ(maps[0].path, "/good");
+}
+
+TEST(ParseMapsTest, ParsesOwnMaps) {
+  std::ifstream in("/proc/self/maps");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string contents = text.str();
+  size_t lines = std::count(contents.begin(), contents.end(), '\n');
+  std::vector<Mapping> maps = ParseMaps(contents);
+  EXPECT_EQ(maps.size(), lines);
+  // This test binary is mapped executable, under its own inode.
+  FileId self = StatId("/proc/self/exe");
+  bool found = std::any_of(maps.begin(), maps.end(), [&](const Mapping& m) {
+    return m.perms[2] == 'x' && m.inode == self.ino &&
+           makedev(m.dev_major, m.dev_minor) == self.dev;
+  });
+  EXPECT_TRUE(found);
+}
+
+// --- InspectFile ---
+
+TEST(InspectFileTest, FakeLibsslOffsetsMatchReadelf) {
+  const std::string path = DISCOVERY_FAKE_LIBSSL;
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  const Target& target = **result;
+  EXPECT_EQ(target.kind, LibKind::kOpenSsl);
+  EXPECT_EQ(target.version, "3");
+  EXPECT_EQ(target.path, path);
+  EXPECT_EQ(target.open_path, path);
+  EXPECT_EQ(target.id, StatId(path));
+  EXPECT_THAT(target.pids, IsEmpty());
+
+  std::map<std::string, ReadelfSymbol> expected = ReadelfFunctions(path, "dyn-syms");
+  const std::set<std::string> names = {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex",
+                                       "SSL_free"};
+  std::map<std::string, uint64_t> expected_offsets = Offsets(expected, names);
+  ASSERT_EQ(expected_offsets.size(), 5u);
+  EXPECT_EQ(Offsets(target), expected_offsets);
+  // The text segment is linked at 0x200000 but sits near the file's start:
+  // offsets are addresses minus that base.
+  for (const std::string& name : names) {
+    EXPECT_EQ(target.symbols.at(name).file_offset, expected.at(name).vaddr - kFakeLibsslBase)
+        << name;
+  }
+}
+
+TEST(InspectFileTest, PrefersDefaultSymbolVersion) {
+  const std::string path = DISCOVERY_FAKE_LIBSSL;
+  // Both SSL_write@OPENSSL_1.0 and SSL_write@@OPENSSL_3.0.0 are defined.
+  // (GNU ld happens to list the default first, so this catches preferring the
+  // hidden version, not a plain first-wins.)
+  std::string listing = RunCommand("readelf -W --dyn-syms '" + path + "'");
+  uint64_t compat_vaddr = 0;
+  std::istringstream lines(listing);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f = Fields(line);
+    if (f.size() >= 8 && f[7] == "SSL_write@OPENSSL_1.0")
+      compat_vaddr = std::stoull(f[1], nullptr, 16);
+  }
+  ASSERT_NE(compat_vaddr, 0u) << listing;
+
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_TRUE(result.has_value() && result->has_value());
+  uint64_t expected = ReadelfFunctions(path, "dyn-syms").at("SSL_write").file_offset;
+  EXPECT_EQ((*result)->symbols.at("SSL_write").file_offset, expected);
+  EXPECT_NE((*result)->symbols.at("SSL_write").file_offset, compat_vaddr - kFakeLibsslBase);
+}
+
+TEST(InspectFileTest, ExecutableWithFunctionsOnlyInSymtab) {
+  const std::string path = DISCOVERY_STATIC_TLS_APP;
+  // Nothing exported: the functions are only in .symtab.
+  EXPECT_THAT(Offsets(ReadelfFunctions(path, "dyn-syms"), {"SSL_write", "SSL_read"}), IsEmpty());
+  std::map<std::string, uint64_t> expected =
+      Offsets(ReadelfFunctions(path, "syms"), {"SSL_write", "SSL_read"});
+  ASSERT_EQ(expected.size(), 2u);
+
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  EXPECT_EQ((*result)->kind, LibKind::kOpenSsl);
+  EXPECT_EQ((*result)->version, "");  // no SONAME
+  EXPECT_EQ(Offsets(**result), expected);
+}
+
+TEST(InspectFileTest, LibraryWithoutSslWriteIsNotTls) {
+  Result<std::optional<Target>> result = InspectFile(DISCOVERY_NOT_TLS);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_FALSE(result->has_value());
+}
+
+TEST(InspectFileTest, NonElfFileIsError) {
+  TempDir dir;
+  const std::string path = dir.path() + "/notes.txt";
+  WriteFile(path, "these are not the bytes you are looking for\n");
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().message, "cannot inspect " + path + ": not an ELF file");
+}
+
+TEST(InspectFileTest, EmptyFileIsError) {
+  TempDir dir;
+  const std::string path = dir.path() + "/empty.so";
+  WriteFile(path, "");
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message, HasSubstr(path));
+}
+
+TEST(InspectFileTest, TruncatedElfIsError) {
+  TempDir dir;
+  const std::string path = dir.path() + "/truncated.so";
+  std::ifstream in(DISCOVERY_FAKE_LIBSSL, std::ios::binary);
+  std::string head(40, '\0');  // the ELF identification, cut off inside the header
+  in.read(head.data(), head.size());
+  WriteFile(path, head);
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_FALSE(result.has_value());
+  EXPECT_THAT(result.error().message, HasSubstr("cannot inspect " + path + ": "));
+}
+
+TEST(InspectFileTest, MissingFileIsError) {
+  Result<std::optional<Target>> result = InspectFile("/nonexistent/libssl.so.3");
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().message,
+            "cannot inspect /nonexistent/libssl.so.3: No such file or directory");
+}
+
+TEST(InspectFileTest, DirectoryIsError) {
+  Result<std::optional<Target>> result = InspectFile("/");
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.error().message, "cannot inspect /: not a regular file");
+}
+
+TEST(InspectFileTest, SystemLibssl) {
+  const std::string path = SystemLibrary("libssl.so.3");
+  if (path.empty()) GTEST_SKIP() << "libssl.so.3 is not in the linker cache";
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  const Target& target = **result;
+  EXPECT_EQ(target.kind, LibKind::kOpenSsl);
+  EXPECT_EQ(target.version, "3");
+  std::map<std::string, uint64_t> offsets = Offsets(target);
+  ASSERT_EQ(offsets.size(), 5u);
+  for (const char* name : {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "SSL_free"}) {
+    ASSERT_TRUE(offsets.contains(name)) << name;
+    EXPECT_NE(offsets.at(name), 0u) << name;
+  }
+  EXPECT_EQ(offsets, Offsets(ReadelfFunctions(path, "dyn-syms"),
+                             {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "SSL_free"}));
+}
+
+TEST(InspectFileTest, SystemLibcryptoIsNotTls) {
+  const std::string path = SystemLibrary("libcrypto.so.3");
+  if (path.empty()) GTEST_SKIP() << "libcrypto.so.3 is not in the linker cache";
+  Result<std::optional<Target>> result = InspectFile(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_FALSE(result->has_value());
+}
+
+// --- ReadLdCache ---
+
+TEST(ReadLdCacheTest, MatchesLdconfig) {
+  std::set<std::string> expected;
+  std::istringstream lines(RunCommand("ldconfig -p"));
+  for (std::string line; std::getline(lines, line);) {
+    // "\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1"
+    size_t arrow = line.find(" => ");
+    if (arrow != std::string::npos) expected.insert(line.substr(arrow + 4));
+  }
+  ASSERT_FALSE(expected.empty());
+
+  std::vector<std::string> paths = ReadLdCache();
+  std::set<std::string> unique(paths.begin(), paths.end());
+  EXPECT_EQ(unique.size(), paths.size()) << "duplicates in ReadLdCache()";
+  EXPECT_EQ(unique, expected);
+}
+
+TEST(ReadLdCacheTest, MissingTruncatedOrGarbageFileIsEmpty) {
+  EXPECT_THAT(ReadLdCache("/nonexistent/ld.so.cache"), IsEmpty());
+
+  TempDir dir;
+  const std::string path = dir.path() + "/ld.so.cache";
+  WriteFile(path, "garbage, not a linker cache at all, but long enough for a header......\n");
+  EXPECT_THAT(ReadLdCache(path), IsEmpty());
+
+  std::ifstream in("/etc/ld.so.cache", std::ios::binary);
+  std::string real((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(real.size(), 1000u);
+  // Cut inside the magic, inside the header, and inside the entries.
+  for (size_t size : {size_t{0}, size_t{10}, size_t{47}, size_t{48 + 24 * 3}}) {
+    WriteFile(path, real.substr(0, size));
+    EXPECT_THAT(ReadLdCache(path), IsEmpty()) << "truncated to " << size;
+  }
+}
+
+// A new-format cache: header, three entries, strings. Offsets in the entries
+// count from the start of this header.
+std::string NewFormatCache(const std::string& third_value) {
+  return "glibc-ld.so.cache"s         // magic
+         "1.1"                        // version
+         "\x03\0\0\0"s                // nlibs = 3
+         "\x3c\0\0\0"s                // len_strings = 60
+         "\x02"s                      // flags: little-endian
+         "\0\0\0"s                    // padding
+         "\0\0\0\0"s                  // extension_offset: none
+         "\0\0\0\0\0\0\0\0\0\0\0\0"s  // unused[3]
+         // Entry 0: "libfoo.so.1" -> "/lib/libfoo.so.1".
+         "\x03\x03\0\0"s      // flags: ELF, x86-64 libc6
+         "\x78\0\0\0"s        // key = 120
+         "\x84\0\0\0"s        // value = 132
+         "\0\0\0\0"s          // osversion
+         "\0\0\0\0\0\0\0\0"s  // hwcap
+         // Entry 1: "libfoo.so" -> "/lib/libfoo.so.1" again (a dev symlink).
+         "\x03\x03\0\0"s      // flags
+         "\x95\0\0\0"s        // key = 149
+         "\x84\0\0\0"s        // value = 132
+         "\0\0\0\0"s          // osversion
+         "\0\0\0\0\0\0\0\0"s  // hwcap
+         // Entry 2: "libfoo.so" -> whatever third_value points at.
+         "\x03\x03\0\0"s      // flags
+         "\x95\0\0\0"s +      // key = 149
+         third_value +        // value
+         "\0\0\0\0"s          // osversion
+         "\0\0\0\0\0\0\0\0"s  // hwcap
+         // Strings at 120, 132, 149 and 159.
+         "libfoo.so.1\0"s
+         "/lib/libfoo.so.1\0"s
+         "libfoo.so\0"s
+         "/usr/lib/libbar.so.2\0"s;
+}
+
+TEST(ReadLdCacheTest, NewFormat) {
+  if constexpr (std::endian::native != std::endian::little) GTEST_SKIP() << "little-endian bytes";
+  TempDir dir;
+  const std::string path = dir.path() + "/ld.so.cache";
+  std::string cache = NewFormatCache("\x9f\0\0\0"s);  // value 159
+  ASSERT_EQ(cache.size(), 180u);
+  WriteFile(path, cache);
+  EXPECT_THAT(ReadLdCache(path), ElementsAre("/lib/libfoo.so.1", "/usr/lib/libbar.so.2"));
+}
+
+TEST(ReadLdCacheTest, OldFormatPrefix) {
+  if constexpr (std::endian::native != std::endian::little) GTEST_SKIP() << "little-endian bytes";
+  TempDir dir;
+  const std::string path = dir.path() + "/ld.so.cache";
+  std::string old_part =
+      "ld.so-1.7.0"s  // magic
+      "\0"s           // padding
+      "\x01\0\0\0"s   // nlibs = 1
+      "\x01\0\0\0"s   // entry flags (the entry is not read)
+      "\0\0\0\0"s     // entry key
+      "\0\0\0\0"s     // entry value
+      "\0\0\0\0"s;    // padding from 28 to 32 bytes
+  ASSERT_EQ(old_part.size(), 32u);
+  WriteFile(path, old_part + NewFormatCache("\x9f\0\0\0"s));
+  EXPECT_THAT(ReadLdCache(path), ElementsAre("/lib/libfoo.so.1", "/usr/lib/libbar.so.2"));
+}
+
+TEST(ReadLdCacheTest, StringOffsetOutOfRangeIsEmpty) {
+  TempDir dir;
+  const std::string path = dir.path() + "/ld.so.cache";
+  WriteFile(path, NewFormatCache("\x00\xff\0\0"s));  // value 0xff00, past the end
+  EXPECT_THAT(ReadLdCache(path), IsEmpty());
+}
+
+TEST(ReadLdCacheTest, WrongByteOrderIsEmpty) {
+  TempDir dir;
+  const std::string path = dir.path() + "/ld.so.cache";
+  std::string cache = NewFormatCache("\x9f\0\0\0"s);
+  cache[28] = std::endian::native == std::endian::little ? '\x03' : '\x02';  // flags
+  WriteFile(path, cache);
+  EXPECT_THAT(ReadLdCache(path), IsEmpty());
+}
+
+// --- Inventory ---
+
+// A fake /proc: PID directories holding a maps file and root -> "/".
+class FakeProc {
+ public:
+  const std::string& root() const { return dir_.path(); }
+
+  void AddProcess(pid_t pid, const std::string& maps) {
+    std::string pid_dir = root() + "/" + std::to_string(pid);
+    std::filesystem::create_directory(pid_dir);
+    std::filesystem::create_directory_symlink("/", pid_dir + "/root");
+    WriteFile(pid_dir + "/maps", maps);
+  }
+
+ private:
+  TempDir dir_;
+};
+
+// A maps line mapping `path` executable, with the device and inode given.
+std::string MapsLine(const std::string& path, FileId id, const std::string& perms = "r-xp") {
+  char line[512];
+  snprintf(line, sizeof(line), "7f0000001000-7f0000002000 %s 00001000 %02x:%02x %llu    %s\n",
+           perms.c_str(), major(id.dev), minor(id.dev), static_cast<unsigned long long>(id.ino),
+           path.c_str());
+  return line;
+}
+
+std::string MapsLine(const std::string& path) { return MapsLine(path, StatId(path)); }
+
+TEST(InventoryTest, ScanPidFindsLibraryOnceAndAddsLaterPids) {
+  const std::string lib = DISCOVERY_FAKE_LIBSSL;
+  const FileId lib_id = StatId(lib);
+  FakeProc proc;
+  proc.AddProcess(100, MapsLine(lib, lib_id, "r--p") + MapsLine(lib) + MapsLine(lib));
+  proc.AddProcess(200, MapsLine(lib));
+  Inventory inventory(proc.root());
+
+  std::vector<Target*> added = inventory.ScanPid(100);
+  ASSERT_EQ(added.size(), 1u);
+  const Target& target = *added[0];
+  EXPECT_EQ(target.id, lib_id);
+  EXPECT_EQ(target.kind, LibKind::kOpenSsl);
+  EXPECT_EQ(target.version, "3");
+  EXPECT_EQ(target.path, lib);
+  EXPECT_EQ(target.open_path, proc.root() + "/100/root" + lib);
+  EXPECT_EQ(Offsets(target),
+            Offsets(ReadelfFunctions(lib, "dyn-syms"),
+                    {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "SSL_free"}));
+  EXPECT_THAT(target.pids, UnorderedElementsAre(100));
+  ASSERT_EQ(inventory.targets().size(), 1u);
+  EXPECT_EQ(&inventory.targets().at(lib_id), added[0]);
+
+  EXPECT_THAT(inventory.ScanPid(200), IsEmpty());
+  EXPECT_EQ(inventory.targets().size(), 1u);
+  EXPECT_THAT(inventory.targets().at(lib_id).pids, UnorderedElementsAre(100, 200));
+  // The pointer handed out earlier still points at the live entry.
+  EXPECT_THAT(added[0]->pids, UnorderedElementsAre(100, 200));
+  EXPECT_THAT(inventory.failures(), IsEmpty());
+}
+
+TEST(InventoryTest, SkipsWhatCannotBeProbed) {
+  const std::string lib = DISCOVERY_FAKE_LIBSSL;
+  const std::string not_tls = DISCOVERY_NOT_TLS;
+  FakeProc proc;
+  proc.AddProcess(100,
+                  // Not executable.
+                  MapsLine(lib, StatId(lib), "r--p") +
+                      // Deleted.
+                      MapsLine(lib + " (deleted)", StatId(lib)) +
+                      // Anonymous and pseudo mappings.
+                      "7f0000003000-7f0000004000 r-xp 00000000 00:00 0 \n"
+                      "7f0000005000-7f0000006000 r-xp 00000000 00:00 0    [vdso]\n" +
+                      // An ELF file that is not a TLS library.
+                      MapsLine(not_tls));
+  Inventory inventory(proc.root());
+  EXPECT_THAT(inventory.ScanPid(100), IsEmpty());
+  EXPECT_THAT(inventory.targets(), IsEmpty());
+  EXPECT_THAT(inventory.failures(), IsEmpty());
+}
+
+TEST(InventoryTest, RecordsFilesThatCannotBeInspected) {
+  TempDir files;
+  const std::string text = files.path() + "/not elf.so";
+  WriteFile(text, "plain text\n");
+  const FileId missing_id{makedev(0x12, 0x34), 777};
+  FakeProc proc;
+  proc.AddProcess(100, MapsLine(text) + MapsLine(files.path() + "/gone.so", missing_id));
+  Inventory inventory(proc.root());
+
+  EXPECT_THAT(inventory.ScanPid(100), IsEmpty());
+  EXPECT_THAT(inventory.targets(), IsEmpty());
+  std::map<FileId, std::string> expected = {
+      {StatId(text), "cannot inspect " + proc.root() + "/100/root" + text + ": not an ELF file"},
+      {missing_id, "cannot inspect " + proc.root() + "/100/root" + files.path() +
+                       "/gone.so: No such file or directory"}};
+  EXPECT_EQ(inventory.failures(), expected);
+}
+
+TEST(InventoryTest, ProcessesWithoutMapsAreSkipped) {
+  FakeProc proc;
+  // 300 has a directory but no maps file (exited, or hidden from us); 400 has
+  // no directory at all.
+  std::filesystem::create_directory(proc.root() + "/300");
+  Inventory inventory(proc.root());
+  EXPECT_THAT(inventory.ScanPid(300), IsEmpty());  // no maps file
+  EXPECT_THAT(inventory.ScanPid(400), IsEmpty());  // no directory
+  EXPECT_THAT(inventory.targets(), IsEmpty());
+  EXPECT_THAT(inventory.failures(), IsEmpty());
+}
+
+TEST(InventoryTest, KeysByMapsIdentityWhenStatDisagrees) {
+  // Overlay filesystems can show one (dev, inode) in maps and another to
+  // stat(); the maps one is the key.
+  const std::string lib = DISCOVERY_FAKE_LIBSSL;
+  const FileId maps_id{makedev(0, 0x99), 12345};
+  FakeProc proc;
+  proc.AddProcess(100, MapsLine(lib, maps_id));
+  proc.AddProcess(200, MapsLine(lib, maps_id));
+  Inventory inventory(proc.root());
+
+  std::vector<Target*> added = inventory.ScanPid(100);
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0]->id, maps_id);
+  ASSERT_TRUE(inventory.targets().contains(maps_id));
+  EXPECT_FALSE(inventory.targets().contains(StatId(lib)));
+  EXPECT_THAT(inventory.ScanPid(200), IsEmpty());
+  EXPECT_THAT(inventory.targets().at(maps_id).pids, UnorderedElementsAre(100, 200));
+}
+
+TEST(InventoryTest, FileKnownUnderItsStatIdentityIsNotAddedAgain) {
+  // Process 100's maps agree with stat(); process 200's show another
+  // identity for the same file (as overlayfs can).
+  const std::string lib = DISCOVERY_FAKE_LIBSSL;
+  const FileId lib_id = StatId(lib);
+  FakeProc proc;
+  proc.AddProcess(100, MapsLine(lib));
+  proc.AddProcess(200, MapsLine(lib, FileId{makedev(0, 0x99), 12345}));
+  Inventory inventory(proc.root());
+
+  ASSERT_EQ(inventory.ScanPid(100).size(), 1u);
+  EXPECT_THAT(inventory.ScanPid(200), IsEmpty());
+  ASSERT_EQ(inventory.targets().size(), 1u);
+  EXPECT_THAT(inventory.targets().at(lib_id).pids, UnorderedElementsAre(100, 200));
+}
+
+TEST(InventoryTest, ScanPidOnThisProcessFindsLoadedLibrary) {
+  // The real /proc, with real device numbers in maps.
+  const std::string lib = DISCOVERY_FAKE_LIBSSL;
+  void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  Inventory inventory;
+  std::vector<Target*> added = inventory.ScanPid(getpid());
+  dlclose(handle);
+
+  const FileId lib_id = StatId(lib);
+  auto found = std::find_if(added.begin(), added.end(),
+                            [&](const Target* target) { return target->id == lib_id; });
+  ASSERT_NE(found, added.end());
+  EXPECT_EQ((*found)->path, lib);
+  EXPECT_EQ((*found)->open_path, "/proc/" + std::to_string(getpid()) + "/root" + lib);
+  EXPECT_THAT((*found)->pids, UnorderedElementsAre(getpid()));
+}
+
+TEST(InventoryTest, ScanAllCoversProcessesAndLinkerCache) {
+  const std::string lib = DISCOVERY_FAKE_LIBSSL;
+  const FileId lib_id = StatId(lib);
+  FakeProc proc;
+  proc.AddProcess(100, MapsLine(lib));
+  proc.AddProcess(200, MapsLine(lib));
+  std::filesystem::create_directory(proc.root() + "/300");   // exited: no maps
+  std::filesystem::create_directory(proc.root() + "/self");  // not a PID
+  WriteFile(proc.root() + "/uptime", "1.0 1.0\n");
+  Inventory inventory(proc.root());
+
+  std::vector<Target*> added = inventory.ScanAll();
+  std::map<FileId, Target*> by_id;
+  for (Target* target : added) {
+    EXPECT_TRUE(by_id.emplace(target->id, target).second) << "returned twice: " << target->path;
+    EXPECT_EQ(&inventory.targets().at(target->id), target);
+  }
+  EXPECT_EQ(by_id.size(), inventory.targets().size());
+
+  ASSERT_TRUE(by_id.contains(lib_id));
+  EXPECT_THAT(by_id.at(lib_id)->pids, UnorderedElementsAre(100, 200));
+
+  // The system libssl is mapped by no fake process; it comes from the cache.
+  const std::string libssl = SystemLibrary("libssl.so.3");
+  if (!libssl.empty()) {
+    FileId libssl_id = StatId(libssl);
+    ASSERT_TRUE(by_id.contains(libssl_id));
+    const Target& target = *by_id.at(libssl_id);
+    EXPECT_EQ(target.open_path, target.path);
+    EXPECT_EQ(StatId(target.path), libssl_id);
+    EXPECT_EQ(target.version, "3");
+    EXPECT_THAT(target.pids, IsEmpty());
+  }
+
+  // Everything is known now: a second scan finds nothing new.
+  EXPECT_THAT(inventory.ScanAll(), IsEmpty());
+}
+
+}  // namespace
+}  // namespace tlstap::discovery
