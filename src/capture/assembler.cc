@@ -8,7 +8,7 @@
 
 namespace tlstap::capture {
 
-int64_t RealtimeOffsetNs() {
+int64_t realtime_offset_ns() {
   timespec mono{}, real{};
   clock_gettime(CLOCK_MONOTONIC, &mono);
   clock_gettime(CLOCK_REALTIME, &real);
@@ -16,7 +16,7 @@ int64_t RealtimeOffsetNs() {
   return ns(real) - ns(mono);
 }
 
-DataEvent CallAssembler::Start(const tlstap_data_event& h) const {
+DataEvent CallAssembler::start(const tlstap_data_event& h) const {
   DataEvent e;
   e.ts_ns = h.ts_ns + realtime_offset_ns_;
   e.cgroup_id = h.cgroup_id;
@@ -41,28 +41,28 @@ DataEvent CallAssembler::Start(const tlstap_data_event& h) const {
   return e;
 }
 
-void CallAssembler::Finish(Pending* p, std::vector<DataEvent>* out) {
+void CallAssembler::finish(Pending* p, std::vector<DataEvent>* out) {
   if (p->next_offset < p->event.len) {
     p->event.lost.emplace_back(p->next_offset, p->event.len - p->next_offset);
   }
   out->push_back(std::move(p->event));
 }
 
-void CallAssembler::Add(const DataChunk& chunk, std::vector<DataEvent>* out,
+void CallAssembler::add(const DataChunk& chunk, std::vector<DataEvent>* out,
                         Clock::time_point now) {
   const tlstap_data_event& h = chunk.header;
   pid_t tid = static_cast<pid_t>(h.tid);
   auto it = pending_.find(tid);
   if (it != pending_.end() && it->second.mono_ts != h.ts_ns) {
     // The thread is on to its next call: the previous one will get no more.
-    Finish(&it->second, out);
+    finish(&it->second, out);
     pending_.erase(it);
     it = pending_.end();
   }
 
   // The common case, a call in one chunk: no bookkeeping.
   if (it == pending_.end() && h.call_offset == 0 && h.data_len == h.call_len) {
-    DataEvent e = Start(h);
+    DataEvent e = start(h);
     e.data.assign(chunk.payload);
     out->push_back(std::move(e));
     return;
@@ -70,7 +70,7 @@ void CallAssembler::Add(const DataChunk& chunk, std::vector<DataEvent>* out,
 
   if (it == pending_.end()) {
     Pending p;
-    p.event = Start(h);
+    p.event = start(h);
     p.event.data.reserve(h.call_len);
     p.mono_ts = h.ts_ns;
     it = pending_.emplace(tid, std::move(p)).first;
@@ -89,11 +89,11 @@ void CallAssembler::Add(const DataChunk& chunk, std::vector<DataEvent>* out,
   }
 }
 
-void CallAssembler::Flush(Clock::time_point now, Clock::duration max_idle,
+void CallAssembler::flush(Clock::time_point now, Clock::duration max_idle,
                           std::vector<DataEvent>* out) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (max_idle == Clock::duration::zero() || now - it->second.last_arrival >= max_idle) {
-      Finish(&it->second, out);
+      finish(&it->second, out);
       it = pending_.erase(it);
     } else {
       ++it;

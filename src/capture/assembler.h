@@ -23,11 +23,11 @@ class CallAssembler {
   explicit CallAssembler(int64_t realtime_offset_ns) : realtime_offset_ns_(realtime_offset_ns) {}
 
   // Adds a chunk; appends the events it finishes to *out.
-  void Add(const DataChunk& chunk, std::vector<DataEvent>* out, Clock::time_point now);
+  void add(const DataChunk& chunk, std::vector<DataEvent>* out, Clock::time_point now);
 
   // Finishes calls that received nothing for max_idle (their missing chunks
   // are lost), or all of them when max_idle is zero.
-  void Flush(Clock::time_point now, Clock::duration max_idle, std::vector<DataEvent>* out);
+  void flush(Clock::time_point now, Clock::duration max_idle, std::vector<DataEvent>* out);
 
   size_t pending() const { return pending_.size(); }
 
@@ -39,14 +39,14 @@ class CallAssembler {
     Clock::time_point last_arrival;
   };
 
-  DataEvent Start(const tlstap_data_event& h) const;
-  static void Finish(Pending* p, std::vector<DataEvent>* out);
+  DataEvent start(const tlstap_data_event& h) const;
+  static void finish(Pending* p, std::vector<DataEvent>* out);
 
   int64_t realtime_offset_ns_;
   std::unordered_map<pid_t, Pending> pending_;  // by thread: one call in flight each
 };
 
 // CLOCK_REALTIME - CLOCK_MONOTONIC now.
-int64_t RealtimeOffsetNs();
+int64_t realtime_offset_ns();
 
 }  // namespace tlstap::capture

@@ -6,7 +6,7 @@
 
 namespace tlstap::capture {
 
-Record Decode(std::span<const uint8_t> bytes) {
+Record decode(std::span<const uint8_t> bytes) {
   uint32_t type = 0;
   if (bytes.size() < sizeof(type)) return Malformed{};
   std::memcpy(&type, bytes.data(), sizeof(type));

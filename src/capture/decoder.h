@@ -22,6 +22,6 @@ struct Malformed {};
 
 using Record = std::variant<Malformed, DataChunk, FileMappedEvent>;
 
-Record Decode(std::span<const uint8_t> bytes);
+Record decode(std::span<const uint8_t> bytes);
 
 }  // namespace tlstap::capture

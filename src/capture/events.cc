@@ -5,7 +5,7 @@
 
 namespace tlstap::capture {
 
-std::string_view LibName(Lib lib) {
+std::string_view lib_name(Lib lib) {
   switch (lib) {
     case Lib::kOpenSsl: return "openssl";
     case Lib::kBoringSsl: return "boringssl";
@@ -18,9 +18,9 @@ std::string_view LibName(Lib lib) {
   return "unknown";
 }
 
-std::string_view DirName(Dir dir) { return dir == Dir::kRx ? "rx" : "tx"; }
+std::string_view dir_name(Dir dir) { return dir == Dir::kRx ? "rx" : "tx"; }
 
-std::string_view AttributionName(Attribution a) {
+std::string_view attribution_name(Attribution a) {
   switch (a) {
     case Attribution::kSyscall: return "syscall";
     case Attribution::kCached: return "cached";
@@ -29,7 +29,7 @@ std::string_view AttributionName(Attribution a) {
   return "none";
 }
 
-std::string FormatEndpoint(const Endpoint& e) {
+std::string format_endpoint(const Endpoint& e) {
   char buf[INET6_ADDRSTRLEN] = {};
   switch (e.family) {
     case AF_INET:

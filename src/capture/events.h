@@ -22,9 +22,9 @@ enum class Attribution : uint8_t {
   kCached,   // remembered from an earlier call on the same TLS session
 };
 
-std::string_view LibName(Lib lib);  // "openssl", ...
-std::string_view DirName(Dir dir);  // "tx" / "rx"
-std::string_view AttributionName(Attribution a);
+std::string_view lib_name(Lib lib);  // "openssl", ...
+std::string_view dir_name(Dir dir);  // "tx" / "rx"
+std::string_view attribution_name(Attribution a);
 
 struct Endpoint {
   uint8_t family = 0;  // AF_INET, AF_INET6, AF_UNIX, 0 = unknown
@@ -33,7 +33,7 @@ struct Endpoint {
 };
 
 // "127.0.0.1:8443", "[::1]:8443", "unix", "" when unknown.
-std::string FormatEndpoint(const Endpoint& e);
+std::string format_endpoint(const Endpoint& e);
 
 // One TLS call's plaintext, reassembled from its chunks.
 struct DataEvent {

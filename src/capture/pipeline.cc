@@ -4,10 +4,10 @@
 
 namespace tlstap::capture {
 
-void Pipeline::OnRecord(std::span<const uint8_t> bytes, Clock::time_point now) {
-  Record record = Decode(bytes);
+void Pipeline::on_record(std::span<const uint8_t> bytes, Clock::time_point now) {
+  Record record = decode(bytes);
   if (auto* chunk = std::get_if<DataChunk>(&record)) {
-    assembler_.Add(*chunk, &ready_, now);
+    assembler_.add(*chunk, &ready_, now);
   } else if (auto* mapped = std::get_if<FileMappedEvent>(&record)) {
     if (on_file_mapped_) on_file_mapped_(*mapped);
   } else {
@@ -15,9 +15,9 @@ void Pipeline::OnRecord(std::span<const uint8_t> bytes, Clock::time_point now) {
   }
 }
 
-std::vector<DataEvent> Pipeline::Take(Clock::time_point now, Clock::duration max_idle) {
-  assembler_.Flush(now, max_idle, &ready_);
-  for (const DataEvent& e : ready_) stats_.Count(e);
+std::vector<DataEvent> Pipeline::take(Clock::time_point now, Clock::duration max_idle) {
+  assembler_.flush(now, max_idle, &ready_);
+  for (const DataEvent& e : ready_) stats_.count(e);
   return std::exchange(ready_, {});
 }
 

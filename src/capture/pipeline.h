@@ -22,12 +22,12 @@ class Pipeline {
   Pipeline(int64_t realtime_offset_ns, FileMappedHandler on_file_mapped)
       : assembler_(realtime_offset_ns), on_file_mapped_(std::move(on_file_mapped)) {}
 
-  void OnRecord(std::span<const uint8_t> bytes, Clock::time_point now);
+  void on_record(std::span<const uint8_t> bytes, Clock::time_point now);
 
   // Events finished so far; calls idle for max_idle are finished with their
   // missing ranges listed (zero: finish everything, at exit). Counts what it
   // returns.
-  std::vector<DataEvent> Take(Clock::time_point now, Clock::duration max_idle);
+  std::vector<DataEvent> take(Clock::time_point now, Clock::duration max_idle);
 
   const Stats& user_stats() const { return stats_; }
 

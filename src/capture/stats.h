@@ -25,9 +25,9 @@ struct Stats {
   int targets_attached = 0, probes_attached = 0;
 
   template <typename Counters>
-  void SetKernel(const Counters& c);
+  void set_kernel(const Counters& c);
 
-  void Count(const DataEvent& e) {
+  void count(const DataEvent& e) {
     ++events;
     captured_bytes += e.data.size();
     if (e.attributed()) attributed_bytes += e.data.size();
@@ -35,7 +35,7 @@ struct Stats {
   }
 
   // Every loss counter with its stable name, for exporters.
-  std::vector<std::pair<std::string_view, uint64_t>> Lost() const {
+  std::vector<std::pair<std::string_view, uint64_t>> lost() const {
     return {{"ringbuf_bytes", lost_ringbuf_bytes},       {"ringbuf_calls", lost_ringbuf_calls},
             {"fault_bytes", lost_fault_bytes},           {"fault_records", lost_fault_records},
             {"no_entry_calls", lost_no_entry_calls},     {"chunk_limit_bytes", lost_chunk_limit_bytes},
@@ -43,17 +43,17 @@ struct Stats {
             {"malformed_records", malformed_records}};
   }
 
-  double captured_share() const { return Share(captured_bytes, call_bytes); }
-  double attributed_share() const { return Share(attributed_bytes, captured_bytes); }
+  double captured_share() const { return share(captured_bytes, call_bytes); }
+  double attributed_share() const { return share(attributed_bytes, captured_bytes); }
 
  private:
-  static double Share(uint64_t part, uint64_t whole) {
+  static double share(uint64_t part, uint64_t whole) {
     return whole ? static_cast<double>(part) / static_cast<double>(whole) : 1.0;
   }
 };
 
 template <typename Counters>
-void Stats::SetKernel(const Counters& c) {
+void Stats::set_kernel(const Counters& c) {
   calls = c[TLSTAP_STAT_CALLS];
   call_bytes = c[TLSTAP_STAT_CALL_BYTES];
   lost_ringbuf_bytes = c[TLSTAP_STAT_LOST_RINGBUF_BYTES];

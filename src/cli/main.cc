@@ -18,16 +18,16 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void OnSignal(int) { g_stop.store(true); }
+void on_signal(int) { g_stop.store(true); }
 
-int Die(const tlstap::Error& e) {
+int die(const tlstap::Error& e) {
   std::cerr << "tlstap: " << e.message << "\n";
   return static_cast<int>(e.code);
 }
 
-void InstallSignalHandlers() {
+void install_signal_handlers() {
   struct sigaction sa {};
-  sa.sa_handler = OnSignal;  // no SA_RESTART: the poll returns at once
+  sa.sa_handler = on_signal;  // no SA_RESTART: the poll returns at once
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
@@ -39,8 +39,8 @@ void InstallSignalHandlers() {
 
 int main(int argc, char** argv) {
   using namespace tlstap;
-  auto options = cli::ParseOptions(argc, argv);
-  if (!options) return Die(options.error());
+  auto options = cli::parse_options(argc, argv);
+  if (!options) return die(options.error());
   if (options->help) {
     std::cout << cli::kUsage;
     return 0;
@@ -51,13 +51,13 @@ int main(int argc, char** argv) {
   }
   std::ios::sync_with_stdio(false);
 
-  if (auto ok = loader::CheckPrivileges(); !ok) return Die(ok.error());
-  if (auto ok = loader::CheckKernel(); !ok) return Die(ok.error());
+  if (auto ok = loader::check_privileges(); !ok) return die(ok.error());
+  if (auto ok = loader::check_kernel(); !ok) return die(ok.error());
 
   std::unique_ptr<std::ostream> file;
   if (!options->write_path.empty()) {
-    auto opened = exporting::OpenOutputFile(options->write_path);
-    if (!opened) return Die(opened.error());
+    auto opened = exporting::open_output_file(options->write_path);
+    if (!opened) return die(opened.error());
     file = std::move(*opened);
   }
   std::unique_ptr<exporting::Exporter> exporter;
@@ -70,16 +70,16 @@ int main(int argc, char** argv) {
         std::cout, std::cerr, exporting::TableOptions{.hex = options->hex});
   }
 
-  auto probes = loader::Probes::Make({.filters = options->filters,
+  auto probes = loader::Probes::make({.filters = options->filters,
                                       .ring_bytes = options->ring_bytes,
                                       .verbose = options->verbose});
-  if (!probes) return Die(probes.error());
+  if (!probes) return die(probes.error());
 
-  InstallSignalHandlers();
+  install_signal_handlers();
   cli::Session session(**probes, *exporter, options->verbose);
-  int targets = session.AttachExisting();
+  int targets = session.attach_existing();
   if (targets == 0) {
-    return Die({ExitCode::kNoTlsLibrary,
+    return die({ExitCode::kNoTlsLibrary,
                 "no TLS library to attach to: no process maps an OpenSSL libssl and the "
                 "dynamic linker cache lists none (install libssl3, or run -v to see why "
                 "candidates were skipped)"});
@@ -90,11 +90,11 @@ int main(int argc, char** argv) {
 
   std::optional<std::chrono::seconds> interval;
   if (options->stats_interval) interval = std::chrono::seconds(*options->stats_interval);
-  session.Run(g_stop, interval);
+  session.run(g_stop, interval);
 
-  capture::Stats final_stats = session.Snapshot();
-  exporter->OnStats(final_stats, true);
-  exporter->Flush();
-  if (file) exporting::WriteStatsText(std::cerr, final_stats, true);
+  capture::Stats final_stats = session.snapshot();
+  exporter->on_stats(final_stats, true);
+  exporter->flush();
+  if (file) exporting::write_stats_text(std::cerr, final_stats, true);
   return 0;
 }

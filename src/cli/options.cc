@@ -52,7 +52,7 @@ found on this host.
 namespace {
 
 template <typename T>
-std::optional<T> ParseNumber(const char* s) {
+std::optional<T> parse_number(const char* s) {
   T value{};
   const char* end = s + strlen(s);
   auto [ptr, ec] = std::from_chars(s, end, value);
@@ -60,13 +60,13 @@ std::optional<T> ParseNumber(const char* s) {
   return value;
 }
 
-std::unexpected<Error> Usage(const std::string& message) {
-  return Fail(ExitCode::kUsage, message + " (see tlstap --help)");
+std::unexpected<Error> usage(const std::string& message) {
+  return fail(ExitCode::kUsage, message + " (see tlstap --help)");
 }
 
 }  // namespace
 
-Result<Options> ParseOptions(int argc, char** argv) {
+Result<Options> parse_options(int argc, char** argv) {
   enum { kStats = 1000, kRingSize };
   static const option kLong[] = {
       {"hex", no_argument, nullptr, 'x'},
@@ -96,37 +96,37 @@ Result<Options> ParseOptions(int argc, char** argv) {
           o.stats_interval = 10;
           break;
         }
-        auto secs = ParseNumber<int>(optarg);
-        if (!secs || *secs <= 0) return Usage("--stats takes a number of seconds > 0");
+        auto secs = parse_number<int>(optarg);
+        if (!secs || *secs <= 0) return usage("--stats takes a number of seconds > 0");
         o.stats_interval = *secs;
         break;
       }
       case 'p': {
-        auto pid = ParseNumber<int>(optarg);
-        if (!pid || *pid <= 0) return Usage(std::string("not a process id: ") + optarg);
+        auto pid = parse_number<int>(optarg);
+        if (!pid || *pid <= 0) return usage(std::string("not a process id: ") + optarg);
         o.filters.pids.push_back(*pid);
         break;
       }
       case 'c':
         if (strlen(optarg) == 0 || strlen(optarg) > 15) {
-          return Usage("--comm takes a command name of 1 to 15 characters (the kernel keeps 15)");
+          return usage("--comm takes a command name of 1 to 15 characters (the kernel keeps 15)");
         }
         o.filters.comm = optarg;
         break;
       case 'u': {
-        if (auto uid = ParseNumber<uint32_t>(optarg)) {
+        if (auto uid = parse_number<uint32_t>(optarg)) {
           o.filters.uid = *uid;
         } else if (passwd* pw = getpwnam(optarg)) {
           o.filters.uid = pw->pw_uid;
         } else {
-          return Usage(std::string("no such user: ") + optarg);
+          return usage(std::string("no such user: ") + optarg);
         }
         break;
       }
       case kRingSize: {
-        auto mib = ParseNumber<uint32_t>(optarg);
+        auto mib = parse_number<uint32_t>(optarg);
         if (!mib || *mib == 0 || *mib > 1024 || (*mib & (*mib - 1))) {
-          return Usage("--ring-size takes a power of two from 1 to 1024 (MiB)");
+          return usage("--ring-size takes a power of two from 1 to 1024 (MiB)");
         }
         o.ring_bytes = *mib << 20;
         break;
@@ -134,11 +134,11 @@ Result<Options> ParseOptions(int argc, char** argv) {
       case 'v': o.verbose = true; break;
       case 'h': o.help = true; break;
       case 'V': o.version = true; break;
-      case ':': return Usage(std::string("option needs a value: ") + argv[optind - 1]);
-      default: return Usage(std::string("unknown option: ") + argv[optind - 1]);
+      case ':': return usage(std::string("option needs a value: ") + argv[optind - 1]);
+      default: return usage(std::string("unknown option: ") + argv[optind - 1]);
     }
   }
-  if (optind < argc) return Usage(std::string("unexpected argument: ") + argv[optind]);
+  if (optind < argc) return usage(std::string("unexpected argument: ") + argv[optind]);
   return o;
 }
 

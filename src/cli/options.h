@@ -23,7 +23,7 @@ struct Options {
 };
 
 // Parses argv; a usage error carries ExitCode::kUsage and a one-line message.
-Result<Options> ParseOptions(int argc, char** argv);
+Result<Options> parse_options(int argc, char** argv);
 
 extern const char kUsage[];
 

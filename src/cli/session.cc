@@ -12,7 +12,7 @@ constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
 // How long a newly mapped file may take to show up in /proc/PID/maps.
 constexpr auto kRescanWindow = std::chrono::seconds(1);
 
-loader::OpenSslHooks HooksFor(const discovery::Target& t) {
+loader::OpenSslHooks hooks_for(const discovery::Target& t) {
   auto at = [&t](const char* name) -> std::optional<uint64_t> {
     auto it = t.symbols.find(name);
     if (it == t.symbols.end()) return std::nullopt;
@@ -28,14 +28,14 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
     : probes_(probes),
       exporter_(exporter),
       verbose_(verbose),
-      pipeline_(capture::RealtimeOffsetNs(), [this](const capture::FileMappedEvent& m) {
+      pipeline_(capture::realtime_offset_ns(), [this](const capture::FileMappedEvent& m) {
         discovery::FileId id{m.dev, m.ino};
-        if (!inventory_.Knows(id)) rescans_.push_back({m.pid, id, Clock::now() + kRescanWindow});
+        if (!inventory_.knows(id)) rescans_.push_back({m.pid, id, Clock::now() + kRescanWindow});
       }) {}
 
-void Session::Attach(const std::vector<discovery::Target*>& targets) {
+void Session::attach(const std::vector<discovery::Target*>& targets) {
   for (const discovery::Target* t : targets) {
-    auto n = probes_.AttachOpenSsl(t->open_path, HooksFor(*t), TLSTAP_LIB_OPENSSL);
+    auto n = probes_.attach_openssl(t->open_path, hooks_for(*t), TLSTAP_LIB_OPENSSL);
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
       continue;
@@ -43,69 +43,69 @@ void Session::Attach(const std::vector<discovery::Target*>& targets) {
     ++targets_attached_;
     if (verbose_) {
       std::cerr << "tlstap: attached " << *n << " probes to " << t->path << " ("
-                << discovery::LibKindName(t->kind) << " " << t->version << ", "
+                << discovery::lib_kind_name(t->kind) << " " << t->version << ", "
                 << t->pids.size() << " processes)\n";
     }
   }
 }
 
-int Session::AttachExisting() {
-  Attach(inventory_.ScanAll());
+int Session::attach_existing() {
+  attach(inventory_.scan_all());
   if (verbose_) {
     for (const auto& [id, why] : inventory_.failures()) std::cerr << "tlstap: " << why << "\n";
   }
   return targets_attached_;
 }
 
-void Session::ProcessRescans(Clock::time_point now) {
+void Session::process_rescans(Clock::time_point now) {
   // The notice comes at mmap() entry: the mapping may not be in maps yet.
   for (size_t n = rescans_.size(); n > 0; --n) {
     Rescan r = rescans_.front();
     rescans_.pop_front();
-    if (inventory_.Knows(r.file)) continue;
-    Attach(inventory_.ScanPid(r.pid));
-    if (!inventory_.Knows(r.file) && now < r.deadline) rescans_.push_back(r);
+    if (inventory_.knows(r.file)) continue;
+    attach(inventory_.scan_pid(r.pid));
+    if (!inventory_.knows(r.file) && now < r.deadline) rescans_.push_back(r);
   }
 }
 
-void Session::Deliver(Clock::time_point now, Clock::duration max_idle) {
-  std::vector<capture::DataEvent> events = pipeline_.Take(now, max_idle);
-  for (const capture::DataEvent& e : events) exporter_.OnData(e);
-  if (!events.empty()) exporter_.Flush();
+void Session::deliver(Clock::time_point now, Clock::duration max_idle) {
+  std::vector<capture::DataEvent> events = pipeline_.take(now, max_idle);
+  for (const capture::DataEvent& e : events) exporter_.on_data(e);
+  if (!events.empty()) exporter_.flush();
 }
 
-capture::Stats Session::Snapshot() const {
+capture::Stats Session::snapshot() const {
   capture::Stats s = pipeline_.user_stats();
-  s.SetKernel(probes_.ReadCounters());
+  s.set_kernel(probes_.read_counters());
   s.targets_attached = targets_attached_;
   s.probes_attached = probes_.attached_probes();
   return s;
 }
 
-void Session::Run(const std::atomic<bool>& stop,
+void Session::run(const std::atomic<bool>& stop,
                   std::optional<std::chrono::seconds> stats_interval) {
   auto handler = [this](std::span<const uint8_t> bytes) {
-    pipeline_.OnRecord(bytes, Clock::now());
+    pipeline_.on_record(bytes, Clock::now());
   };
   auto next_stats = Clock::now() + stats_interval.value_or(std::chrono::seconds(0));
   while (!stop.load(std::memory_order_relaxed)) {
-    int n = probes_.Poll(rescans_.empty() ? 100 : 10, handler);
+    int n = probes_.poll(rescans_.empty() ? 100 : 10, handler);
     if (n < 0 && n != -EINTR) {
       std::cerr << "tlstap: reading the ring buffer failed (" << n << "); stopping\n";
       break;
     }
     auto now = Clock::now();
-    ProcessRescans(now);
-    Deliver(now, kMaxCallIdle);
+    process_rescans(now);
+    deliver(now, kMaxCallIdle);
     if (stats_interval && now >= next_stats) {
-      exporter_.OnStats(Snapshot(), false);
+      exporter_.on_stats(snapshot(), false);
       next_stats = now + *stats_interval;
     }
   }
   // Drain: everything the kernel emitted before the probes go away.
-  while (probes_.Poll(0, handler) > 0) {
+  while (probes_.poll(0, handler) > 0) {
   }
-  Deliver(Clock::now(), Clock::duration::zero());
+  deliver(Clock::now(), Clock::duration::zero());
 }
 
 }  // namespace tlstap::cli

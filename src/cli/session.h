@@ -24,13 +24,13 @@ class Session {
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
-  int AttachExisting();
+  int attach_existing();
 
   // Runs until *stop is set; then drains what the kernel still holds.
   // stats_interval: print statistics that often (none if nullopt).
-  void Run(const std::atomic<bool>& stop, std::optional<std::chrono::seconds> stats_interval);
+  void run(const std::atomic<bool>& stop, std::optional<std::chrono::seconds> stats_interval);
 
-  capture::Stats Snapshot() const;
+  capture::Stats snapshot() const;
   int targets_attached() const { return targets_attached_; }
 
  private:
@@ -41,9 +41,9 @@ class Session {
     Clock::time_point deadline;
   };
 
-  void Attach(const std::vector<discovery::Target*>& targets);
-  void ProcessRescans(Clock::time_point now);
-  void Deliver(Clock::time_point now, Clock::duration max_idle);
+  void attach(const std::vector<discovery::Target*>& targets);
+  void process_rescans(Clock::time_point now);
+  void deliver(Clock::time_point now, Clock::duration max_idle);
 
   loader::Probes& probes_;
   exporting::Exporter& exporter_;

@@ -13,8 +13,8 @@ namespace {
 
 constexpr uint16_t kVersymHidden = 0x8000;  // VERSYM_HIDDEN: not the default version
 
-Result<std::unique_ptr<ElfFile>> ReadFailure(const std::string& path, std::string why) {
-  return Fail(ExitCode::kFailure, "cannot inspect " + path + ": " + why);
+Result<std::unique_ptr<ElfFile>> read_failure(const std::string& path, std::string why) {
+  return fail(ExitCode::kFailure, "cannot inspect " + path + ": " + why);
 }
 
 // A symbol found so far; a lower rank is preferred.
@@ -30,7 +30,7 @@ struct SymbolTable {
 
 // Collects the defined functions named in `names` from one symbol table.
 // `versym` is the .gnu.version data matching a .dynsym, or null.
-void CollectFunctions(Elf* elf, const SymbolTable& table, Elf_Data* versym,
+void collect_functions(Elf* elf, const SymbolTable& table, Elf_Data* versym,
                       const std::set<std::string, std::less<>>& names,
                       std::map<std::string, Candidate>* found) {
   if (table.scn == nullptr || table.shdr.sh_entsize == 0) return;
@@ -68,21 +68,21 @@ void CollectFunctions(Elf* elf, const SymbolTable& table, Elf_Data* versym,
 
 }  // namespace
 
-Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
+Result<std::unique_ptr<ElfFile>> ElfFile::open(const std::string& path) {
   static const bool libelf_ready = elf_version(EV_CURRENT) != EV_NONE;
-  if (!libelf_ready) return ReadFailure(path, "libelf is too old for this ELF version");
+  if (!libelf_ready) return read_failure(path, "libelf is too old for this ELF version");
 
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ReadFailure(path, std::strerror(errno));
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return read_failure(path, std::strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) {
     std::string why = std::strerror(errno);
     close(fd);
-    return ReadFailure(path, why);
+    return read_failure(path, why);
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return ReadFailure(path, "not a regular file");
+    return read_failure(path, "not a regular file");
   }
   // ELF_C_READ rather than ELF_C_READ_MMAP: a library truncated while mapped
   // would kill us with SIGBUS.
@@ -90,12 +90,12 @@ Result<std::unique_ptr<ElfFile>> ElfFile::Open(const std::string& path) {
   if (elf == nullptr) {
     std::string why = elf_errmsg(-1);
     close(fd);
-    return ReadFailure(path, why);
+    return read_failure(path, why);
   }
   auto fail = [&](std::string why) {
     elf_end(elf);
     close(fd);
-    return ReadFailure(path, why);
+    return read_failure(path, why);
   };
   if (elf_kind(elf) != ELF_K_ELF) return fail("not an ELF file");
   GElf_Ehdr ehdr;
@@ -118,7 +118,7 @@ ElfFile::~ElfFile() {
   close(fd_);
 }
 
-std::string ElfFile::Soname() const {
+std::string ElfFile::soname() const {
   for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_DYNAMIC) continue;
@@ -138,7 +138,7 @@ std::string ElfFile::Soname() const {
   return "";
 }
 
-std::optional<uint64_t> ElfFile::FileOffset(uint64_t vaddr) const {
+std::optional<uint64_t> ElfFile::file_offset(uint64_t vaddr) const {
   for (const GElf_Phdr& load : loads_) {
     if (vaddr >= load.p_vaddr && vaddr - load.p_vaddr < load.p_filesz) {
       return vaddr - load.p_vaddr + load.p_offset;
@@ -147,7 +147,7 @@ std::optional<uint64_t> ElfFile::FileOffset(uint64_t vaddr) const {
   return std::nullopt;
 }
 
-std::map<std::string, uint64_t> ElfFile::FindFunctions(
+std::map<std::string, uint64_t> ElfFile::find_functions(
     const std::set<std::string, std::less<>>& names) const {
   SymbolTable dynsym, symtab;
   Elf_Data* versym = nullptr;
@@ -164,16 +164,16 @@ std::map<std::string, uint64_t> ElfFile::FindFunctions(
   }
 
   std::map<std::string, Candidate> found;
-  CollectFunctions(elf_, dynsym, versym, names, &found);
+  collect_functions(elf_, dynsym, versym, names, &found);
   if (found.size() < names.size()) {
     std::map<std::string, Candidate> from_symtab;
-    CollectFunctions(elf_, symtab, nullptr, names, &from_symtab);
+    collect_functions(elf_, symtab, nullptr, names, &from_symtab);
     found.merge(from_symtab);  // keeps the .dynsym entry where both have one
   }
 
   std::map<std::string, uint64_t> offsets;
   for (const auto& [name, candidate] : found) {
-    if (std::optional<uint64_t> offset = FileOffset(candidate.vaddr)) offsets[name] = *offset;
+    if (std::optional<uint64_t> offset = file_offset(candidate.vaddr)) offsets[name] = *offset;
   }
   return offsets;
 }

@@ -21,7 +21,7 @@ class ElfFile {
  public:
   // Fails, with a one-line message naming the file, if it cannot be opened or
   // is not an ELF file.
-  static Result<std::unique_ptr<ElfFile>> Open(const std::string& path);
+  static Result<std::unique_ptr<ElfFile>> open(const std::string& path);
   ~ElfFile();
   ElfFile(const ElfFile&) = delete;
   ElfFile& operator=(const ElfFile&) = delete;
@@ -30,16 +30,16 @@ class ElfFile {
   FileId id() const { return id_; }
 
   // DT_SONAME, or "" if the file has none.
-  std::string Soname() const;
+  std::string soname() const;
 
   // Where the byte loaded at `vaddr` sits in the file, through the PT_LOAD
   // segment that contains it; std::nullopt if no segment does.
-  std::optional<uint64_t> FileOffset(uint64_t vaddr) const;
+  std::optional<uint64_t> file_offset(uint64_t vaddr) const;
 
   // The defined functions (STT_FUNC) among `names`, as file offsets. .dynsym
   // is searched first and .symtab fills in what it lacks; within a table a
   // default-version global wins over a hidden-version or local one.
-  std::map<std::string, uint64_t> FindFunctions(
+  std::map<std::string, uint64_t> find_functions(
       const std::set<std::string, std::less<>>& names) const;
 
  private:

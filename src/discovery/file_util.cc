@@ -7,8 +7,8 @@
 
 namespace tlstap::discovery::internal {
 
-bool ReadFileToString(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+bool read_file_to_string(const std::string& path, std::string* out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   out->clear();
   char buf[64 * 1024];

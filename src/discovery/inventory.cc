@@ -12,20 +12,20 @@
 namespace tlstap::discovery {
 namespace {
 
-std::optional<FileId> StatFileId(const std::string& path) {
+std::optional<FileId> stat_file_id(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return std::nullopt;
   return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
-bool IsProbeableMapping(const Mapping& m) {
+bool is_probeable_mapping(const Mapping& m) {
   return m.perms.size() == 4 && m.perms[2] == 'x' && m.path.starts_with('/') &&
          !m.path.ends_with(" (deleted)");
 }
 
 }  // namespace
 
-std::vector<Target*> Inventory::ScanAll() {
+std::vector<Target*> Inventory::scan_all() {
   std::vector<Target*> added;
   std::error_code ec;
   for (std::filesystem::directory_iterator it(proc_root_, ec), end; !ec && it != end;
@@ -34,41 +34,41 @@ std::vector<Target*> Inventory::ScanAll() {
     pid_t pid = 0;
     auto [ptr, parse_ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
     if (parse_ec != std::errc() || ptr != name.data() + name.size() || pid <= 0) continue;
-    std::vector<Target*> found = ScanPid(pid);
+    std::vector<Target*> found = scan_pid(pid);
     added.insert(added.end(), found.begin(), found.end());
   }
-  for (const std::string& path : ReadLdCache()) {
-    std::optional<FileId> id = StatFileId(path);
+  for (const std::string& path : read_ld_cache()) {
+    std::optional<FileId> id = stat_file_id(path);
     if (!id) continue;  // stale cache entry
-    if (Target* target = Consider(*id, path, path, 0)) added.push_back(target);
+    if (Target* target = consider(*id, path, path, 0)) added.push_back(target);
   }
   return added;
 }
 
-std::vector<Target*> Inventory::ScanPid(pid_t pid) {
+std::vector<Target*> Inventory::scan_pid(pid_t pid) {
   std::string text;
   // The process may have exited, or be hidden from us; neither is an error.
-  if (!internal::ReadFileToString(proc_root_ + "/" + std::to_string(pid) + "/maps", &text)) {
+  if (!internal::read_file_to_string(proc_root_ + "/" + std::to_string(pid) + "/maps", &text)) {
     return {};
   }
-  return ScanMappings(pid, ParseMaps(text));
+  return scan_mappings(pid, parse_maps(text));
 }
 
-std::vector<Target*> Inventory::ScanMappings(pid_t pid, const std::vector<Mapping>& maps) {
+std::vector<Target*> Inventory::scan_mappings(pid_t pid, const std::vector<Mapping>& maps) {
   std::vector<Target*> added;
   std::set<FileId> seen;
   const std::string root = proc_root_ + "/" + std::to_string(pid) + "/root";
   for (const Mapping& m : maps) {
-    if (!IsProbeableMapping(m)) continue;
+    if (!is_probeable_mapping(m)) continue;
     FileId id{static_cast<uint64_t>(makedev(m.dev_major, m.dev_minor)), m.inode};
     if (!seen.insert(id).second) continue;
-    if (Target* target = Consider(id, m.path, root + m.path, pid)) added.push_back(target);
+    if (Target* target = consider(id, m.path, root + m.path, pid)) added.push_back(target);
   }
   return added;
 }
 
 // `pid` is 0 for files no process was seen mapping (the linker cache).
-Target* Inventory::Consider(const FileId& id, const std::string& path, const std::string& open_path,
+Target* Inventory::consider(const FileId& id, const std::string& path, const std::string& open_path,
                             pid_t pid) {
   auto known = [&](const FileId& key) -> bool {
     if (auto it = targets_.find(key); it != targets_.end()) {
@@ -82,15 +82,15 @@ Target* Inventory::Consider(const FileId& id, const std::string& path, const std
   // Through /proc/PID/root, stat() can disagree with maps (overlayfs reports
   // its own device). The maps identity stays the key, but a file already
   // known under its stat identity (say, from the linker cache) is the same file.
-  std::optional<FileId> stat_id = StatFileId(open_path);
+  std::optional<FileId> stat_id = stat_file_id(open_path);
   if (stat_id && *stat_id != id && known(*stat_id)) return nullptr;
 
-  Result<std::optional<Target>> inspected = InspectFile(open_path);
+  Result<std::optional<Target>> inspected = inspect_file(open_path);
   if (!inspected) {
     // A process exiting between its maps and its files is routine, and says
     // nothing about the file: leave it to be inspected through another process.
     std::string proc_dir = proc_root_ + "/" + std::to_string(pid);
-    if (pid > 0 && !StatFileId(proc_dir)) return nullptr;
+    if (pid > 0 && !stat_file_id(proc_dir)) return nullptr;
     failures_.emplace(id, std::move(inspected.error().message));
     return nullptr;
   }

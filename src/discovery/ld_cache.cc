@@ -36,7 +36,7 @@ constexpr uint8_t kEndianInvalid = 1;
 constexpr uint8_t kEndianLittle = 2;
 constexpr uint8_t kEndianBig = 3;
 
-uint32_t ReadU32(std::string_view data, size_t at) {
+uint32_t read_u32(std::string_view data, size_t at) {
   uint32_t value;
   std::memcpy(&value, data.data() + at, sizeof(value));
   return value;
@@ -44,16 +44,16 @@ uint32_t ReadU32(std::string_view data, size_t at) {
 
 }  // namespace
 
-std::vector<std::string> ReadLdCache(const std::string& path) {
+std::vector<std::string> read_ld_cache(const std::string& path) {
   std::string contents;
-  if (!internal::ReadFileToString(path, &contents)) return {};
+  if (!internal::read_file_to_string(path, &contents)) return {};
   std::string_view data = contents;
 
   // All sizes are computed in 64 bits, so a hostile nlibs cannot wrap around.
   uint64_t base = 0;
   if (data.starts_with(kOldMagic)) {
     if (data.size() < kOldHeaderSize) return {};
-    uint64_t old_nlibs = ReadU32(data, kOldNlibsOffset);
+    uint64_t old_nlibs = read_u32(data, kOldNlibsOffset);
     base = (kOldHeaderSize + old_nlibs * kOldEntrySize + 7) & ~uint64_t{7};
   }
   if (base + kNewHeaderSize > data.size()) return {};
@@ -68,13 +68,13 @@ std::vector<std::string> ReadLdCache(const std::string& path) {
       (endian == kEndianBig && std::endian::native != std::endian::big)) {
     return {};
   }
-  uint64_t nlibs = ReadU32(cache, kNlibsOffset);
+  uint64_t nlibs = read_u32(cache, kNlibsOffset);
   if (kNewHeaderSize + nlibs * kNewEntrySize > cache.size()) return {};
 
   std::vector<std::string> paths;
   std::unordered_set<std::string_view> seen;
   for (uint64_t i = 0; i < nlibs; ++i) {
-    uint32_t value = ReadU32(cache, kNewHeaderSize + i * kNewEntrySize + kValueOffset);
+    uint32_t value = read_u32(cache, kNewHeaderSize + i * kNewEntrySize + kValueOffset);
     if (value >= cache.size()) return {};
     size_t end = cache.find('\0', value);
     if (end == std::string_view::npos) return {};

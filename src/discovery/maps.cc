@@ -10,14 +10,14 @@ namespace tlstap::discovery {
 namespace {
 
 template <typename T>
-bool ParseNumber(std::string_view text, int base, T* out) {
+bool parse_number(std::string_view text, int base, T* out) {
   if (text.empty()) return false;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out, base);
   return ec == std::errc() && end == text.data() + text.size();
 }
 
 // Splits off the next space-delimited field; empty if there is none.
-std::string_view NextField(std::string_view* rest) {
+std::string_view next_field(std::string_view* rest) {
   size_t begin = rest->find_first_not_of(' ');
   if (begin == std::string_view::npos) {
     *rest = {};
@@ -30,31 +30,31 @@ std::string_view NextField(std::string_view* rest) {
   return field;
 }
 
-std::optional<Mapping> ParseLine(std::string_view line) {
+std::optional<Mapping> parse_line(std::string_view line) {
   Mapping m;
   std::string_view rest = line;
 
-  std::string_view range = NextField(&rest);
+  std::string_view range = next_field(&rest);
   size_t dash = range.find('-');
-  if (dash == std::string_view::npos || !ParseNumber(range.substr(0, dash), 16, &m.start) ||
-      !ParseNumber(range.substr(dash + 1), 16, &m.end)) {
+  if (dash == std::string_view::npos || !parse_number(range.substr(0, dash), 16, &m.start) ||
+      !parse_number(range.substr(dash + 1), 16, &m.end)) {
     return std::nullopt;
   }
 
-  std::string_view perms = NextField(&rest);
+  std::string_view perms = next_field(&rest);
   if (perms.size() != 4) return std::nullopt;
   m.perms = perms;
 
-  if (!ParseNumber(NextField(&rest), 16, &m.offset)) return std::nullopt;
+  if (!parse_number(next_field(&rest), 16, &m.offset)) return std::nullopt;
 
-  std::string_view dev = NextField(&rest);
+  std::string_view dev = next_field(&rest);
   size_t colon = dev.find(':');
-  if (colon == std::string_view::npos || !ParseNumber(dev.substr(0, colon), 16, &m.dev_major) ||
-      !ParseNumber(dev.substr(colon + 1), 16, &m.dev_minor)) {
+  if (colon == std::string_view::npos || !parse_number(dev.substr(0, colon), 16, &m.dev_major) ||
+      !parse_number(dev.substr(colon + 1), 16, &m.dev_minor)) {
     return std::nullopt;
   }
 
-  if (!ParseNumber(NextField(&rest), 10, &m.inode)) return std::nullopt;
+  if (!parse_number(next_field(&rest), 10, &m.inode)) return std::nullopt;
 
   // The path is everything after the padding; it may itself contain spaces.
   size_t path_begin = rest.find_first_not_of(' ');
@@ -64,13 +64,13 @@ std::optional<Mapping> ParseLine(std::string_view line) {
 
 }  // namespace
 
-std::vector<Mapping> ParseMaps(std::string_view text) {
+std::vector<Mapping> parse_maps(std::string_view text) {
   std::vector<Mapping> mappings;
   while (!text.empty()) {
     size_t newline = text.find('\n');
     std::string_view line = text.substr(0, newline);
     text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
-    if (std::optional<Mapping> m = ParseLine(line)) mappings.push_back(std::move(*m));
+    if (std::optional<Mapping> m = parse_line(line)) mappings.push_back(std::move(*m));
   }
   return mappings;
 }

@@ -20,7 +20,7 @@ namespace tlstap::discovery {
 
 enum class LibKind { kOpenSsl };
 
-std::string_view LibKindName(LibKind kind);  // "openssl"
+std::string_view lib_kind_name(LibKind kind);  // "openssl"
 
 struct FileId {
   uint64_t dev = 0;  // userspace st_dev encoding (makedev)
@@ -37,7 +37,7 @@ struct Mapping {
   std::string path;  // may be empty, "[heap]", or end in " (deleted)"
 };
 
-std::vector<Mapping> ParseMaps(std::string_view text);
+std::vector<Mapping> parse_maps(std::string_view text);
 
 // A function to probe: its name and its offset in the file (what uprobes take).
 struct Symbol {
@@ -59,10 +59,10 @@ struct Target {
 // Inspects one ELF file: if it is a TLS library tlstap can probe, returns the
 // Target (without pids); std::nullopt if it is not one; an Error if the file
 // cannot be read or parsed.
-Result<std::optional<Target>> InspectFile(const std::string& open_path);
+Result<std::optional<Target>> inspect_file(const std::string& open_path);
 
 // Library paths from the dynamic linker's cache (/etc/ld.so.cache, new format).
-std::vector<std::string> ReadLdCache(const std::string& path = "/etc/ld.so.cache");
+std::vector<std::string> read_ld_cache(const std::string& path = "/etc/ld.so.cache");
 
 // Keeps every Target found, keyed by file identity.
 class Inventory {
@@ -72,24 +72,24 @@ class Inventory {
   // Scans every process's maps, then the linker cache (libraries no process
   // maps yet, so a program started later is covered from its first call).
   // Returns the targets not seen before.
-  std::vector<Target*> ScanAll();
+  std::vector<Target*> scan_all();
 
   // Scans one process (after it mapped a new executable file). Returns the
   // targets not seen before; pids of known targets are updated.
-  std::vector<Target*> ScanPid(pid_t pid);
+  std::vector<Target*> scan_pid(pid_t pid);
 
   // Files that failed inspection, with the reason (for --list and -v).
   const std::map<FileId, std::string>& failures() const { return failures_; }
   const std::map<FileId, Target>& targets() const { return targets_; }
 
   // Whether the file was inspected already (TLS library or not).
-  bool Knows(const FileId& id) const {
+  bool knows(const FileId& id) const {
     return targets_.contains(id) || failures_.contains(id) || not_tls_.contains(id);
   }
 
  private:
-  std::vector<Target*> ScanMappings(pid_t pid, const std::vector<Mapping>& maps);
-  Target* Consider(const FileId& id, const std::string& path, const std::string& open_path,
+  std::vector<Target*> scan_mappings(pid_t pid, const std::vector<Mapping>& maps);
+  Target* consider(const FileId& id, const std::string& path, const std::string& open_path,
                    pid_t pid);
 
   std::string proc_root_;

@@ -10,11 +10,11 @@ namespace tlstap::exporting {
 class Exporter {
  public:
   virtual ~Exporter() = default;
-  virtual void OnData(const capture::DataEvent& event) = 0;
+  virtual void on_data(const capture::DataEvent& event) = 0;
   // final is true once, at exit.
-  virtual void OnStats(const capture::Stats& stats, bool final) = 0;
+  virtual void on_stats(const capture::Stats& stats, bool final) = 0;
   // Called after each batch of events: make them visible.
-  virtual void Flush() = 0;
+  virtual void flush() = 0;
 };
 
 }  // namespace tlstap::exporting

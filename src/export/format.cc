@@ -6,7 +6,7 @@
 
 namespace tlstap::exporting {
 
-std::string Base64(std::string_view bytes) {
+std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(bytes.data()),
@@ -15,7 +15,7 @@ std::string Base64(std::string_view bytes) {
   return out;
 }
 
-void WriteJsonString(std::ostream& out, std::string_view s) {
+void write_json_string(std::ostream& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.put('"');
   for (unsigned char c : s) {
@@ -36,7 +36,7 @@ void WriteJsonString(std::ostream& out, std::string_view s) {
   out.put('"');
 }
 
-std::string HumanBytes(uint64_t n) {
+std::string human_bytes(uint64_t n) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   if (n < 1024) return std::to_string(n) + " B";
   double v = static_cast<double>(n);
@@ -50,7 +50,7 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
-std::string Printable(std::string_view bytes) {
+std::string printable(std::string_view bytes) {
   std::string out(bytes);
   for (char& c : out) {
     if (c < 0x20 || c > 0x7e) c = '.';

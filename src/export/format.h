@@ -8,13 +8,13 @@
 
 namespace tlstap::exporting {
 
-std::string Base64(std::string_view bytes);
+std::string base64(std::string_view bytes);
 // A JSON string literal, quotes included. Bytes >= 0x80 become \u00XX, so
 // any comm survives as valid JSON.
-void WriteJsonString(std::ostream& out, std::string_view s);
+void write_json_string(std::ostream& out, std::string_view s);
 // "1.5 KiB", "3 B".
-std::string HumanBytes(uint64_t n);
+std::string human_bytes(uint64_t n);
 // Printable ASCII kept, everything else as '.'.
-std::string Printable(std::string_view bytes);
+std::string printable(std::string_view bytes);
 
 }  // namespace tlstap::exporting

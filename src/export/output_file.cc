@@ -23,12 +23,12 @@ class FileStream : public std::ostream {
 
 }  // namespace
 
-Result<std::unique_ptr<std::ostream>> OpenOutputFile(const std::string& path) {
+Result<std::unique_ptr<std::ostream>> open_output_file(const std::string& path) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     int err = errno;
     std::string why = err == ELOOP ? "it is a symbolic link; refusing to follow it" : strerror(err);
-    return Fail(ExitCode::kUsage, "cannot write " + path + ": " + why);
+    return fail(ExitCode::kUsage, "cannot write " + path + ": " + why);
   }
   // A file that existed keeps its inode: tighten its mode too. Devices and
   // FIFOs (-w /dev/null) are left as they are.
@@ -36,7 +36,7 @@ Result<std::unique_ptr<std::ostream>> OpenOutputFile(const std::string& path) {
   if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0)) {
     int err = errno;
     close(fd);
-    return Fail(ExitCode::kUsage, "cannot write " + path + ": " + strerror(err));
+    return fail(ExitCode::kUsage, "cannot write " + path + ": " + strerror(err));
   }
   return std::make_unique<FileStream>(fd);
 }

@@ -11,6 +11,6 @@ namespace tlstap::exporting {
 
 // An ostream over a file opened with O_NOFOLLOW and mode 0600 (an existing
 // file is truncated and its mode tightened to 0600).
-Result<std::unique_ptr<std::ostream>> OpenOutputFile(const std::string& path);
+Result<std::unique_ptr<std::ostream>> open_output_file(const std::string& path);
 
 }  // namespace tlstap::exporting

@@ -9,7 +9,7 @@
 namespace tlstap::loader {
 
 // sysfs_root is "/" except in tests, which point it at a fake tree.
-Result<void> CheckPrivileges();
-Result<void> CheckKernel(const std::string& sysfs_root = "/");
+Result<void> check_privileges();
+Result<void> check_kernel(const std::string& sysfs_root = "/");
 
 }  // namespace tlstap::loader

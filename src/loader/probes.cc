@@ -20,7 +20,7 @@ namespace {
 bool g_verbose = false;
 std::string g_last_libbpf_warning;
 
-int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+int libbpf_print(enum libbpf_print_level level, const char* format, va_list args) {
   // Verifier logs arrive as one message of many kilobytes: size it first.
   va_list copy;
   va_copy(copy, args);
@@ -39,7 +39,7 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   return 0;
 }
 
-std::string Detail(int err) {
+std::string detail(int err) {
   std::string detail = strerror(err < 0 ? -err : err);
   if (!g_verbose && !g_last_libbpf_warning.empty()) detail += " (" + g_last_libbpf_warning + ")";
   return detail;
@@ -51,20 +51,20 @@ Link::~Link() {
   if (link_) bpf_link__destroy(link_);
 }
 
-Result<std::unique_ptr<Probes>> Probes::Make(const Options& options) {
+Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   g_verbose = options.verbose;
-  libbpf_set_print(LibbpfPrint);
+  libbpf_set_print(libbpf_print);
 
   // bpf_loop() carries the chunking of large calls: kernels from 5.17 on.
   if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, nullptr) != 1) {
-    return Fail(ExitCode::kFailure,
+    return fail(ExitCode::kFailure,
                 "this kernel lacks the bpf_loop helper (Linux 5.17 or newer is needed)");
   }
 
   std::unique_ptr<Probes> probes(new Probes());
   probes->skel_ = tlstap_bpf__open();
   if (!probes->skel_) {
-    return Fail(ExitCode::kFailure, "cannot open the BPF object: " + Detail(errno));
+    return fail(ExitCode::kFailure, "cannot open the BPF object: " + detail(errno));
   }
   tlstap_bpf* skel = probes->skel_;
 
@@ -78,10 +78,10 @@ Result<std::unique_ptr<Probes>> Probes::Make(const Options& options) {
   strncpy(cfg.comm, f.comm.c_str(), sizeof(cfg.comm) - 1);
 
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes)) {
-    return Fail(ExitCode::kUsage, "ring buffer size rejected: " + Detail(err));
+    return fail(ExitCode::kUsage, "ring buffer size rejected: " + detail(err));
   }
   if (int err = tlstap_bpf__load(skel)) {
-    return Fail(ExitCode::kFailure, "cannot load the BPF programs: " + Detail(err) +
+    return fail(ExitCode::kFailure, "cannot load the BPF programs: " + detail(err) +
                                         (g_verbose ? "" : "; run with -v for libbpf's log"));
   }
 
@@ -90,15 +90,15 @@ Result<std::unique_ptr<Probes>> Probes::Make(const Options& options) {
     uint32_t key = static_cast<uint32_t>(pid);
     if (bpf_map__update_elem(skel->maps.target_pids, &key, sizeof(key), &one, sizeof(one),
                              BPF_ANY)) {
-      return Fail(ExitCode::kFailure, "cannot set the pid filter: " + Detail(errno));
+      return fail(ExitCode::kFailure, "cannot set the pid filter: " + detail(errno));
     }
   }
 
   for (bpf_program* prog : {skel->progs.sys_enter, skel->progs.sched_process_exit}) {
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
-      return Fail(ExitCode::kFailure, std::string("cannot attach ") + bpf_program__name(prog) +
-                                          ": " + Detail(errno));
+      return fail(ExitCode::kFailure, std::string("cannot attach ") + bpf_program__name(prog) +
+                                          ": " + detail(errno));
     }
     probes->links_.emplace_back(link);
   }
@@ -111,7 +111,7 @@ Result<std::unique_ptr<Probes>> Probes::Make(const Options& options) {
   probes->ring_ =
       ring_buffer__new(bpf_map__fd(skel->maps.events), sample, probes.get(), nullptr);
   if (!probes->ring_) {
-    return Fail(ExitCode::kFailure, "cannot open the ring buffer: " + Detail(errno));
+    return fail(ExitCode::kFailure, "cannot open the ring buffer: " + detail(errno));
   }
   return probes;
 }
@@ -122,7 +122,7 @@ Probes::~Probes() {
   if (skel_) tlstap_bpf__destroy(skel_);
 }
 
-Result<void> Probes::AttachUprobe(const char* prog_name, const std::string& path,
+Result<void> Probes::attach_uprobe(const char* prog_name, const std::string& path,
                                   uint64_t offset, bool retprobe, uint8_t lib,
                                   std::vector<Link>* out) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
@@ -131,14 +131,14 @@ Result<void> Probes::AttachUprobe(const char* prog_name, const std::string& path
                         : nullptr;
   if (!link) {
     int err = errno;
-    return Fail(ExitCode::kFailure,
-                std::string("cannot attach ") + prog_name + " to " + path + ": " + Detail(err));
+    return fail(ExitCode::kFailure,
+                std::string("cannot attach ") + prog_name + " to " + path + ": " + detail(err));
   }
   out->emplace_back(link);
   return {};
 }
 
-Result<int> Probes::AttachOpenSsl(const std::string& path, const OpenSslHooks& hooks,
+Result<int> Probes::attach_openssl(const std::string& path, const OpenSslHooks& hooks,
                                   uint8_t lib) {
   struct Hook {
     const std::optional<uint64_t>& offset;
@@ -155,11 +155,11 @@ Result<int> Probes::AttachOpenSsl(const std::string& path, const OpenSslHooks& h
   std::vector<Link> links;
   for (const Hook& hook : plan) {
     if (!hook.offset) continue;
-    if (auto r = AttachUprobe(hook.entry, path, *hook.offset, false, lib, &links); !r) {
+    if (auto r = attach_uprobe(hook.entry, path, *hook.offset, false, lib, &links); !r) {
       return std::unexpected(r.error());
     }
     if (hook.with_return) {
-      if (auto r = AttachUprobe("ssl_call_exit", path, *hook.offset, true, lib, &links); !r) {
+      if (auto r = attach_uprobe("ssl_call_exit", path, *hook.offset, true, lib, &links); !r) {
         return std::unexpected(r.error());
       }
     }
@@ -169,14 +169,14 @@ Result<int> Probes::AttachOpenSsl(const std::string& path, const OpenSslHooks& h
   return n;
 }
 
-int Probes::Poll(int timeout_ms, const RecordHandler& handler) {
+int Probes::poll(int timeout_ms, const RecordHandler& handler) {
   handler_ = &handler;
   int n = ring_buffer__poll(ring_, timeout_ms);
   handler_ = nullptr;
   return n;
 }
 
-Counters Probes::ReadCounters() const {
+Counters Probes::read_counters() const {
   Counters total{};
   int ncpus = libbpf_num_possible_cpus();
   if (ncpus <= 0) return total;

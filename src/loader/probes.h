@@ -60,7 +60,7 @@ class Probes {
  public:
   // Opens, configures, loads the BPF object and attaches the syscall and
   // scheduler hooks. Uprobes come later, per library file.
-  static Result<std::unique_ptr<Probes>> Make(const Options& options);
+  static Result<std::unique_ptr<Probes>> make(const Options& options);
   ~Probes();
   Probes(const Probes&) = delete;
   Probes& operator=(const Probes&) = delete;
@@ -68,21 +68,21 @@ class Probes {
   // Attaches entry and return probes at the given offsets of one file, for
   // every process that maps it. lib is the enum tlstap_lib value events
   // carry. Returns the number of probes attached; all or nothing.
-  Result<int> AttachOpenSsl(const std::string& path, const OpenSslHooks& hooks, uint8_t lib);
+  Result<int> attach_openssl(const std::string& path, const OpenSslHooks& hooks, uint8_t lib);
 
   // Waits up to timeout_ms for records and hands each to handler. Returns
   // the number handled, or a negative errno (-EINTR when a signal came).
   using RecordHandler = std::function<void(std::span<const uint8_t>)>;
-  int Poll(int timeout_ms, const RecordHandler& handler);
+  int poll(int timeout_ms, const RecordHandler& handler);
 
   // Kernel-side counters summed over CPUs.
-  Counters ReadCounters() const;
+  Counters read_counters() const;
 
   int attached_probes() const { return static_cast<int>(links_.size()); }
 
  private:
   Probes() = default;
-  Result<void> AttachUprobe(const char* prog_name, const std::string& path, uint64_t offset,
+  Result<void> attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
                             bool retprobe, uint8_t lib, std::vector<Link>* out);
 
   tlstap_bpf* skel_ = nullptr;

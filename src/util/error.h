@@ -24,7 +24,7 @@ struct Error {
 template <typename T>
 using Result = std::expected<T, Error>;
 
-inline std::unexpected<Error> Fail(ExitCode code, std::string message) {
+inline std::unexpected<Error> fail(ExitCode code, std::string message) {
   return std::unexpected(Error{code, std::move(message)});
 }
 

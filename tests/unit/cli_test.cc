@@ -18,7 +18,7 @@ Result<cli::Options> Parse(std::vector<std::string> args) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  return cli::ParseOptions(static_cast<int>(args.size()), argv.data());
+  return cli::parse_options(static_cast<int>(args.size()), argv.data());
 }
 
 TEST(Options, Defaults) {
@@ -84,7 +84,7 @@ using OutputFile = TempDir;
 
 TEST_F(OutputFile, CreatedWithMode0600) {
   auto path = dir_ / "capture.jsonl";
-  auto out = exporting::OpenOutputFile(path);
+  auto out = exporting::open_output_file(path);
   ASSERT_TRUE(out);
   **out << "x\n";
   out->reset();
@@ -98,7 +98,7 @@ TEST_F(OutputFile, ExistingFileIsTruncatedAndTightened) {
   auto path = dir_ / "old.jsonl";
   std::ofstream(path) << "old content";
   chmod(path.c_str(), 0644);
-  ASSERT_TRUE(exporting::OpenOutputFile(path));
+  ASSERT_TRUE(exporting::open_output_file(path));
   struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -109,7 +109,7 @@ TEST_F(OutputFile, SymlinkIsRefusedAndItsTargetUntouched) {
   auto target = dir_ / "target";
   std::ofstream(target) << "precious";
   std::filesystem::create_symlink(target, dir_ / "link");
-  auto out = exporting::OpenOutputFile(dir_ / "link");
+  auto out = exporting::open_output_file(dir_ / "link");
   ASSERT_FALSE(out);
   EXPECT_NE(out.error().message.find("symbolic link"), std::string::npos);
   std::ifstream in(target);
@@ -121,20 +121,20 @@ TEST_F(OutputFile, SymlinkIsRefusedAndItsTargetUntouched) {
 using Preflight = TempDir;
 
 TEST_F(Preflight, KernelChecksNameWhatIsMissing) {
-  auto no_btf = loader::CheckKernel(dir_);
+  auto no_btf = loader::check_kernel(dir_);
   ASSERT_FALSE(no_btf);
   EXPECT_EQ(no_btf.error().code, ExitCode::kNoBtf);
   EXPECT_NE(no_btf.error().message.find("CONFIG_DEBUG_INFO_BTF"), std::string::npos);
 
   std::filesystem::create_directories(dir_ / "sys/kernel/btf");
   std::ofstream(dir_ / "sys/kernel/btf/vmlinux") << "";
-  auto no_uprobes = loader::CheckKernel(dir_);
+  auto no_uprobes = loader::check_kernel(dir_);
   ASSERT_FALSE(no_uprobes);
   EXPECT_EQ(no_uprobes.error().code, ExitCode::kNoUprobes);
 
   std::filesystem::create_directories(dir_ / "sys/bus/event_source/devices/uprobe");
   std::ofstream(dir_ / "sys/bus/event_source/devices/uprobe/type") << "7\n";
-  EXPECT_TRUE(loader::CheckKernel(dir_));
+  EXPECT_TRUE(loader::check_kernel(dir_));
 }
 
 }  // namespace

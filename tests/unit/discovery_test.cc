@@ -117,7 +117,7 @@ FileId StatId(const std::string& path) {
 }
 
 std::string SystemLibrary(const std::string& soname) {
-  for (const std::string& path : ReadLdCache()) {
+  for (const std::string& path : read_ld_cache()) {
     if (path.ends_with("/" + soname)) return path;
   }
   return "";
@@ -148,7 +148,7 @@ void WriteFile(const std::string& path, const std::string& contents) {
 
 // --- LibKindName ---
 
-TEST(LibKindNameTest, OpenSsl) { EXPECT_EQ(LibKindName(LibKind::kOpenSsl), "openssl"); }
+TEST(LibKindNameTest, OpenSsl) { EXPECT_EQ(lib_kind_name(LibKind::kOpenSsl), "openssl"); }
 
 // --- ParseMaps ---
 
@@ -166,7 +166,7 @@ TEST(ParseMapsTest, ParsesEveryField) {
       "7ffd5e1f0000-7ffd5e211000 rw-p 00000000 00:00 0 \n"
       // A pseudo-path.
       "55d0c1000000-55d0c1021000 rw-p 00000000 00:00 0                          [heap]\n";
-  std::vector<Mapping> maps = ParseMaps(text);
+  std::vector<Mapping> maps = parse_maps(text);
   ASSERT_EQ(maps.size(), 5u);
 
   EXPECT_EQ(maps[0].start, 0x7f3a1c000000u);
@@ -219,7 +219,7 @@ TEST(ParseMapsTest, SkipsGarbageLines) {
       "1000-2000 r-xp 00000000 fd:01\n"
       // A good line, last and without a trailing newline.
       "1000-2000 r-xp 00000010 fd:01 7 /good";
-  std::vector<Mapping> maps = ParseMaps(text);
+  std::vector<Mapping> maps = parse_maps(text);
   ASSERT_EQ(maps.size(), 1u);
   EXPECT_EQ(maps[0].start, 0x1000u);
   EXPECT_EQ(maps[0].end, 0x2000u);
@@ -234,7 +234,7 @@ TEST(ParseMapsTest, ParsesOwnMaps) {
   text << in.rdbuf();
   std::string contents = text.str();
   size_t lines = std::count(contents.begin(), contents.end(), '\n');
-  std::vector<Mapping> maps = ParseMaps(contents);
+  std::vector<Mapping> maps = parse_maps(contents);
   EXPECT_EQ(maps.size(), lines);
   // This test binary is mapped executable, under its own inode.
   FileId self = StatId("/proc/self/exe");
@@ -249,7 +249,7 @@ TEST(ParseMapsTest, ParsesOwnMaps) {
 
 TEST(InspectFileTest, FakeLibsslOffsetsMatchReadelf) {
   const std::string path = DISCOVERY_FAKE_LIBSSL;
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   ASSERT_TRUE(result->has_value());
   const Target& target = **result;
@@ -289,7 +289,7 @@ TEST(InspectFileTest, PrefersDefaultSymbolVersion) {
   }
   ASSERT_NE(compat_vaddr, 0u) << listing;
 
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value() && result->has_value());
   uint64_t expected = ReadelfFunctions(path, "dyn-syms").at("SSL_write").file_offset;
   EXPECT_EQ((*result)->symbols.at("SSL_write").file_offset, expected);
@@ -304,7 +304,7 @@ TEST(InspectFileTest, ExecutableWithFunctionsOnlyInSymtab) {
       Offsets(ReadelfFunctions(path, "syms"), {"SSL_write", "SSL_read"});
   ASSERT_EQ(expected.size(), 2u);
 
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   ASSERT_TRUE(result->has_value());
   EXPECT_EQ((*result)->kind, LibKind::kOpenSsl);
@@ -313,7 +313,7 @@ TEST(InspectFileTest, ExecutableWithFunctionsOnlyInSymtab) {
 }
 
 TEST(InspectFileTest, LibraryWithoutSslWriteIsNotTls) {
-  Result<std::optional<Target>> result = InspectFile(DISCOVERY_NOT_TLS);
+  Result<std::optional<Target>> result = inspect_file(DISCOVERY_NOT_TLS);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   EXPECT_FALSE(result->has_value());
 }
@@ -322,7 +322,7 @@ TEST(InspectFileTest, NonElfFileIsError) {
   TempDir dir;
   const std::string path = dir.path() + "/notes.txt";
   WriteFile(path, "these are not the bytes you are looking for\n");
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().message, "cannot inspect " + path + ": not an ELF file");
 }
@@ -331,7 +331,7 @@ TEST(InspectFileTest, EmptyFileIsError) {
   TempDir dir;
   const std::string path = dir.path() + "/empty.so";
   WriteFile(path, "");
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_FALSE(result.has_value());
   EXPECT_THAT(result.error().message, HasSubstr(path));
 }
@@ -343,20 +343,20 @@ TEST(InspectFileTest, TruncatedElfIsError) {
   std::string head(40, '\0');  // the ELF identification, cut off inside the header
   in.read(head.data(), head.size());
   WriteFile(path, head);
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_FALSE(result.has_value());
   EXPECT_THAT(result.error().message, HasSubstr("cannot inspect " + path + ": "));
 }
 
 TEST(InspectFileTest, MissingFileIsError) {
-  Result<std::optional<Target>> result = InspectFile("/nonexistent/libssl.so.3");
+  Result<std::optional<Target>> result = inspect_file("/nonexistent/libssl.so.3");
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().message,
             "cannot inspect /nonexistent/libssl.so.3: No such file or directory");
 }
 
 TEST(InspectFileTest, DirectoryIsError) {
-  Result<std::optional<Target>> result = InspectFile("/");
+  Result<std::optional<Target>> result = inspect_file("/");
   ASSERT_FALSE(result.has_value());
   EXPECT_EQ(result.error().message, "cannot inspect /: not a regular file");
 }
@@ -364,7 +364,7 @@ TEST(InspectFileTest, DirectoryIsError) {
 TEST(InspectFileTest, SystemLibssl) {
   const std::string path = SystemLibrary("libssl.so.3");
   if (path.empty()) GTEST_SKIP() << "libssl.so.3 is not in the linker cache";
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   ASSERT_TRUE(result->has_value());
   const Target& target = **result;
@@ -383,7 +383,7 @@ TEST(InspectFileTest, SystemLibssl) {
 TEST(InspectFileTest, SystemLibcryptoIsNotTls) {
   const std::string path = SystemLibrary("libcrypto.so.3");
   if (path.empty()) GTEST_SKIP() << "libcrypto.so.3 is not in the linker cache";
-  Result<std::optional<Target>> result = InspectFile(path);
+  Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   EXPECT_FALSE(result->has_value());
 }
@@ -400,19 +400,19 @@ TEST(ReadLdCacheTest, MatchesLdconfig) {
   }
   ASSERT_FALSE(expected.empty());
 
-  std::vector<std::string> paths = ReadLdCache();
+  std::vector<std::string> paths = read_ld_cache();
   std::set<std::string> unique(paths.begin(), paths.end());
-  EXPECT_EQ(unique.size(), paths.size()) << "duplicates in ReadLdCache()";
+  EXPECT_EQ(unique.size(), paths.size()) << "duplicates in read_ld_cache()";
   EXPECT_EQ(unique, expected);
 }
 
 TEST(ReadLdCacheTest, MissingTruncatedOrGarbageFileIsEmpty) {
-  EXPECT_THAT(ReadLdCache("/nonexistent/ld.so.cache"), IsEmpty());
+  EXPECT_THAT(read_ld_cache("/nonexistent/ld.so.cache"), IsEmpty());
 
   TempDir dir;
   const std::string path = dir.path() + "/ld.so.cache";
   WriteFile(path, "garbage, not a linker cache at all, but long enough for a header......\n");
-  EXPECT_THAT(ReadLdCache(path), IsEmpty());
+  EXPECT_THAT(read_ld_cache(path), IsEmpty());
 
   std::ifstream in("/etc/ld.so.cache", std::ios::binary);
   std::string real((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -420,7 +420,7 @@ TEST(ReadLdCacheTest, MissingTruncatedOrGarbageFileIsEmpty) {
   // Cut inside the magic, inside the header, and inside the entries.
   for (size_t size : {size_t{0}, size_t{10}, size_t{47}, size_t{48 + 24 * 3}}) {
     WriteFile(path, real.substr(0, size));
-    EXPECT_THAT(ReadLdCache(path), IsEmpty()) << "truncated to " << size;
+    EXPECT_THAT(read_ld_cache(path), IsEmpty()) << "truncated to " << size;
   }
 }
 
@@ -467,7 +467,7 @@ TEST(ReadLdCacheTest, NewFormat) {
   std::string cache = NewFormatCache("\x9f\0\0\0"s);  // value 159
   ASSERT_EQ(cache.size(), 180u);
   WriteFile(path, cache);
-  EXPECT_THAT(ReadLdCache(path), ElementsAre("/lib/libfoo.so.1", "/usr/lib/libbar.so.2"));
+  EXPECT_THAT(read_ld_cache(path), ElementsAre("/lib/libfoo.so.1", "/usr/lib/libbar.so.2"));
 }
 
 TEST(ReadLdCacheTest, OldFormatPrefix) {
@@ -484,14 +484,14 @@ TEST(ReadLdCacheTest, OldFormatPrefix) {
       "\0\0\0\0"s;    // padding from 28 to 32 bytes
   ASSERT_EQ(old_part.size(), 32u);
   WriteFile(path, old_part + NewFormatCache("\x9f\0\0\0"s));
-  EXPECT_THAT(ReadLdCache(path), ElementsAre("/lib/libfoo.so.1", "/usr/lib/libbar.so.2"));
+  EXPECT_THAT(read_ld_cache(path), ElementsAre("/lib/libfoo.so.1", "/usr/lib/libbar.so.2"));
 }
 
 TEST(ReadLdCacheTest, StringOffsetOutOfRangeIsEmpty) {
   TempDir dir;
   const std::string path = dir.path() + "/ld.so.cache";
   WriteFile(path, NewFormatCache("\x00\xff\0\0"s));  // value 0xff00, past the end
-  EXPECT_THAT(ReadLdCache(path), IsEmpty());
+  EXPECT_THAT(read_ld_cache(path), IsEmpty());
 }
 
 TEST(ReadLdCacheTest, WrongByteOrderIsEmpty) {
@@ -500,7 +500,7 @@ TEST(ReadLdCacheTest, WrongByteOrderIsEmpty) {
   std::string cache = NewFormatCache("\x9f\0\0\0"s);
   cache[28] = std::endian::native == std::endian::little ? '\x03' : '\x02';  // flags
   WriteFile(path, cache);
-  EXPECT_THAT(ReadLdCache(path), IsEmpty());
+  EXPECT_THAT(read_ld_cache(path), IsEmpty());
 }
 
 // --- Inventory ---
@@ -540,7 +540,7 @@ TEST(InventoryTest, ScanPidFindsLibraryOnceAndAddsLaterPids) {
   proc.AddProcess(200, MapsLine(lib));
   Inventory inventory(proc.root());
 
-  std::vector<Target*> added = inventory.ScanPid(100);
+  std::vector<Target*> added = inventory.scan_pid(100);
   ASSERT_EQ(added.size(), 1u);
   const Target& target = *added[0];
   EXPECT_EQ(target.id, lib_id);
@@ -555,7 +555,7 @@ TEST(InventoryTest, ScanPidFindsLibraryOnceAndAddsLaterPids) {
   ASSERT_EQ(inventory.targets().size(), 1u);
   EXPECT_EQ(&inventory.targets().at(lib_id), added[0]);
 
-  EXPECT_THAT(inventory.ScanPid(200), IsEmpty());
+  EXPECT_THAT(inventory.scan_pid(200), IsEmpty());
   EXPECT_EQ(inventory.targets().size(), 1u);
   EXPECT_THAT(inventory.targets().at(lib_id).pids, UnorderedElementsAre(100, 200));
   // The pointer handed out earlier still points at the live entry.
@@ -578,7 +578,7 @@ TEST(InventoryTest, SkipsWhatCannotBeProbed) {
                       // An ELF file that is not a TLS library.
                       MapsLine(not_tls));
   Inventory inventory(proc.root());
-  EXPECT_THAT(inventory.ScanPid(100), IsEmpty());
+  EXPECT_THAT(inventory.scan_pid(100), IsEmpty());
   EXPECT_THAT(inventory.targets(), IsEmpty());
   EXPECT_THAT(inventory.failures(), IsEmpty());
 }
@@ -592,7 +592,7 @@ TEST(InventoryTest, RecordsFilesThatCannotBeInspected) {
   proc.AddProcess(100, MapsLine(text) + MapsLine(files.path() + "/gone.so", missing_id));
   Inventory inventory(proc.root());
 
-  EXPECT_THAT(inventory.ScanPid(100), IsEmpty());
+  EXPECT_THAT(inventory.scan_pid(100), IsEmpty());
   EXPECT_THAT(inventory.targets(), IsEmpty());
   std::map<FileId, std::string> expected = {
       {StatId(text), "cannot inspect " + proc.root() + "/100/root" + text + ": not an ELF file"},
@@ -607,8 +607,8 @@ TEST(InventoryTest, ProcessesWithoutMapsAreSkipped) {
   // no directory at all.
   std::filesystem::create_directory(proc.root() + "/300");
   Inventory inventory(proc.root());
-  EXPECT_THAT(inventory.ScanPid(300), IsEmpty());  // no maps file
-  EXPECT_THAT(inventory.ScanPid(400), IsEmpty());  // no directory
+  EXPECT_THAT(inventory.scan_pid(300), IsEmpty());  // no maps file
+  EXPECT_THAT(inventory.scan_pid(400), IsEmpty());  // no directory
   EXPECT_THAT(inventory.targets(), IsEmpty());
   EXPECT_THAT(inventory.failures(), IsEmpty());
 }
@@ -623,12 +623,12 @@ TEST(InventoryTest, KeysByMapsIdentityWhenStatDisagrees) {
   proc.AddProcess(200, MapsLine(lib, maps_id));
   Inventory inventory(proc.root());
 
-  std::vector<Target*> added = inventory.ScanPid(100);
+  std::vector<Target*> added = inventory.scan_pid(100);
   ASSERT_EQ(added.size(), 1u);
   EXPECT_EQ(added[0]->id, maps_id);
   ASSERT_TRUE(inventory.targets().contains(maps_id));
   EXPECT_FALSE(inventory.targets().contains(StatId(lib)));
-  EXPECT_THAT(inventory.ScanPid(200), IsEmpty());
+  EXPECT_THAT(inventory.scan_pid(200), IsEmpty());
   EXPECT_THAT(inventory.targets().at(maps_id).pids, UnorderedElementsAre(100, 200));
 }
 
@@ -642,8 +642,8 @@ TEST(InventoryTest, FileKnownUnderItsStatIdentityIsNotAddedAgain) {
   proc.AddProcess(200, MapsLine(lib, FileId{makedev(0, 0x99), 12345}));
   Inventory inventory(proc.root());
 
-  ASSERT_EQ(inventory.ScanPid(100).size(), 1u);
-  EXPECT_THAT(inventory.ScanPid(200), IsEmpty());
+  ASSERT_EQ(inventory.scan_pid(100).size(), 1u);
+  EXPECT_THAT(inventory.scan_pid(200), IsEmpty());
   ASSERT_EQ(inventory.targets().size(), 1u);
   EXPECT_THAT(inventory.targets().at(lib_id).pids, UnorderedElementsAre(100, 200));
 }
@@ -654,7 +654,7 @@ TEST(InventoryTest, ScanPidOnThisProcessFindsLoadedLibrary) {
   void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(handle, nullptr) << dlerror();
   Inventory inventory;
-  std::vector<Target*> added = inventory.ScanPid(getpid());
+  std::vector<Target*> added = inventory.scan_pid(getpid());
   dlclose(handle);
 
   const FileId lib_id = StatId(lib);
@@ -677,7 +677,7 @@ TEST(InventoryTest, ScanAllCoversProcessesAndLinkerCache) {
   WriteFile(proc.root() + "/uptime", "1.0 1.0\n");
   Inventory inventory(proc.root());
 
-  std::vector<Target*> added = inventory.ScanAll();
+  std::vector<Target*> added = inventory.scan_all();
   std::map<FileId, Target*> by_id;
   for (Target* target : added) {
     EXPECT_TRUE(by_id.emplace(target->id, target).second) << "returned twice: " << target->path;
@@ -701,7 +701,7 @@ TEST(InventoryTest, ScanAllCoversProcessesAndLinkerCache) {
   }
 
   // Everything is known now: a second scan finds nothing new.
-  EXPECT_THAT(inventory.ScanAll(), IsEmpty());
+  EXPECT_THAT(inventory.scan_all(), IsEmpty());
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ capture::DataEvent Event() {
 TEST(JsonLines, DataEventGolden) {
   std::ostringstream out;
   JsonLinesExporter json(out);
-  json.OnData(Event());
+  json.on_data(Event());
   EXPECT_EQ(out.str(),
             R"({"type":"data","ts_ns":1795300000123456789,"pid":4242,"tid":4243,"comm":"curl",)"
             R"("uid":1000,"cgroup_id":1,"lib":"openssl","dir":"rx","fd":5,)"
@@ -58,7 +58,7 @@ TEST(JsonLines, UnattributedIncompleteEventNamesWhatIsMissing) {
   e.len = 40;
   e.lost = {{21, 19}};
   std::ostringstream out;
-  JsonLinesExporter(out).OnData(e);
+  JsonLinesExporter(out).on_data(e);
   EXPECT_NE(out.str().find(R"("comm":"we\"ird\u0001\u00ff")"), std::string::npos) << out.str();
   EXPECT_NE(out.str().find(R"("fd":-1,"laddr":null,"raddr":null,"attribution":"none")"),
             std::string::npos);
@@ -78,7 +78,7 @@ TEST(JsonLines, StatsNameEveryLossCause) {
   s.targets_attached = 1;
   s.probes_attached = 9;
   std::ostringstream out;
-  JsonLinesExporter(out).OnStats(s, true);
+  JsonLinesExporter(out).on_stats(s, true);
   std::string line = out.str();
   EXPECT_EQ(line.rfind(R"({"type":"stats","ts_ns":)", 0), 0u);
   EXPECT_NE(line.find(R"("final":true,"calls":10,"call_bytes":1000,"events":10,)"
@@ -95,7 +95,7 @@ TEST(JsonLines, StatsNameEveryLossCause) {
 TEST(Table, RowGolden) {
   std::ostringstream out, status;
   TableExporter table(out, status, {.hex = false, .preview = 64, .utc = true});
-  table.OnData(Event());
+  table.on_data(Event());
   EXPECT_EQ(out.str(),
             "TIME            COMM                PID DIR      LEN CONNECTION                     "
             "                 PLAINTEXT\n"
@@ -105,7 +105,7 @@ TEST(Table, RowGolden) {
 
 TEST(Table, HexDumpShowsEveryByte) {
   std::ostringstream out;
-  WriteHexDump(out, std::string("GET / HTTP/1.1\r\n\x00\xff", 18));
+  write_hex_dump(out, std::string("GET / HTTP/1.1\r\n\x00\xff", 18));
   EXPECT_EQ(out.str(),
             "  00000000  47 45 54 20 2f 20 48 54  54 50 2f 31 2e 31 0d 0a  |GET / HTTP/1.1..|\n"
             "  00000010  00 ff                                             |..|\n");
@@ -114,12 +114,12 @@ TEST(Table, HexDumpShowsEveryByte) {
 TEST(Table, ConnectionColumn) {
   capture::DataEvent e = Event();
   e.dir = capture::Dir::kTx;
-  EXPECT_EQ(FormatConnection(e), "fd 5 [::1]:51514 > [::1]:8443");
+  EXPECT_EQ(format_connection(e), "fd 5 [::1]:51514 > [::1]:8443");
   e.attribution = capture::Attribution::kNone;
-  EXPECT_EQ(FormatConnection(e), "unattributed");
+  EXPECT_EQ(format_connection(e), "unattributed");
   e.attribution = capture::Attribution::kSyscall;
   e.local.family = AF_UNIX;
-  EXPECT_EQ(FormatConnection(e), "fd 5 unix");
+  EXPECT_EQ(format_connection(e), "fd 5 unix");
 }
 
 TEST(Table, IncompleteCallSaysHowMuchWasLost) {
@@ -127,7 +127,7 @@ TEST(Table, IncompleteCallSaysHowMuchWasLost) {
   e.len = 2069;
   e.lost = {{21, 2048}};
   std::ostringstream out, status;
-  TableExporter(out, status, {.utc = true}).OnData(e);
+  TableExporter(out, status, {.utc = true}).on_data(e);
   EXPECT_NE(out.str().find("[lost 2.0 KiB] HTTP/1.1 200 OK"), std::string::npos) << out.str();
 }
 
@@ -142,7 +142,7 @@ TEST(Table, StatsLinesGoToStatusStream) {
   s.targets_attached = 2;
   s.probes_attached = 18;
   std::ostringstream out, status;
-  TableExporter(out, status, {}).OnStats(s, true);
+  TableExporter(out, status, {}).on_stats(s, true);
   EXPECT_EQ(status.str(),
             "tlstap: 3 calls, 2.0 KiB; captured 50.00% of bytes, 100.00% of them attributed to a "
             "socket; 2 libraries, 18 probes attached\n"
@@ -150,12 +150,12 @@ TEST(Table, StatsLinesGoToStatusStream) {
 }
 
 TEST(Format, Base64AndHumanBytes) {
-  EXPECT_EQ(Base64(""), "");
-  EXPECT_EQ(Base64("f"), "Zg==");
-  EXPECT_EQ(Base64(std::string("\x00\xff\x10", 3)), "AP8Q");
-  EXPECT_EQ(HumanBytes(1023), "1023 B");
-  EXPECT_EQ(HumanBytes(1536), "1.5 KiB");
-  EXPECT_EQ(HumanBytes(3u << 20), "3.0 MiB");
+  EXPECT_EQ(base64(""), "");
+  EXPECT_EQ(base64("f"), "Zg==");
+  EXPECT_EQ(base64(std::string("\x00\xff\x10", 3)), "AP8Q");
+  EXPECT_EQ(human_bytes(1023), "1023 B");
+  EXPECT_EQ(human_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(human_bytes(3u << 20), "3.0 MiB");
 }
 
 }  // namespace

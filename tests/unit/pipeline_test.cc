@@ -27,10 +27,10 @@ class PipelineTest : public ::testing::Test {
   Clock::time_point t0_ = Clock::now();
 
   void Feed(const std::vector<uint8_t>& rec, Clock::time_point at) {
-    pipeline_.OnRecord(rec, at);
+    pipeline_.on_record(rec, at);
   }
-  std::vector<DataEvent> Take(Clock::time_point at) {
-    return pipeline_.Take(at, std::chrono::milliseconds(200));
+  std::vector<DataEvent> take(Clock::time_point at) {
+    return pipeline_.take(at, std::chrono::milliseconds(200));
   }
 };
 
@@ -44,7 +44,7 @@ TEST_F(PipelineTest, SmallCallBecomesOneEventWithEveryField) {
   Call c;
   c.data = "GET / HTTP/1.1\r\n\r\n";
   Feed(Chunk(c, 0, c.data.size()), t0_);
-  auto events = Take(t0_);
+  auto events = take(t0_);
   ASSERT_EQ(events.size(), 1u);
   const DataEvent& e = events[0];
   EXPECT_EQ(e.ts_ns, 1'000'000'000 + kOffset);
@@ -56,8 +56,8 @@ TEST_F(PipelineTest, SmallCallBecomesOneEventWithEveryField) {
   EXPECT_EQ(e.lib, Lib::kOpenSsl);
   EXPECT_EQ(e.dir, Dir::kTx);
   EXPECT_EQ(e.attribution, Attribution::kSyscall);
-  EXPECT_EQ(FormatEndpoint(e.local), "127.0.0.1:51514");
-  EXPECT_EQ(FormatEndpoint(e.remote), "127.0.0.2:8443");
+  EXPECT_EQ(format_endpoint(e.local), "127.0.0.1:51514");
+  EXPECT_EQ(format_endpoint(e.remote), "127.0.0.2:8443");
   EXPECT_EQ(e.conn_id, 7u);
   EXPECT_EQ(e.len, c.data.size());
   EXPECT_EQ(e.data, c.data);
@@ -80,7 +80,7 @@ TEST_F(PipelineTest, OneMebibyteCallIsReassembledFromInterleavedChunks) {
     Feed(chunks[i], t0_);
     if (i == 3) Feed(Chunk(other, 0, 5), t0_);
   }
-  auto events = Take(t0_);
+  auto events = take(t0_);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].pid, 9999);
   EXPECT_EQ(events[0].data, "hello");
@@ -95,7 +95,7 @@ TEST_F(PipelineTest, LostMiddleChunkIsListedOnceTheLastArrives) {
   auto chunks = Chunks(c);
   Feed(chunks[0], t0_);
   Feed(chunks[2], t0_);  // chunk 1 never arrives (ring buffer was full)
-  auto events = Take(t0_);
+  auto events = take(t0_);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].len, 3u * TLSTAP_CHUNK_MAX);
   EXPECT_THAT(events[0].lost, ElementsAre(Pair(TLSTAP_CHUNK_MAX, TLSTAP_CHUNK_MAX)));
@@ -110,8 +110,8 @@ TEST_F(PipelineTest, LostTailIsReportedAfterIdleTimeout) {
   auto chunks = Chunks(c);
   Feed(chunks[0], t0_);
   Feed(chunks[1], t0_);  // the 10-byte tail never arrives
-  EXPECT_TRUE(Take(t0_ + std::chrono::milliseconds(100)).empty()) << "still waiting";
-  auto events = Take(t0_ + std::chrono::milliseconds(300));
+  EXPECT_TRUE(take(t0_ + std::chrono::milliseconds(100)).empty()) << "still waiting";
+  auto events = take(t0_ + std::chrono::milliseconds(300));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_THAT(events[0].lost, ElementsAre(Pair(2 * TLSTAP_CHUNK_MAX, 10)));
   EXPECT_EQ(events[0].data, c.data.substr(0, 2 * TLSTAP_CHUNK_MAX));
@@ -126,7 +126,7 @@ TEST_F(PipelineTest, NextCallOfSameThreadFinishesAnIncompleteOne) {
   second.ts_ns = first.ts_ns + 1000;
   second.data = "next";
   Feed(Chunk(second, 0, 4), t0_);
-  auto events = Take(t0_);
+  auto events = take(t0_);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_THAT(events[0].lost, ElementsAre(Pair(TLSTAP_CHUNK_MAX, TLSTAP_CHUNK_MAX)));
   EXPECT_EQ(events[1].data, "next");
@@ -138,7 +138,7 @@ TEST_F(PipelineTest, UnattributedCallIsKeptAndCounted) {
   c.flags = 0;
   c.data = "no socket seen";
   Feed(Chunk(c, 0, c.data.size()), t0_);
-  auto events = Take(t0_);
+  auto events = take(t0_);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_FALSE(events[0].attributed());
   EXPECT_EQ(events[0].data, "no socket seen");
@@ -155,7 +155,7 @@ TEST_F(PipelineTest, MalformedRecordsAreCountedNotTrusted) {
   Feed(rec, t0_);
   Feed({0x01, 0x00}, t0_);                    // shorter than a type field
   Feed({0x63, 0x00, 0x00, 0x00, 1, 2, 3}, t0_);  // unknown type 99
-  EXPECT_TRUE(Take(t0_).empty());
+  EXPECT_TRUE(take(t0_).empty());
   EXPECT_EQ(pipeline_.user_stats().malformed_records, 3u);
 }
 

@@ -7,16 +7,16 @@
 namespace tlstap::exporting {
 namespace {
 
-void WriteEndpoint(std::ostream& out, const capture::Endpoint& e) {
-  std::string s = capture::FormatEndpoint(e);
+void write_endpoint(std::ostream& out, const capture::Endpoint& e) {
+  std::string s = capture::format_endpoint(e);
   if (s.empty()) {
     out << "null";
   } else {
-    WriteJsonString(out, s);
+    write_json_string(out, s);
   }
 }
 
-uint64_t NowNs() {
+uint64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -24,17 +24,17 @@ uint64_t NowNs() {
 
 }  // namespace
 
-void JsonLinesExporter::OnData(const capture::DataEvent& e) {
+void JsonLinesExporter::on_data(const capture::DataEvent& e) {
   out_ << R"({"type":"data","ts_ns":)" << e.ts_ns << R"(,"pid":)" << e.pid << R"(,"tid":)"
        << e.tid << R"(,"comm":)";
-  WriteJsonString(out_, e.comm);
+  write_json_string(out_, e.comm);
   out_ << R"(,"uid":)" << e.uid << R"(,"cgroup_id":)" << e.cgroup_id << R"(,"lib":")"
-       << capture::LibName(e.lib) << R"(","dir":")" << capture::DirName(e.dir) << R"(","fd":)"
+       << capture::lib_name(e.lib) << R"(","dir":")" << capture::dir_name(e.dir) << R"(","fd":)"
        << e.fd << R"(,"laddr":)";
-  WriteEndpoint(out_, e.local);
+  write_endpoint(out_, e.local);
   out_ << R"(,"raddr":)";
-  WriteEndpoint(out_, e.remote);
-  out_ << R"(,"attribution":")" << capture::AttributionName(e.attribution) << R"(","conn_id":)"
+  write_endpoint(out_, e.remote);
+  out_ << R"(,"attribution":")" << capture::attribution_name(e.attribution) << R"(","conn_id":)"
        << e.conn_id << R"(,"stream_pos":)" << e.stream_pos << R"(,"len":)" << e.len
        << R"(,"captured":)" << e.data.size();
   if (!e.lost.empty()) {
@@ -44,11 +44,11 @@ void JsonLinesExporter::OnData(const capture::DataEvent& e) {
     }
     out_ << ']';
   }
-  out_ << R"(,"data":")" << Base64(e.data) << "\"}\n";
+  out_ << R"(,"data":")" << base64(e.data) << "\"}\n";
 }
 
-void JsonLinesExporter::OnStats(const capture::Stats& s, bool final) {
-  out_ << R"({"type":"stats","ts_ns":)" << NowNs() << R"(,"final":)" << (final ? "true" : "false")
+void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
+  out_ << R"({"type":"stats","ts_ns":)" << now_ns() << R"(,"final":)" << (final ? "true" : "false")
        << R"(,"calls":)" << s.calls << R"(,"call_bytes":)" << s.call_bytes << R"(,"events":)"
        << s.events << R"(,"captured_bytes":)" << s.captured_bytes << R"(,"attributed_bytes":)"
        << s.attributed_bytes << R"(,"attributed_share":)" << s.attributed_share()
@@ -56,7 +56,7 @@ void JsonLinesExporter::OnStats(const capture::Stats& s, bool final) {
        << R"(,"stale_entries":)" << s.stale_entries << R"(,"nested_calls":)" << s.nested_calls
        << R"(,"lost":{)";
   bool first = true;
-  for (const auto& [name, value] : s.Lost()) {
+  for (const auto& [name, value] : s.lost()) {
     out_ << (first ? "" : ",") << '"' << name << "\":" << value;
     first = false;
   }

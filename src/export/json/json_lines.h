@@ -11,9 +11,9 @@ namespace tlstap::exporting {
 class JsonLinesExporter : public Exporter {
  public:
   explicit JsonLinesExporter(std::ostream& out) : out_(out) {}
-  void OnData(const capture::DataEvent& event) override;
-  void OnStats(const capture::Stats& stats, bool final) override;
-  void Flush() override { out_.flush(); }
+  void on_data(const capture::DataEvent& event) override;
+  void on_stats(const capture::Stats& stats, bool final) override;
+  void flush() override { out_.flush(); }
 
  private:
   std::ostream& out_;

@@ -10,7 +10,7 @@ namespace {
 
 constexpr const char* kHeader = "%-15s %-15s %7s %-3s %8s %-47s %s\n";
 
-std::string FormatTime(uint64_t ts_ns, bool utc) {
+std::string format_time(uint64_t ts_ns, bool utc) {
   time_t secs = static_cast<time_t>(ts_ns / 1'000'000'000);
   tm parts{};
   if (utc) {
@@ -34,17 +34,17 @@ TableExporter::TableExporter(std::ostream& out, std::ostream& status, TableOptio
   out_ << line;
 }
 
-std::string FormatConnection(const capture::DataEvent& e) {
+std::string format_connection(const capture::DataEvent& e) {
   if (!e.attributed()) return "unattributed";
   std::string s = "fd " + std::to_string(e.fd);
-  std::string local = capture::FormatEndpoint(e.local);
-  std::string remote = capture::FormatEndpoint(e.remote);
+  std::string local = capture::format_endpoint(e.local);
+  std::string remote = capture::format_endpoint(e.remote);
   if (e.local.family == 0 || local.empty()) return s;
   if (remote.empty() || local == "unix") return s + " " + local;
   return s + " " + local + (e.dir == capture::Dir::kTx ? " > " : " < ") + remote;
 }
 
-void WriteHexDump(std::ostream& out, std::string_view bytes) {
+void write_hex_dump(std::ostream& out, std::string_view bytes) {
   char line[96];
   for (size_t off = 0; off < bytes.size(); off += 16) {
     int n = snprintf(line, sizeof(line), "  %08zx ", off);
@@ -58,48 +58,48 @@ void WriteHexDump(std::ostream& out, std::string_view bytes) {
       }
     }
     out.write(line, n);
-    out << "  |" << Printable(bytes.substr(off, 16)) << "|\n";
+    out << "  |" << printable(bytes.substr(off, 16)) << "|\n";
   }
 }
 
-void TableExporter::OnData(const capture::DataEvent& e) {
-  std::string preview = Printable(std::string_view(e.data).substr(0, options_.preview));
+void TableExporter::on_data(const capture::DataEvent& e) {
+  std::string preview = printable(std::string_view(e.data).substr(0, options_.preview));
   if (!e.lost.empty()) {
     uint64_t lost = e.len - e.data.size();
-    preview = "[lost " + HumanBytes(lost) + "] " + preview;
+    preview = "[lost " + human_bytes(lost) + "] " + preview;
   }
   char line[512];
-  snprintf(line, sizeof(line), kHeader, FormatTime(e.ts_ns, options_.utc).c_str(),
-           Printable(e.comm).c_str(), std::to_string(e.pid).c_str(),
-           std::string(capture::DirName(e.dir)).c_str(), std::to_string(e.len).c_str(),
-           FormatConnection(e).c_str(), preview.c_str());
+  snprintf(line, sizeof(line), kHeader, format_time(e.ts_ns, options_.utc).c_str(),
+           printable(e.comm).c_str(), std::to_string(e.pid).c_str(),
+           std::string(capture::dir_name(e.dir)).c_str(), std::to_string(e.len).c_str(),
+           format_connection(e).c_str(), preview.c_str());
   out_ << line;
-  if (options_.hex) WriteHexDump(out_, e.data);
+  if (options_.hex) write_hex_dump(out_, e.data);
 }
 
-void WriteStatsText(std::ostream& out, const capture::Stats& s, bool final) {
+void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
   char line[512];
   snprintf(line, sizeof(line),
            "tlstap: %s%llu calls, %s; captured %.2f%% of bytes, %.2f%% of them attributed to a "
            "socket; %d libraries, %d probes attached\n",
            final ? "" : "so far: ", static_cast<unsigned long long>(s.calls),
-           HumanBytes(s.call_bytes).c_str(), 100.0 * s.captured_share(),
+           human_bytes(s.call_bytes).c_str(), 100.0 * s.captured_share(),
            100.0 * s.attributed_share(), s.targets_attached, s.probes_attached);
   out << line;
   std::string lost;
   auto add = [&lost](const std::string& what) { lost += (lost.empty() ? "" : "; ") + what; };
   if (s.lost_ringbuf_calls) {
-    add(std::to_string(s.lost_ringbuf_calls) + " calls cut, " + HumanBytes(s.lost_ringbuf_bytes) +
+    add(std::to_string(s.lost_ringbuf_calls) + " calls cut, " + human_bytes(s.lost_ringbuf_bytes) +
         " (ring buffer full: raise --ring-size)");
   }
   if (s.lost_fault_records) {
-    add(std::to_string(s.lost_fault_records) + " chunks, " + HumanBytes(s.lost_fault_bytes) +
+    add(std::to_string(s.lost_fault_records) + " chunks, " + human_bytes(s.lost_fault_bytes) +
         " (memory not readable)");
   }
   if (s.lost_no_entry_calls) {
     add(std::to_string(s.lost_no_entry_calls) + " calls (too many threads in TLS calls)");
   }
-  if (s.lost_chunk_limit_bytes) add(HumanBytes(s.lost_chunk_limit_bytes) + " (chunk limit)");
+  if (s.lost_chunk_limit_bytes) add(human_bytes(s.lost_chunk_limit_bytes) + " (chunk limit)");
   if (s.lost_notify) {
     add(std::to_string(s.lost_notify) + " library-load notices (ring buffer full)");
   }
@@ -109,9 +109,9 @@ void WriteStatsText(std::ostream& out, const capture::Stats& s, bool final) {
   out << "\n";
 }
 
-void TableExporter::OnStats(const capture::Stats& s, bool final) {
+void TableExporter::on_stats(const capture::Stats& s, bool final) {
   out_.flush();
-  WriteStatsText(status_, s, final);
+  write_stats_text(status_, s, final);
   status_.flush();
 }
 

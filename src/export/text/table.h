@@ -19,9 +19,9 @@ struct TableOptions {
 class TableExporter : public Exporter {
  public:
   TableExporter(std::ostream& out, std::ostream& status, TableOptions options);
-  void OnData(const capture::DataEvent& event) override;
-  void OnStats(const capture::Stats& stats, bool final) override;
-  void Flush() override { out_.flush(); }
+  void on_data(const capture::DataEvent& event) override;
+  void on_stats(const capture::Stats& stats, bool final) override;
+  void flush() override { out_.flush(); }
 
  private:
   std::ostream& out_;
@@ -31,10 +31,10 @@ class TableExporter : public Exporter {
 
 // The connection column: "fd 5 127.0.0.1:51514 > 127.0.0.1:8443" (">" for
 // tx, "<" for rx), "fd 5 unix", or "unattributed".
-std::string FormatConnection(const capture::DataEvent& e);
+std::string format_connection(const capture::DataEvent& e);
 // hexdump -C style lines, every byte.
-void WriteHexDump(std::ostream& out, std::string_view bytes);
+void write_hex_dump(std::ostream& out, std::string_view bytes);
 // Human summary lines for stats, each starting with "tlstap: ".
-void WriteStatsText(std::ostream& out, const capture::Stats& s, bool final);
+void write_stats_text(std::ostream& out, const capture::Stats& s, bool final);
 
 }  // namespace tlstap::exporting
