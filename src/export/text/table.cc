@@ -27,12 +27,7 @@ std::string format_time(uint64_t ts_ns, bool utc) {
 }  // namespace
 
 TableExporter::TableExporter(std::ostream& out, std::ostream& status, TableOptions options)
-    : out_(out), status_(status), options_(options) {
-  char line[256];
-  snprintf(line, sizeof(line), kHeader, "TIME", "COMM", "PID", "DIR", "LEN", "CONNECTION",
-           "PLAINTEXT");
-  out_ << line;
-}
+    : out_(out), status_(status), options_(options) {}
 
 std::string format_connection(const capture::DataEvent& e) {
   if (!e.attributed()) return "unattributed";
@@ -63,6 +58,13 @@ void write_hex_dump(std::ostream& out, std::string_view bytes) {
 }
 
 void TableExporter::on_data(const capture::DataEvent& e) {
+  if (!header_written_) {
+    char header[256];
+    snprintf(header, sizeof(header), kHeader, "TIME", "COMM", "PID", "DIR", "LEN", "CONNECTION",
+             "PLAINTEXT");
+    out_ << header;
+    header_written_ = true;
+  }
   std::string preview = printable(std::string_view(e.data).substr(0, options_.preview));
   if (!e.lost.empty()) {
     uint64_t lost = e.len - e.data.size();

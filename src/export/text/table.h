@@ -27,6 +27,7 @@ class TableExporter : public Exporter {
   std::ostream& out_;
   std::ostream& status_;
   TableOptions options_;
+  bool header_written_ = false;  // written with the first row
 };
 
 // The connection column: "fd 5 127.0.0.1:51514 > 127.0.0.1:8443" (">" for
