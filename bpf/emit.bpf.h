@@ -9,6 +9,13 @@
 
 #include "maps.bpf.h"
 
+static __always_inline __u64 ringbuf_wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= tlstap_cfg.wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP :
+		       BPF_RB_NO_WAKEUP;
+}
+
 struct emit_ctx {
 	struct tlstap_data_event hdr;
 	__u64 buf; /* user address of the plaintext */
@@ -42,7 +49,7 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 		stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
 		return 0; /* the next chunk may be readable */
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, ringbuf_wakeup_flag());
 	return 0;
 }
 

@@ -60,7 +60,7 @@ static __always_inline int on_mmap(struct pt_regs *regs)
 	ev->pid = pid_tgid >> 32;
 	ev->dev = key.dev;
 	ev->ino = key.ino;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* attach before its first call */
 	return 0;
 }
 

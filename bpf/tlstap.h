@@ -110,6 +110,12 @@ struct tlstap_config {
 	__u8 pad0;
 	__u32 uid;
 	char comm[TLSTAP_COMM_LEN];
+	/*
+	 * Data records wake the reader only once this much is waiting; it polls
+	 * on a timer otherwise. A wakeup per record costs the traced thread
+	 * microseconds (irq_work + wake_up) on every TLS call.
+	 */
+	__u64 wakeup_bytes;
 };
 
 #endif /* TLSTAP_BPF_TLSTAP_H_ */

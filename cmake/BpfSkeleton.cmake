@@ -22,6 +22,8 @@ add_custom_command(
   COMMAND ${BPFTOOL} btf dump file ${TLSTAP_VMLINUX_BTF} format c > ${TLSTAP_BPF_GEN}/vmlinux.h
   COMMENT "Generating vmlinux.h from ${TLSTAP_VMLINUX_BTF}"
   VERBATIM)
+# A target, so skeletons declared in any directory can depend on it.
+add_custom_target(tlstap_vmlinux_h DEPENDS ${TLSTAP_BPF_GEN}/vmlinux.h)
 
 # tlstap_bpf_skeleton(<name> <unit.bpf.c>...) -> target <name>_skel, header
 # <name>.skel.h in ${TLSTAP_BPF_GEN}.
@@ -36,7 +38,7 @@ function(tlstap_bpf_skeleton name)
       COMMAND ${BPF_CLANG} -g -O2 -Wall -target bpf -D__TARGET_ARCH_${TLSTAP_BPF_ARCH}
               -I${TLSTAP_BPF_GEN} -I${CMAKE_SOURCE_DIR}/bpf
               -c ${CMAKE_SOURCE_DIR}/${src} -o ${obj}
-      DEPENDS ${CMAKE_SOURCE_DIR}/${src} ${bpf_headers} ${TLSTAP_BPF_GEN}/vmlinux.h
+      DEPENDS ${CMAKE_SOURCE_DIR}/${src} ${bpf_headers}
       COMMENT "BPF ${src}"
       VERBATIM)
     list(APPEND objects ${obj})
@@ -50,4 +52,5 @@ function(tlstap_bpf_skeleton name)
     COMMENT "BPF skeleton ${name}.skel.h"
     VERBATIM)
   add_custom_target(${name}_skel DEPENDS ${TLSTAP_BPF_GEN}/${name}.skel.h)
+  add_dependencies(${name}_skel tlstap_vmlinux_h)
 endfunction()

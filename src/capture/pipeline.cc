@@ -8,6 +8,7 @@ void Pipeline::on_record(std::span<const uint8_t> bytes, Clock::time_point now) 
   Record record = decode(bytes);
   if (auto* chunk = std::get_if<DataChunk>(&record)) {
     assembler_.add(*chunk, &ready_, now);
+    deliver();
   } else if (auto* mapped = std::get_if<FileMappedEvent>(&record)) {
     if (on_file_mapped_) on_file_mapped_(*mapped);
   } else {
@@ -15,10 +16,17 @@ void Pipeline::on_record(std::span<const uint8_t> bytes, Clock::time_point now) 
   }
 }
 
-std::vector<DataEvent> Pipeline::take(Clock::time_point now, Clock::duration max_idle) {
+void Pipeline::flush(Clock::time_point now, Clock::duration max_idle) {
   assembler_.flush(now, max_idle, &ready_);
-  for (const DataEvent& e : ready_) stats_.count(e);
-  return std::exchange(ready_, {});
+  deliver();
+}
+
+void Pipeline::deliver() {
+  for (const DataEvent& e : ready_) {
+    stats_.count(e);
+    on_event_(e);
+  }
+  ready_.clear();
 }
 
 }  // namespace tlstap::capture

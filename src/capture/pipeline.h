@@ -1,6 +1,8 @@
 // Ring-buffer records in, finished events out: decoding, chunk assembly and
-// the user-side counters. Knows nothing of libbpf, so tests feed it records
-// built in memory exactly as the kernel lays them out.
+// the user-side counters. Events are handed on as soon as they are complete,
+// from inside the ring-buffer callback, so memory stays bounded however long
+// the kernel keeps the reader busy. Knows nothing of libbpf: tests feed it
+// records built in memory exactly as the kernel lays them out.
 #pragma once
 
 #include <chrono>
@@ -17,22 +19,27 @@ namespace tlstap::capture {
 class Pipeline {
  public:
   using Clock = CallAssembler::Clock;
+  using EventHandler = std::function<void(const DataEvent&)>;
   using FileMappedHandler = std::function<void(const FileMappedEvent&)>;
 
-  Pipeline(int64_t realtime_offset_ns, FileMappedHandler on_file_mapped)
-      : assembler_(realtime_offset_ns), on_file_mapped_(std::move(on_file_mapped)) {}
+  Pipeline(int64_t realtime_offset_ns, EventHandler on_event, FileMappedHandler on_file_mapped)
+      : assembler_(realtime_offset_ns),
+        on_event_(std::move(on_event)),
+        on_file_mapped_(std::move(on_file_mapped)) {}
 
   void on_record(std::span<const uint8_t> bytes, Clock::time_point now);
 
-  // Events finished so far; calls idle for max_idle are finished with their
-  // missing ranges listed (zero: finish everything, at exit). Counts what it
-  // returns.
-  std::vector<DataEvent> take(Clock::time_point now, Clock::duration max_idle);
+  // Finishes calls idle for max_idle, with their missing ranges listed
+  // (zero: everything still pending, at exit).
+  void flush(Clock::time_point now, Clock::duration max_idle);
 
   const Stats& user_stats() const { return stats_; }
 
  private:
+  void deliver();
+
   CallAssembler assembler_;
+  EventHandler on_event_;
   FileMappedHandler on_file_mapped_;
   std::vector<DataEvent> ready_;
   Stats stats_;

@@ -28,10 +28,15 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
     : probes_(probes),
       exporter_(exporter),
       verbose_(verbose),
-      pipeline_(capture::realtime_offset_ns(), [this](const capture::FileMappedEvent& m) {
-        discovery::FileId id{m.dev, m.ino};
-        if (!inventory_.knows(id)) rescans_.push_back({m.pid, id, Clock::now() + kRescanWindow});
-      }) {}
+      pipeline_(
+          capture::realtime_offset_ns(),
+          [this](const capture::DataEvent& e) { exporter_.on_data(e); },
+          [this](const capture::FileMappedEvent& m) {
+            discovery::FileId id{m.dev, m.ino};
+            if (!inventory_.knows(id)) {
+              rescans_.push_back({m.pid, id, Clock::now() + kRescanWindow});
+            }
+          }) {}
 
 void Session::attach(const std::vector<discovery::Target*>& targets) {
   for (const discovery::Target* t : targets) {
@@ -68,12 +73,6 @@ void Session::process_rescans(Clock::time_point now) {
   }
 }
 
-void Session::deliver(Clock::time_point now, Clock::duration max_idle) {
-  std::vector<capture::DataEvent> events = pipeline_.take(now, max_idle);
-  for (const capture::DataEvent& e : events) exporter_.on_data(e);
-  if (!events.empty()) exporter_.flush();
-}
-
 capture::Stats Session::snapshot() const {
   capture::Stats s = pipeline_.user_stats();
   s.set_kernel(probes_.read_counters());
@@ -96,7 +95,8 @@ void Session::run(const std::atomic<bool>& stop,
     }
     auto now = Clock::now();
     process_rescans(now);
-    deliver(now, kMaxCallIdle);
+    pipeline_.flush(now, kMaxCallIdle);
+    exporter_.flush();
     if (stats_interval && now >= next_stats) {
       exporter_.on_stats(snapshot(), false);
       next_stats = now + *stats_interval;
@@ -105,7 +105,8 @@ void Session::run(const std::atomic<bool>& stop,
   // Drain: everything the kernel emitted before the probes go away.
   while (probes_.poll(0, handler) > 0) {
   }
-  deliver(Clock::now(), Clock::duration::zero());
+  pipeline_.flush(Clock::now(), Clock::duration::zero());
+  exporter_.flush();
 }
 
 }  // namespace tlstap::cli

@@ -43,7 +43,6 @@ class Session {
 
   void attach(const std::vector<discovery::Target*>& targets);
   void process_rescans(Clock::time_point now);
-  void deliver(Clock::time_point now, Clock::duration max_idle);
 
   loader::Probes& probes_;
   exporting::Exporter& exporter_;

@@ -76,6 +76,7 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   cfg.uid = f.uid.value_or(0);
   cfg.filter_comm = !f.comm.empty();
   strncpy(cfg.comm, f.comm.c_str(), sizeof(cfg.comm) - 1);
+  cfg.wakeup_bytes = options.ring_bytes / 8;
 
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes)) {
     return fail(ExitCode::kUsage, "ring buffer size rejected: " + detail(err));
@@ -171,7 +172,13 @@ Result<int> Probes::attach_openssl(const std::string& path, const OpenSslHooks& 
 
 int Probes::poll(int timeout_ms, const RecordHandler& handler) {
   handler_ = &handler;
+  // Data records wake us only when the ring is filling up (wakeup_bytes),
+  // so a timeout is the normal way out of the wait: consume what is there.
   int n = ring_buffer__poll(ring_, timeout_ms);
+  if (n >= 0) {
+    int more = ring_buffer__consume(ring_);
+    n = more < 0 ? more : n + more;
+  }
   handler_ = nullptr;
   return n;
 }

@@ -22,19 +22,23 @@ constexpr int64_t kOffset = 1'700'000'000'000'000'000;  // realtime - monotonic
 
 class PipelineTest : public ::testing::Test {
  protected:
-  Pipeline pipeline_{kOffset, [this](const FileMappedEvent& m) { mapped_.push_back(m); }};
+  Pipeline pipeline_{kOffset, [this](const DataEvent& e) { events_.push_back(e); },
+                     [this](const FileMappedEvent& m) { mapped_.push_back(m); }};
+  std::vector<DataEvent> events_;
   std::vector<FileMappedEvent> mapped_;
   Clock::time_point t0_ = Clock::now();
 
-  void Feed(const std::vector<uint8_t>& rec, Clock::time_point at) {
+  void feed(const std::vector<uint8_t>& rec, Clock::time_point at) {
     pipeline_.on_record(rec, at);
   }
+  // What the pipeline handed on so far, once calls idle for 200 ms are flushed.
   std::vector<DataEvent> take(Clock::time_point at) {
-    return pipeline_.take(at, std::chrono::milliseconds(200));
+    pipeline_.flush(at, std::chrono::milliseconds(200));
+    return std::exchange(events_, {});
   }
 };
 
-std::string Pattern(size_t n) {
+std::string pattern(size_t n) {
   std::string s(n, '\0');
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
   return s;
@@ -43,7 +47,7 @@ std::string Pattern(size_t n) {
 TEST_F(PipelineTest, SmallCallBecomesOneEventWithEveryField) {
   Call c;
   c.data = "GET / HTTP/1.1\r\n\r\n";
-  Feed(Chunk(c, 0, c.data.size()), t0_);
+  feed(Chunk(c, 0, c.data.size()), t0_);
   auto events = take(t0_);
   ASSERT_EQ(events.size(), 1u);
   const DataEvent& e = events[0];
@@ -69,7 +73,7 @@ TEST_F(PipelineTest, SmallCallBecomesOneEventWithEveryField) {
 
 TEST_F(PipelineTest, OneMebibyteCallIsReassembledFromInterleavedChunks) {
   Call big;
-  big.data = Pattern(1 << 20);
+  big.data = pattern(1 << 20);
   Call other;  // another thread's small call lands between the chunks
   other.tid = 9999;
   other.pid = 9999;
@@ -77,8 +81,8 @@ TEST_F(PipelineTest, OneMebibyteCallIsReassembledFromInterleavedChunks) {
   auto chunks = Chunks(big);
   ASSERT_EQ(chunks.size(), 32u);
   for (size_t i = 0; i < chunks.size(); ++i) {
-    Feed(chunks[i], t0_);
-    if (i == 3) Feed(Chunk(other, 0, 5), t0_);
+    feed(chunks[i], t0_);
+    if (i == 3) feed(Chunk(other, 0, 5), t0_);
   }
   auto events = take(t0_);
   ASSERT_EQ(events.size(), 2u);
@@ -91,10 +95,10 @@ TEST_F(PipelineTest, OneMebibyteCallIsReassembledFromInterleavedChunks) {
 
 TEST_F(PipelineTest, LostMiddleChunkIsListedOnceTheLastArrives) {
   Call c;
-  c.data = Pattern(3 * TLSTAP_CHUNK_MAX);
+  c.data = pattern(3 * TLSTAP_CHUNK_MAX);
   auto chunks = Chunks(c);
-  Feed(chunks[0], t0_);
-  Feed(chunks[2], t0_);  // chunk 1 never arrives (ring buffer was full)
+  feed(chunks[0], t0_);
+  feed(chunks[2], t0_);  // chunk 1 never arrives (ring buffer was full)
   auto events = take(t0_);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].len, 3u * TLSTAP_CHUNK_MAX);
@@ -106,10 +110,10 @@ TEST_F(PipelineTest, LostMiddleChunkIsListedOnceTheLastArrives) {
 
 TEST_F(PipelineTest, LostTailIsReportedAfterIdleTimeout) {
   Call c;
-  c.data = Pattern(2 * TLSTAP_CHUNK_MAX + 10);
+  c.data = pattern(2 * TLSTAP_CHUNK_MAX + 10);
   auto chunks = Chunks(c);
-  Feed(chunks[0], t0_);
-  Feed(chunks[1], t0_);  // the 10-byte tail never arrives
+  feed(chunks[0], t0_);
+  feed(chunks[1], t0_);  // the 10-byte tail never arrives
   EXPECT_TRUE(take(t0_ + std::chrono::milliseconds(100)).empty()) << "still waiting";
   auto events = take(t0_ + std::chrono::milliseconds(300));
   ASSERT_EQ(events.size(), 1u);
@@ -120,12 +124,12 @@ TEST_F(PipelineTest, LostTailIsReportedAfterIdleTimeout) {
 
 TEST_F(PipelineTest, NextCallOfSameThreadFinishesAnIncompleteOne) {
   Call first;
-  first.data = Pattern(2 * TLSTAP_CHUNK_MAX);
-  Feed(Chunks(first)[0], t0_);  // its tail was lost
+  first.data = pattern(2 * TLSTAP_CHUNK_MAX);
+  feed(Chunks(first)[0], t0_);  // its tail was lost
   Call second;
   second.ts_ns = first.ts_ns + 1000;
   second.data = "next";
-  Feed(Chunk(second, 0, 4), t0_);
+  feed(Chunk(second, 0, 4), t0_);
   auto events = take(t0_);
   ASSERT_EQ(events.size(), 2u);
   EXPECT_THAT(events[0].lost, ElementsAre(Pair(TLSTAP_CHUNK_MAX, TLSTAP_CHUNK_MAX)));
@@ -137,7 +141,7 @@ TEST_F(PipelineTest, UnattributedCallIsKeptAndCounted) {
   c.fd = -1;
   c.flags = 0;
   c.data = "no socket seen";
-  Feed(Chunk(c, 0, c.data.size()), t0_);
+  feed(Chunk(c, 0, c.data.size()), t0_);
   auto events = take(t0_);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_FALSE(events[0].attributed());
@@ -152,9 +156,9 @@ TEST_F(PipelineTest, MalformedRecordsAreCountedNotTrusted) {
   c.data = "abc";
   auto rec = Chunk(c, 0, 3, /*slack=*/0);
   rec.resize(rec.size() - 1);  // payload claims more than the record holds
-  Feed(rec, t0_);
-  Feed({0x01, 0x00}, t0_);                    // shorter than a type field
-  Feed({0x63, 0x00, 0x00, 0x00, 1, 2, 3}, t0_);  // unknown type 99
+  feed(rec, t0_);
+  feed({0x01, 0x00}, t0_);                    // shorter than a type field
+  feed({0x63, 0x00, 0x00, 0x00, 1, 2, 3}, t0_);  // unknown type 99
   EXPECT_TRUE(take(t0_).empty());
   EXPECT_EQ(pipeline_.user_stats().malformed_records, 3u);
 }
@@ -167,7 +171,7 @@ TEST_F(PipelineTest, FileMappedNoticeReachesTheHandlerWithUserspaceDev) {
   m.ino = 123456;
   std::vector<uint8_t> rec(sizeof(m));
   std::memcpy(rec.data(), &m, sizeof(m));
-  Feed(rec, t0_);
+  feed(rec, t0_);
   ASSERT_EQ(mapped_.size(), 1u);
   EXPECT_EQ(mapped_[0].pid, 77);
   EXPECT_EQ(mapped_[0].dev, makedev(254, 1));

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The physical floor of the benchmark: one entry and one return program that
+ * do nothing. floor_probes attaches them where tlstap attaches its own
+ * (SSL_write, SSL_read, SSL_write_ex, SSL_read_ex, entry-only SSL_free), so
+ * the cost measured is the probe hits alone.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("uprobe")
+int BPF_KPROBE(empty_enter)
+{
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(empty_exit)
+{
+	return 0;
+}

@@ -1,0 +1,133 @@
+// floor_probes: attaches empty BPF programs where tlstap attaches its own —
+// uprobe + uretprobe on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex and an
+// entry uprobe on SSL_free — for every process using the given libssl. What a
+// workload loses under it is the cost of the probe hits alone, the floor any
+// uprobe-based tracer pays (bench/README.md).
+//
+// usage: floor_probes [-v] [LIBSSL_PATH]
+// Without a path it uses the libssl.so.3 the dynamic linker finds. Prints
+// "floor: attached" on stderr once every probe is in place, detaches and exits
+// 0 on SIGINT or SIGTERM.
+
+#include <bpf/libbpf.h>
+#include <dlfcn.h>
+#include <link.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench_empty.skel.h"
+
+namespace {
+
+bool verbose = false;
+
+int PrintLibbpf(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG && !verbose) return 0;
+  if (level == LIBBPF_INFO && !verbose) return 0;
+  return std::vfprintf(stderr, format, args);
+}
+
+struct SkeletonDestroy {
+  void operator()(bench_empty* s) const { bench_empty::destroy(s); }
+};
+struct LinkDestroy {
+  void operator()(bpf_link* l) const { bpf_link__destroy(l); }
+};
+using SkeletonPtr = std::unique_ptr<bench_empty, SkeletonDestroy>;
+using LinkPtr = std::unique_ptr<bpf_link, LinkDestroy>;
+
+// The file the dynamic linker resolves "libssl.so.3" to, as the workload
+// (linked against the same soname) will load it. Uprobes key on the inode, so
+// any path to that file works; the canonical one reads best in messages.
+std::string FindLibssl() {
+  void* handle = dlopen("libssl.so.3", RTLD_LAZY | RTLD_LOCAL);
+  if (handle == nullptr) {
+    throw std::runtime_error(std::string("cannot load libssl.so.3 (") + dlerror() +
+                             "); pass its path as the argument");
+  }
+  link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) != 0 || map == nullptr || map->l_name[0] == '\0') {
+    dlclose(handle);
+    throw std::runtime_error("cannot tell where libssl.so.3 was loaded from; pass its path");
+  }
+  char resolved[PATH_MAX];
+  std::string path = realpath(map->l_name, resolved) != nullptr ? resolved : map->l_name;
+  dlclose(handle);
+  return path;
+}
+
+LinkPtr Attach(bpf_program* prog, const std::string& lib, const char* func, bool retprobe) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = func);
+  LinkPtr link(bpf_program__attach_uprobe_opts(prog, /*pid=*/-1, lib.c_str(), 0, &opts));
+  if (!link) {
+    int err = errno;
+    throw std::runtime_error(std::string("attach ") + (retprobe ? "uretprobe" : "uprobe") + " to " +
+                             func + " in " + lib + ": " + std::strerror(err));
+  }
+  return link;
+}
+
+int Run(const std::string& lib) {
+  // Block the stop signals first so one arriving during setup is not lost;
+  // sigwait collects it after attaching.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  SkeletonPtr skel(bench_empty::open_and_load());
+  if (!skel) {
+    throw std::runtime_error(std::string("load BPF programs: ") + std::strerror(errno) +
+                             " (run as root; -v shows libbpf's log)");
+  }
+
+  std::vector<LinkPtr> links;
+  for (const char* func : {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"}) {
+    links.push_back(Attach(skel->progs.empty_enter, lib, func, false));
+    links.push_back(Attach(skel->progs.empty_exit, lib, func, true));
+  }
+  links.push_back(Attach(skel->progs.empty_enter, lib, "SSL_free", false));
+
+  std::fprintf(stderr, "floor: attached %zu probes to %s\n", links.size(), lib.c_str());
+  std::fflush(stderr);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string lib;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "-v") {
+      verbose = true;
+    } else if (arg == "-h" || arg == "--help" || !lib.empty()) {
+      std::fprintf(stderr, "usage: floor_probes [-v] [LIBSSL_PATH]\n");
+      return 2;
+    } else {
+      lib = arg;
+    }
+  }
+  libbpf_set_print(PrintLibbpf);
+  try {
+    return Run(lib.empty() ? FindLibssl() : lib);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "floor_probes: %s\n", e.what());
+    return 1;
+  }
+}

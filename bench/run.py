@@ -1,0 +1,609 @@
+#!/usr/bin/env python3
+"""tlstap overhead benchmark: untraced vs empty probes (the floor) vs tlstap.
+
+Runs bench/ssl_workload (an in-process OpenSSL ping-pong over a socketpair)
+for each message size, interleaving the three modes R times, and prints the
+median times, the overhead ratios, bytes captured / bytes sent, drops, and
+tlstap's CPU time and peak RSS. See bench/README.md.
+
+    sudo python3 bench/run.py --build build            # full run, a few minutes
+    sudo python3 bench/run.py --build build --quick    # smoke test
+
+Exit status: 0 when every run completed (whether targets were met or not:
+a benchmark reports, it does not judge), 1 when something failed to run.
+"""
+
+import argparse
+import base64
+import collections
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+MODES = ("untraced", "floor", "tlstap")
+SIZES = (64, 16384)
+
+# Iterations per run, calibrated so an untraced run takes about 1.3 s on the
+# development VM (2 vCPUs, kernel 6.18, OpenSSL 3.0, TLS 1.3 AES-256-GCM):
+# ~2.2-2.6 us per SSL call at 64 B, ~6.5-8 us at 16 KiB. An empty
+# uprobe+uretprobe pair adds ~14 us per call there, so the floor runs ~6-7x
+# (64 B) and ~3x (16 KiB) longer. At 16 KiB a complete tlstap capture is
+# ~3.5 GB of JSON (base64 of 4 x 16 KiB x count), which run.py reads back at
+# ~200 MB/s; that is why the count is not higher.
+COUNTS = {64: 150_000, 16384: 40_000}
+QUICK_DIVISOR = 10
+
+# The targets the issue sets.
+TARGET_TLSTAP_OVER_FLOOR = 1.25
+TARGET_CAPTURE_SIZE = 16384  # 100 % captured and zero drops at this size
+
+READY_TIMEOUT = 30.0  # tracer attach / workload handshake
+STOP_TIMEOUT = 120.0  # tracer exit after SIGINT (tlstap drains and flushes)
+
+MIB = 1 << 20
+
+
+class BenchError(Exception):
+    """Something failed to run; the message says what and how to fix it."""
+
+
+def default_count(size):
+    if size in COUNTS:
+        return COUNTS[size]
+    # Same calibration: ~2.2 us + 0.28 ns/byte per call, 4 calls/iteration.
+    return max(1000, int(1.3e6 / (4 * (2.2 + 0.00028 * size))))
+
+
+# --- processes -------------------------------------------------------------
+
+
+class LineWatcher:
+    """Drains a child's pipe on a thread, keeps the last lines, and signals
+    when a line starting with a given prefix appears."""
+
+    def __init__(self, pipe, prefix=None, keep=40):
+        self.lines = collections.deque(maxlen=keep)
+        self.first_lines = []
+        self.prefix = prefix
+        self.matched = threading.Event()
+        self.matched_line = None
+        self.closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe):
+        try:
+            for raw in pipe:
+                line = raw.decode(errors="replace").rstrip("\n")
+                self.lines.append(line)
+                if len(self.first_lines) < 4:
+                    self.first_lines.append(line)
+                if self.prefix and not self.matched.is_set() and line.startswith(self.prefix):
+                    self.matched_line = line
+                    self.matched.set()
+        finally:
+            self.closed.set()
+
+    def join(self, timeout=5.0):
+        self._thread.join(timeout)
+
+    def tail(self, n=15):
+        return "\n".join("    " + l for l in list(self.lines)[-n:]) or "    (no output)"
+
+
+class Children:
+    """Every child started, so that an error or ^C never leaves one running."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, argv, **kw):
+        proc = subprocess.Popen(argv, **kw)
+        self.procs.append(proc)
+        return proc
+
+    def kill_all(self):
+        for proc in self.procs:
+            if proc.returncode is None:
+                try:
+                    proc.kill()
+                    proc.wait(5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+
+
+CHILDREN = Children()
+
+
+def wait4_timeout(proc, timeout):
+    """Reaps proc with os.wait4 (for its rusage); None on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return rusage
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+
+
+def describe_exit(code):
+    if code < 0:
+        return "was killed by " + signal.Signals(-code).name
+    return "exited with status %d" % code
+
+
+class Workload:
+    """ssl_workload started with --wait-stdin: it does its handshake, prints
+    {"ready":pid} and blocks until released, so tracers can attach by pid."""
+
+    def __init__(self, exe, size, count, api, tls):
+        self.argv = [exe, "--size", str(size), "--count", str(count), "--api", api, "--tls", tls,
+                     "--wait-stdin"]
+        self.proc = CHILDREN.start(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        self.out = LineWatcher(self.proc.stdout, prefix='{"ready"')
+        self.err = LineWatcher(self.proc.stderr)
+        if not self.out.matched.wait(READY_TIMEOUT):
+            self.proc.kill()
+            self.proc.wait()
+            raise BenchError("ssl_workload did not become ready (%s)\n  %s\n%s" % (
+                describe_exit(self.proc.returncode), " ".join(self.argv), self.err.tail()))
+        ready = json.loads(self.out.matched_line)
+        if ready["ready"] != self.proc.pid:
+            raise BenchError("ssl_workload reported pid %s, expected %d" %
+                             (ready["ready"], self.proc.pid))
+        self.pid = self.proc.pid
+
+    def libssl_path(self):
+        """The libssl file this process mapped (what the floor probes must hit)."""
+        with open("/proc/%d/maps" % self.pid) as maps:
+            for line in maps:
+                fields = line.split(None, 5)
+                if len(fields) == 6 and os.path.basename(fields[5].strip()).startswith("libssl.so"):
+                    return fields[5].strip()
+        raise BenchError("ssl_workload (pid %d) has no libssl mapped; it must link libssl "
+                         "dynamically" % self.pid)
+
+    def run(self, timeout):
+        self.proc.stdin.write(b"\n")
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise BenchError("ssl_workload did not finish within %.0f s (raise --timeout)" %
+                             timeout)
+        self.out.join()
+        self.err.join()
+        if self.proc.returncode != 0:
+            raise BenchError("ssl_workload %s\n  %s\n%s" % (
+                describe_exit(self.proc.returncode), " ".join(self.argv), self.err.tail()))
+        result = json.loads(self.out.lines[-1])
+        if result.get("pid") != self.pid:
+            raise BenchError("ssl_workload printed an unexpected result: %s" % self.out.lines[-1])
+        return result
+
+
+class Tracer:
+    """A tracer process that announces on stderr when its probes are attached
+    and exits on SIGINT."""
+
+    def __init__(self, name, argv, ready_prefix):
+        self.name = name
+        self.argv = argv
+        self.proc = CHILDREN.start(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        self.out = LineWatcher(self.proc.stdout)
+        self.err = LineWatcher(self.proc.stderr, prefix=ready_prefix)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not self.err.matched.wait(0.05):
+            if self.proc.poll() is not None:
+                self.err.join()
+                raise BenchError("%s %s before attaching (waited for a line starting %r)\n  %s\n%s"
+                                 % (name, describe_exit(self.proc.returncode), ready_prefix,
+                                    " ".join(argv), self._output_tail()))
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise BenchError("%s did not attach within %.0f s (no stderr line starting %r)"
+                                 "\n  %s\n%s" % (name, READY_TIMEOUT, ready_prefix,
+                                                 " ".join(argv), self._output_tail()))
+
+    def _output_tail(self):
+        return self.err.tail() + ("\n  stdout:\n" + self.out.tail(5) if self.out.lines else "")
+
+    def stop(self):
+        """SIGINT, wait for a clean exit; returns (cpu seconds, peak RSS bytes)."""
+        self.proc.send_signal(signal.SIGINT)
+        rusage = wait4_timeout(self.proc, STOP_TIMEOUT)
+        if rusage is None:
+            self.proc.kill()
+            wait4_timeout(self.proc, 10)
+            raise BenchError("%s did not exit within %.0f s of SIGINT\n  %s\n%s" % (
+                self.name, STOP_TIMEOUT, " ".join(self.argv), self._output_tail()))
+        self.out.join()
+        self.err.join()
+        if self.proc.returncode != 0:
+            raise BenchError("%s %s after SIGINT\n  %s\n%s" % (
+                self.name, describe_exit(self.proc.returncode), " ".join(self.argv),
+                self._output_tail()))
+        return rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024
+
+
+# --- tlstap output -----------------------------------------------------------
+
+# ssl_workload fills its message with 'a' + i % 26, so every captured chunk
+# must be a run of that cycle: each byte followed by its successor.
+_NEXT_LETTER = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"bcdefghijklmnopqrstuvwxyza")
+
+
+def looks_like_workload_data(data):
+    return data[1:] == data[:-1].translate(_NEXT_LETTER) and all(0x61 <= b <= 0x7a
+                                                                 for b in data[:1])
+
+
+def read_capture(path, pid):
+    """Sums tlstap's JSON-lines output for one pid."""
+    cap = {"tx": 0, "rx": 0, "events": 0, "short_events": 0, "captured_mismatch": 0,
+           "content_errors": 0, "bad_lines": 0, "other_pids": 0, "lost": None}
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                cap["bad_lines"] += 1
+                continue
+            kind = obj.get("type")
+            if kind == "data":
+                if obj.get("pid") != pid:
+                    cap["other_pids"] += 1
+                    continue
+                data = base64.b64decode(obj.get("data", ""))
+                direction = obj.get("dir")
+                if direction in ("tx", "rx"):
+                    cap[direction] += len(data)
+                cap["events"] += 1
+                if "captured" in obj and obj["captured"] != len(data):
+                    cap["captured_mismatch"] += 1
+                if isinstance(obj.get("len"), int) and len(data) < obj["len"]:
+                    cap["short_events"] += 1  # fine if chunks follow; counted for the record
+                if data and not looks_like_workload_data(data):
+                    cap["content_errors"] += 1
+            elif kind == "stats" and obj.get("final"):
+                cap["lost"] = {k: v for k, v in obj.get("lost", {}).items()
+                               if isinstance(v, (int, float))}
+    return cap
+
+
+# --- one run -----------------------------------------------------------------
+
+BPF_PROG_TYPE_KPROBE = 2  # uprobes are kprobe-type programs
+
+
+def probe_holders():
+    """Processes holding kprobe/uprobe BPF programs: if any run while we
+    measure (another tracer, a test suite), every mode pays for their hits."""
+    holders = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) != "anon_inode:bpf-prog":
+                    continue
+                with open("/proc/%s/fdinfo/%s" % (pid, fd)) as info:
+                    if "prog_type:\t%d\n" % BPF_PROG_TYPE_KPROBE not in info.read():
+                        continue
+                with open("/proc/%s/comm" % pid) as comm:
+                    holders.add("%s[%s]" % (comm.read().strip(), pid))
+                break
+            except OSError:
+                continue
+    return holders
+
+
+def run_once(mode, exe, size, count, args, out_dir):
+    """One workload run in one mode; returns a dict of measurements."""
+    others = probe_holders() if os.geteuid() == 0 else set()
+    workload = Workload(exe["ssl_workload"], size, count, args.api, args.tls)
+    tracer = None
+    outfile = None
+    try:
+        if mode == "floor":
+            tracer = Tracer("floor_probes", [exe["floor_probes"], workload.libssl_path()],
+                            "floor: attached")
+        elif mode == "tlstap":
+            outfile = os.path.join(out_dir, "tlstap-%d-%d.jsonl" % (size, workload.pid))
+            tracer = Tracer("tlstap", [exe["tlstap"], "--json", "-w", outfile, "--pid",
+                                       str(workload.pid)], "tlstap: capturing")
+        result = workload.run(args.timeout)
+        result["mode"] = mode
+        if tracer:
+            cpu, rss = tracer.stop()
+            tracer = None
+        # Anyone who started probing during the run counts too.
+        result["others"] = others | (probe_holders() if os.geteuid() == 0 else set())
+        if mode == "tlstap":
+            result["cpu"] = cpu
+            result["rss"] = rss
+            if not os.path.exists(outfile):
+                raise BenchError("tlstap exited cleanly but wrote no %s" % outfile)
+            result["capture"] = read_capture(outfile, workload.pid)
+        return result
+    finally:
+        if tracer and tracer.proc.returncode is None:
+            tracer.proc.kill()
+            wait4_timeout(tracer.proc, 10)
+        if workload.proc.returncode is None:
+            workload.proc.kill()
+            workload.proc.wait()
+        if outfile and os.path.exists(outfile) and not args.keep_output:
+            os.unlink(outfile)
+
+
+# --- report ------------------------------------------------------------------
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def fmt_ratio(num, den):
+    return "%.2fx" % (num / den) if num is not None and den else "-"
+
+
+def report_size(size, count, runs, modes):
+    """Prints one size's table and key ratios; returns [(target, ok)]."""
+    med = {m: statistics.median(r["seconds"] for r in runs[m]) for m in modes if runs[m]}
+    calls = runs[modes[0]][0]["ssl_calls"]
+    reps = len(runs[modes[0]])
+    print()
+    print("== %s messages: %d iterations, %d SSL calls per run, median of %d ==" % (
+        human_size(size), count, calls, reps))
+    print("  %-9s %10s %10s %12s   %s" % ("mode", "seconds", "us/call", "vs untraced", "all runs (s)"))
+    for m in modes:
+        each = " ".join("%.3f" % r["seconds"] for r in runs[m])
+        print("  %-9s %10.3f %10.2f %12s   %s" % (m, med[m], med[m] / calls * 1e6,
+                                                 fmt_ratio(med[m], med.get("untraced")), each))
+
+    disturbed = sorted(set().union(*(r["others"] for m in modes for r in runs[m])))
+    if disturbed:
+        n = sum(1 for m in modes for r in runs[m] if r["others"])
+        print("  WARNING: %d of %d runs started while other processes held kprobe/uprobe BPF "
+              "programs (%s); their probe hits are in these times" % (
+                  n, sum(len(runs[m]) for m in modes), " ".join(disturbed)))
+
+    verdicts = []
+    print("  key ratios:")
+    if "untraced" in med and "floor" in med:
+        print("    floor/untraced     %8s   (what the probe hits alone cost)" %
+              fmt_ratio(med["floor"], med["untraced"]))
+    if "untraced" in med and "tlstap" in med:
+        print("    tlstap/untraced    %8s" % fmt_ratio(med["tlstap"], med["untraced"]))
+    if "floor" in med and "tlstap" in med:
+        ratio = med["tlstap"] / med["floor"]
+        ok = ratio <= TARGET_TLSTAP_OVER_FLOOR
+        verdicts.append(("%s tlstap/floor <= %.2f" % (human_size(size), TARGET_TLSTAP_OVER_FLOOR),
+                         ok))
+        print("    tlstap/floor       %7.2fx   target <= %.2fx   %s" % (
+            ratio, TARGET_TLSTAP_OVER_FLOOR, verdict(ok)))
+        # tlstap/floor of each repetition, to show the spread behind the median
+        per_rep = [t["seconds"] / f["seconds"] for t, f in zip(runs["tlstap"], runs["floor"])]
+        if len(per_rep) > 1:
+            print("      per repetition:  %s" % " ".join("%.2fx" % r for r in per_rep))
+    if "tlstap" in runs and runs["tlstap"]:
+        verdicts += report_capture(size, runs["tlstap"])
+    return verdicts
+
+
+def report_capture(size, tl_runs):
+    targeted = size == TARGET_CAPTURE_SIZE
+    verdicts = []
+
+    # Worst repetition for correctness, median for cost.
+    ratios = []
+    for r in tl_runs:
+        sent = r["bytes_written"] + r["bytes_read"]
+        c = r["capture"]
+        ratios.append(((c["tx"] + c["rx"]) / sent if sent else 0.0, r))
+    worst_ratio, worst = min(ratios, key=lambda x: x[0])
+    c = worst["capture"]
+    tx_pct = 100.0 * c["tx"] / worst["bytes_written"]
+    rx_pct = 100.0 * c["rx"] / worst["bytes_read"]
+    line = "    captured/sent    %8.2f %%   (tx %.2f %%, rx %.2f %%; worst of %d; %d events)" % (
+        100.0 * worst_ratio, tx_pct, rx_pct, len(tl_runs), c["events"])
+    if targeted:
+        ok = c["tx"] == worst["bytes_written"] and c["rx"] == worst["bytes_read"]
+        verdicts.append(("%s captured/sent = 100 %%" % human_size(size), ok))
+        line += "   target 100 %%   %s" % verdict(ok)
+    print(line)
+
+    stats_missing = any(r["capture"]["lost"] is None for r in tl_runs)
+    drops = [sum(r["capture"]["lost"].values()) if r["capture"]["lost"] is not None else None
+             for r in tl_runs]
+    if stats_missing:
+        line = "    drops            unknown   (no final stats line in tlstap's output)"
+    else:
+        line = "    drops            %8d   (worst of %d)" % (max(drops), len(drops))
+    if targeted:
+        ok = not stats_missing and max(drops) == 0
+        verdicts.append(("%s drops = 0" % human_size(size), ok))
+        line += "   target 0   %s" % verdict(ok)
+    print(line)
+    by_cause = collections.Counter()
+    for r in tl_runs:
+        by_cause.update({k: v for k, v in (r["capture"]["lost"] or {}).items() if v})
+    for cause, n in sorted(by_cause.items()):
+        print("      %-28s %d (all runs)" % (cause, n))
+
+    problems = collections.Counter()
+    for r in tl_runs:
+        for key in ("content_errors", "captured_mismatch", "bad_lines"):
+            problems[key] += r["capture"][key]
+    if any(problems.values()):
+        print("    output problems: %d events with bytes that are not the workload's, "
+              "%d with \"captured\" != decoded length, %d unparsable lines" % (
+                  problems["content_errors"], problems["captured_mismatch"],
+                  problems["bad_lines"]))
+        verdicts.append(("%s captured bytes are the bytes sent" % human_size(size),
+                         problems["content_errors"] == 0))
+
+    cpu = statistics.median(r["cpu"] for r in tl_runs)
+    mib = statistics.median((r["capture"]["tx"] + r["capture"]["rx"]) / MIB for r in tl_runs)
+    per_mib = "%.3f s/MiB captured" % (cpu / mib) if mib else "nothing captured"
+    print("    tlstap CPU       %8.2f s   (user+sys, median; %s)" % (cpu, per_mib))
+    print("    tlstap peak RSS  %8.1f MiB (max of %d)" % (
+        max(r["rss"] for r in tl_runs) / MIB, len(tl_runs)))
+    return verdicts
+
+
+def human_size(size):
+    return "%d KiB" % (size // 1024) if size % 1024 == 0 else "%d B" % size
+
+
+# --- main --------------------------------------------------------------------
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--build", default="./build", help="CMake build directory (default ./build)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 1/%d of the iterations, one repetition" % QUICK_DIVISOR)
+    p.add_argument("--reps", type=int, help="repetitions per mode (default 3, 1 with --quick)")
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)),
+                   help="message sizes in bytes (default %(default)s)")
+    p.add_argument("--count", type=int, help="iterations per run, for every size "
+                   "(default: calibrated, %s)" % ", ".join("%d B: %d" % kv for kv in COUNTS.items()))
+    p.add_argument("--modes", default=",".join(MODES),
+                   help="subset of %s (default all)" % ",".join(MODES))
+    p.add_argument("--api", choices=("plain", "ex"), default="plain",
+                   help="SSL_write/SSL_read or the _ex forms (default plain)")
+    p.add_argument("--tls", choices=("1.2", "1.3"), default="1.3")
+    p.add_argument("--timeout", type=float, default=900.0,
+                   help="seconds one workload run may take (default %(default)s)")
+    p.add_argument("--out-dir", help="where tlstap writes its output (default: a temporary "
+                   "directory); at 16 KiB a run writes ~3.5 GB")
+    p.add_argument("--keep-output", action="store_true", help="keep tlstap's output files")
+    args = p.parse_args()
+
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in args.modes if m not in MODES]
+    if unknown or not args.modes:
+        p.error("--modes takes a subset of %s" % ",".join(MODES))
+    args.modes = [m for m in MODES if m in args.modes]  # fixed order: untraced, floor, tlstap
+    try:
+        args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        p.error("--sizes takes comma-separated byte counts")
+    if not args.sizes or min(args.sizes) <= 0:
+        p.error("--sizes takes positive byte counts")
+    if args.reps is None:
+        args.reps = 1 if args.quick else 3
+    if args.reps < 1 or (args.count is not None and args.count < 1):
+        p.error("--reps and --count must be positive")
+    return args
+
+
+def find_binaries(build, modes):
+    build = os.path.abspath(build)
+    wanted = {"ssl_workload": os.path.join(build, "bench", "ssl_workload")}
+    if "floor" in modes:
+        wanted["floor_probes"] = os.path.join(build, "bench", "floor_probes")
+    if "tlstap" in modes:
+        wanted["tlstap"] = os.path.join(build, "tlstap")
+    missing = [p for p in wanted.values() if not os.access(p, os.X_OK)]
+    if missing:
+        hint = ("build them: cmake -S . -B %s && cmake --build %s" % (build, build))
+        if any(p.endswith("/tlstap") for p in missing):
+            hint += "; or leave tlstap out: --modes untraced,floor"
+        raise BenchError("not found or not executable: %s\n  %s" % (", ".join(missing), hint))
+    return wanted
+
+
+def main():
+    args = parse_args()
+    exe = find_binaries(args.build, args.modes)
+    if os.geteuid() != 0 and ("floor" in args.modes or "tlstap" in args.modes):
+        raise BenchError("the floor and tlstap modes load BPF programs: run as root "
+                         "(sudo python3 bench/run.py ...), or use --modes untraced")
+
+    counts = {}
+    for size in args.sizes:
+        count = args.count or default_count(size)
+        counts[size] = max(1, count // QUICK_DIVISOR) if args.quick else count
+
+    print("tlstap benchmark: ssl_workload over a socketpair, TLS %s, %s API, modes %s, %d "
+          "repetition%s interleaved" % (args.tls, args.api, "/".join(args.modes), args.reps,
+                                        "" if args.reps == 1 else "s"))
+    print("  kernel %s, %d CPUs, build %s" % (os.uname().release, os.cpu_count(),
+                                             os.path.abspath(args.build)))
+
+    if os.geteuid() == 0 and probe_holders():
+        print("run.py: WARNING: these processes hold kprobe/uprobe BPF programs: %s; if they "
+              "probe libssl, every mode pays for their hits (and they may capture the "
+              "workload's traffic)" % " ".join(sorted(probe_holders())), file=sys.stderr)
+
+    out_dir = args.out_dir
+    tmp = None
+    if "tlstap" in args.modes and not out_dir:
+        tmp = tempfile.TemporaryDirectory(prefix="tlstap-bench-")
+        out_dir = tmp.name
+    verdicts = []
+    try:
+        for size in args.sizes:
+            runs = {m: [] for m in args.modes}
+            for rep in range(args.reps):
+                for mode in args.modes:
+                    r = run_once(mode, exe, size, counts[size], args, out_dir)
+                    runs[mode].append(r)
+                    extra = ""
+                    if mode == "tlstap":
+                        c = r["capture"]
+                        extra = "  captured %.2f %%, cpu %.2f s" % (
+                            100.0 * (c["tx"] + c["rx"]) / (r["bytes_written"] + r["bytes_read"]),
+                            r["cpu"])
+                    if r["others"]:
+                        extra += "  (other uprobe/kprobe users: %s)" % " ".join(
+                            sorted(r["others"]))
+                    print("  [%s rep %d/%d] %-8s %8.3f s%s" % (
+                        human_size(size), rep + 1, args.reps, mode, r["seconds"], extra),
+                        file=sys.stderr, flush=True)
+            verdicts += report_size(size, counts[size], runs, args.modes)
+    finally:
+        if tmp:
+            tmp.cleanup()
+
+    print()
+    if verdicts:
+        print("targets:")
+        for name, ok in verdicts:
+            print("  %s  %s" % (verdict(ok), name))
+    else:
+        print("targets: none measured (they need the floor and tlstap modes)")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print("run.py: error: %s" % e, file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("run.py: interrupted", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        CHILDREN.kill_all()
