@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-  libssl-dev nlohmann-json3-dev
+  libssl-dev nlohmann-json3-dev libcapstone-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl python3 procps iproute2 util-linux libcap2-bin

@@ -110,7 +110,7 @@ Result<std::unique_ptr<ElfFile>> ElfFile::open(const std::string& path) {
     if (phdr.p_type == PT_LOAD) loads.push_back(phdr);
   }
   FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
-  return std::unique_ptr<ElfFile>(new ElfFile(fd, elf, id, std::move(loads)));
+  return std::unique_ptr<ElfFile>(new ElfFile(fd, elf, id, ehdr.e_machine, std::move(loads)));
 }
 
 ElfFile::~ElfFile() {
@@ -145,6 +145,22 @@ std::optional<uint64_t> ElfFile::file_offset(uint64_t vaddr) const {
     }
   }
   return std::nullopt;
+}
+
+std::optional<uint64_t> ElfFile::vaddr(uint64_t file_offset) const {
+  for (const GElf_Phdr& load : loads_) {
+    if (file_offset >= load.p_offset && file_offset - load.p_offset < load.p_filesz) {
+      return file_offset - load.p_offset + load.p_vaddr;
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<uint8_t> ElfFile::read(uint64_t file_offset, size_t len) const {
+  std::vector<uint8_t> bytes(len);
+  ssize_t n = pread(fd_, bytes.data(), len, static_cast<off_t>(file_offset));
+  bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return bytes;
 }
 
 std::map<std::string, uint64_t> ElfFile::find_functions(

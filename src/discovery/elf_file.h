@@ -35,6 +35,13 @@ class ElfFile {
   // Where the byte loaded at `vaddr` sits in the file, through the PT_LOAD
   // segment that contains it; std::nullopt if no segment does.
   std::optional<uint64_t> file_offset(uint64_t vaddr) const;
+  // The reverse: the address a file offset is loaded at.
+  std::optional<uint64_t> vaddr(uint64_t file_offset) const;
+
+  // Up to `len` bytes of the file at `file_offset` (fewer at its end).
+  std::vector<uint8_t> read(uint64_t file_offset, size_t len) const;
+  // ELF e_machine (EM_X86_64, EM_AARCH64, ...).
+  uint16_t machine() const { return machine_; }
 
   // The defined functions (STT_FUNC) among `names`, as file offsets. .dynsym
   // is searched first and .symtab fills in what it lacks; within a table a
@@ -43,12 +50,13 @@ class ElfFile {
       const std::set<std::string, std::less<>>& names) const;
 
  private:
-  ElfFile(int fd, Elf* elf, FileId id, std::vector<GElf_Phdr> loads)
-      : fd_(fd), elf_(elf), id_(id), loads_(std::move(loads)) {}
+  ElfFile(int fd, Elf* elf, FileId id, uint16_t machine, std::vector<GElf_Phdr> loads)
+      : fd_(fd), elf_(elf), id_(id), machine_(machine), loads_(std::move(loads)) {}
 
   int fd_;
   Elf* elf_;
   FileId id_;
+  uint16_t machine_;
   std::vector<GElf_Phdr> loads_;  // PT_LOAD program headers
 };
 

@@ -1,8 +1,10 @@
 #include "discovery/targets.h"
 
+#include <algorithm>
 #include <memory>
 #include <utility>
 
+#include "discovery/call_targets.h"
 #include "discovery/elf_file.h"
 
 namespace tlstap::discovery {
@@ -21,6 +23,49 @@ std::string version_from_soname(std::string_view soname) {
   size_t at = soname.rfind(kSo);
   if (at == std::string_view::npos) return "";
   return std::string(soname.substr(at + kSo.size()));
+}
+
+// How much of a wrapper function to decode: OpenSSL's SSL_write is ~130 bytes
+// including its cold error path.
+constexpr size_t kWrapperBytes = 256;
+
+std::vector<uint64_t> call_targets_of(const internal::ElfFile& elf, uint64_t file_offset) {
+  std::optional<uint64_t> vaddr = elf.vaddr(file_offset);
+  if (!vaddr) return {};
+  std::vector<uint8_t> code = elf.read(file_offset, kWrapperBytes);
+  return direct_call_targets(code, *vaddr, elf.machine());
+}
+
+// The function both exported wrappers call first: SSL_write_ex(...) is
+// `return ssl_write_internal(...)` and SSL_write(...) calls it too. Taken
+// only when the two agree, so a build laid out differently falls back to
+// the exported functions instead of probing a wrong address.
+std::optional<uint64_t> shared_internal(const internal::ElfFile& elf, uint64_t ex_offset,
+                                        uint64_t plain_offset) {
+  std::vector<uint64_t> from_ex = call_targets_of(elf, ex_offset);
+  std::vector<uint64_t> from_plain = call_targets_of(elf, plain_offset);
+  if (from_ex.empty()) return std::nullopt;
+  if (std::find(from_plain.begin(), from_plain.end(), from_ex.front()) == from_plain.end()) {
+    return std::nullopt;
+  }
+  return elf.file_offset(from_ex.front());
+}
+
+// Adds "ssl_write_internal" and "ssl_read_internal" to the symbols when the
+// wrappers lead to them unambiguously.
+void find_internals(const internal::ElfFile& elf, std::map<std::string, Symbol>* symbols) {
+  auto offset = [&](const char* name) -> std::optional<uint64_t> {
+    auto it = symbols->find(name);
+    return it == symbols->end() ? std::nullopt : std::optional(it->second.file_offset);
+  };
+  auto write_ex = offset("SSL_write_ex"), write = offset("SSL_write");
+  auto read_ex = offset("SSL_read_ex"), read = offset("SSL_read");
+  if (!write_ex || !write || !read_ex || !read) return;
+  auto write_internal = shared_internal(elf, *write_ex, *write);
+  auto read_internal = shared_internal(elf, *read_ex, *read);
+  if (!write_internal || !read_internal || *write_internal == *read_internal) return;
+  (*symbols)["ssl_write_internal"] = Symbol{"ssl_write_internal", *write_internal};
+  (*symbols)["ssl_read_internal"] = Symbol{"ssl_read_internal", *read_internal};
 }
 
 }  // namespace
@@ -51,6 +96,7 @@ Result<std::optional<Target>> inspect_file(const std::string& open_path) {
   for (const auto& [name, offset] : offsets) {
     target.symbols.emplace(name, Symbol{name, offset});
   }
+  find_internals(**elf, &target.symbols);
   return std::optional<Target>(std::move(target));
 }
 

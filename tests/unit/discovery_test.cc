@@ -361,9 +361,26 @@ TEST(InspectFileTest, DirectoryIsError) {
   EXPECT_EQ(result.error().message, "cannot inspect /: not a regular file");
 }
 
+// The first `call` objdump shows in the function at `vaddr`.
+uint64_t ObjdumpFirstCall(const std::string& path, uint64_t vaddr) {
+  char range[96];
+  snprintf(range, sizeof(range), "--start-address=0x%llx --stop-address=0x%llx",
+           static_cast<unsigned long long>(vaddr), static_cast<unsigned long long>(vaddr + 64));
+  std::istringstream lines(RunCommand("objdump -d --no-show-raw-insn " + std::string(range) +
+                                      " '" + path + "'"));
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> f = Fields(line);
+    // "   35a14:  call   355a0 <...>"
+    if (f.size() >= 3 && f[1] == "call") return std::stoull(f[2], nullptr, 16);
+  }
+  return 0;
+}
+
+// libssl3 is a dependency of the project (scripts/install-deps.sh): its
+// absence is a broken set-up, not a reason to skip.
 TEST(InspectFileTest, SystemLibssl) {
   const std::string path = SystemLibrary("libssl.so.3");
-  if (path.empty()) GTEST_SKIP() << "libssl.so.3 is not in the linker cache";
+  ASSERT_FALSE(path.empty()) << "libssl.so.3 is not in the linker cache";
   Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   ASSERT_TRUE(result->has_value());
@@ -371,18 +388,36 @@ TEST(InspectFileTest, SystemLibssl) {
   EXPECT_EQ(target.kind, LibKind::kOpenSsl);
   EXPECT_EQ(target.version, "3");
   std::map<std::string, uint64_t> offsets = Offsets(target);
-  ASSERT_EQ(offsets.size(), 5u);
-  for (const char* name : {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "SSL_free"}) {
-    ASSERT_TRUE(offsets.contains(name)) << name;
-    EXPECT_NE(offsets.at(name), 0u) << name;
+  const std::set<std::string> exported = {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex",
+                                          "SSL_free"};
+  std::map<std::string, ReadelfSymbol> readelf = ReadelfFunctions(path, "dyn-syms");
+  std::map<std::string, uint64_t> expected = Offsets(readelf, exported);
+  ASSERT_EQ(expected.size(), 5u);
+
+  // The internal functions BIO_f_ssl also reaches: what SSL_write_ex and
+  // SSL_read_ex call first, as objdump decodes it.
+  for (auto [wrapper, internal] : {std::pair{"SSL_write_ex", "ssl_write_internal"},
+                                   std::pair{"SSL_read_ex", "ssl_read_internal"}}) {
+    const ReadelfSymbol& w = readelf.at(wrapper);
+    uint64_t call = ObjdumpFirstCall(path, w.vaddr);
+    ASSERT_NE(call, 0u) << wrapper;
+    expected[internal] = call - w.vaddr + w.file_offset;  // same text segment
   }
-  EXPECT_EQ(offsets, Offsets(ReadelfFunctions(path, "dyn-syms"),
-                             {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex", "SSL_free"}));
+  EXPECT_EQ(offsets, expected);
+  EXPECT_NE(offsets.at("ssl_write_internal"), offsets.at("ssl_read_internal"));
+}
+
+TEST(InspectFileTest, NoInternalsWhenWrappersDoNotShareACall) {
+  // fake_libssl's SSL_write_ex calls nothing: the exported functions it is.
+  Result<std::optional<Target>> result = inspect_file(DISCOVERY_FAKE_LIBSSL);
+  ASSERT_TRUE(result.has_value() && result->has_value());
+  EXPECT_FALSE((*result)->symbols.contains("ssl_write_internal"));
+  EXPECT_FALSE((*result)->symbols.contains("ssl_read_internal"));
 }
 
 TEST(InspectFileTest, SystemLibcryptoIsNotTls) {
   const std::string path = SystemLibrary("libcrypto.so.3");
-  if (path.empty()) GTEST_SKIP() << "libcrypto.so.3 is not in the linker cache";
+  ASSERT_FALSE(path.empty()) << "libcrypto.so.3 is not in the linker cache";
   Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   EXPECT_FALSE(result->has_value());

@@ -1,0 +1,113 @@
+#include "tests/bpf/test_env.h"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/bpf/subprocess.h"
+
+namespace tlstap::bpf_test {
+
+TempDir::TempDir() {
+  const char* tmp = getenv("TMPDIR");
+  std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/tlstap-bpf-XXXXXX";
+  if (mkdtemp(templ.data())) path_ = templ;
+}
+
+TempDir::~TempDir() {
+  if (path_.empty() || getenv("TLSTAP_KEEP_TMP")) return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void MakeCertificate(const TempDir& dir, Certificate* out) {
+  ASSERT_FALSE(dir.path().empty()) << "mkdtemp failed";
+  out->cert = dir / "cert.pem";
+  out->key = dir / "key.pem";
+  RunResult r = RunToEnd(Command({kOpenssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", out->key, "-out",
+                                  out->cert, "-days", "2", "-subj", "/CN=localhost"}),
+                         60s);
+  ASSERT_EQ(r.status, 0) << "openssl req failed: " << r.err;
+}
+
+std::string Payload(std::string_view seed, size_t size) {
+  std::string out;
+  out.reserve(size + 64);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t block = 0; out.size() < size; ++block) {
+    std::string input = std::string(seed) + "/" + std::to_string(block);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(input.data(), input.size(), digest, &n, EVP_sha256(), nullptr);
+    for (unsigned int i = 0; i < n; ++i) {
+      out += kHex[digest[i] >> 4];
+      out += kHex[digest[i] & 0xf];
+    }
+  }
+  out.resize(size);
+  return out;
+}
+
+std::string SizeName(size_t size) {
+  if (size >= (1u << 20) && size % (1u << 20) == 0) return std::to_string(size >> 20) + "MiB";
+  if (size >= 1024 && size % 1024 == 0) return std::to_string(size >> 10) + "KiB";
+  return std::to_string(size) + "B";
+}
+
+::testing::AssertionResult SameBytes(std::string_view actual, std::string_view expected) {
+  if (actual == expected) return ::testing::AssertionSuccess();
+  size_t at = 0;
+  while (at < actual.size() && at < expected.size() && actual[at] == expected[at]) ++at;
+  auto excerpt = [at](std::string_view s) {
+    size_t from = at < 16 ? 0 : at - 16;
+    std::string out;
+    for (char c : s.substr(from, 48)) {
+      unsigned char u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u < 0x7f && u != '\\') {
+        out += c;
+      } else {
+        char buf[8];
+        snprintf(buf, sizeof(buf), "\\x%02x", u);
+        out += buf;
+      }
+    }
+    return out;
+  };
+  size_t from = at < 16 ? 0 : at - 16;
+  return ::testing::AssertionFailure()
+         << "got " << actual.size() << " bytes, expected " << expected.size()
+         << "; first difference at offset " << at << "\n  got      [" << from << "..]: \""
+         << excerpt(actual) << "\"\n  expected [" << from << "..]: \"" << excerpt(expected) << "\"";
+}
+
+void WriteFile(const std::string& path, std::string_view data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  out.close();
+  ASSERT_TRUE(out) << "cannot write " << path;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void BpfTest::SetUp() {
+  ASSERT_EQ(geteuid(), 0u) << "the bpf tier loads BPF programs and attaches uprobes: run "
+                              "`ctest -L bpf` as root";
+  for (const char* tool : {kTlstap, kPython, kOpenssl, kCurl, "/usr/sbin/bpftool",
+                           "/usr/bin/setpriv", "/usr/bin/unshare"}) {
+    ASSERT_EQ(access(tool, X_OK), 0)
+        << tool << " is missing: build tlstap, or run scripts/install-deps.sh for the tools";
+  }
+  ASSERT_EQ(access(kSystemLibssl, R_OK), 0) << kSystemLibssl << " is missing (install libssl3)";
+}
+
+}  // namespace tlstap::bpf_test

@@ -1,0 +1,68 @@
+// The bpf tier's surroundings: where the tools are, temporary directories,
+// certificates made at test time, payloads, and a fixture that says why the
+// tier cannot run (never a silent skip).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace tlstap::bpf_test {
+
+using namespace std::chrono_literals;
+
+inline constexpr char kTlstap[] = TLSTAP_BINARY_DIR "/tlstap";
+inline constexpr char kPeerScript[] = TLSTAP_SOURCE_DIR "/tests/progs/tls_peer.py";
+// Debian's python3, whose _ssl links the system libssl.so.3 (PATH may lead to
+// a pyenv build with its own OpenSSL first).
+inline constexpr char kPython[] = "/usr/bin/python3";
+inline constexpr char kOpenssl[] = "/usr/bin/openssl";
+inline constexpr char kCurl[] = "/usr/bin/curl";
+inline constexpr char kSystemLibssl[] = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+
+// A directory under $TMPDIR (or /tmp) removed with its contents at the end,
+// kept if TLSTAP_KEEP_TMP is set (to look at a failure's files).
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
+
+// A self-signed P-256 certificate for CN=localhost, made with the openssl CLI.
+struct Certificate {
+  std::string cert, key;
+};
+void MakeCertificate(const TempDir& dir, Certificate* out);  // ASSERTs
+
+// size printable bytes, distinct per seed: SHA-256 hex digests of
+// "<seed>/<block index>", concatenated (tests/progs/tls_peer.py makes the same).
+std::string Payload(std::string_view seed, size_t size);
+
+// "1 B", "16KiB", "1MiB": for parameter names.
+std::string SizeName(size_t size);
+
+// Equality of two byte strings that says where they differ instead of
+// printing megabytes.
+::testing::AssertionResult SameBytes(std::string_view actual, std::string_view expected);
+
+void WriteFile(const std::string& path, std::string_view data);  // ASSERTs
+std::string ReadFile(const std::string& path);
+
+// Base fixture: fails (loudly, with the reason) when the tier cannot run
+// here: not root, or a tool the tests drive is missing.
+class BpfTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+};
+
+}  // namespace tlstap::bpf_test
