@@ -36,12 +36,14 @@ static __always_inline int on_mmap(struct pt_regs *regs)
 	struct inode *inode;
 	struct file *file;
 	__u8 one = 1;
+	int fd;
 
 	if (!(PT_REGS_PARM3_CORE_SYSCALL(regs) & TLSTAP_PROT_EXEC))
 		return 0;
 	if (!should_trace(pid_tgid))
 		return 0;
-	file = fd_to_file((int)PT_REGS_PARM5_CORE_SYSCALL(regs));
+	fd = (int)PT_REGS_PARM5_CORE_SYSCALL(regs);
+	file = fd_to_file(fd);
 	if (!file)
 		return 0;
 	inode = BPF_CORE_READ(file, f_inode);
@@ -60,6 +62,8 @@ static __always_inline int on_mmap(struct pt_regs *regs)
 	ev->pid = pid_tgid >> 32;
 	ev->dev = key.dev;
 	ev->ino = key.ino;
+	ev->fd = fd;
+	ev->pad = 0;
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* attach before its first call */
 	return 0;
 }

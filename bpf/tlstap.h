@@ -79,6 +79,8 @@ struct tlstap_file_mapped {
 	__u32 pid;
 	__u64 dev; /* kernel encoding: major << 20 | minor */
 	__u64 ino;
+	__s32 fd; /* the descriptor being mapped: /proc/PID/fd/FD reaches the file */
+	__u32 pad;
 };
 
 /* Per-CPU counters, one slot per cause; user space sums the CPUs. */

@@ -34,7 +34,7 @@ Record decode(std::span<const uint8_t> bytes) {
       return FileMappedEvent{static_cast<pid_t>(m.pid),
                              makedev(static_cast<unsigned>(m.dev >> 20),
                                      static_cast<unsigned>(m.dev & 0xfffff)),
-                             m.ino};
+                             m.ino, m.fd};
     }
     default:
       return Malformed{};

@@ -63,6 +63,7 @@ struct FileMappedEvent {
   pid_t pid = 0;
   uint64_t dev = 0;  // userspace st_dev encoding
   uint64_t ino = 0;
+  int fd = -1;  // the descriptor it was mapped from, open at the time of the notice
 };
 
 }  // namespace tlstap::capture

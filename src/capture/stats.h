@@ -23,6 +23,9 @@ struct Stats {
   uint64_t events = 0, captured_bytes = 0, attributed_bytes = 0;
   uint64_t incomplete_calls = 0, malformed_records = 0;
   int targets_attached = 0, probes_attached = 0;
+  // Libraries attached after a running process had loaded them: its calls
+  // before that moment, if any, were not seen (not counted in lost: unknown).
+  uint64_t late_attaches = 0;
 
   template <typename Counters>
   void set_kernel(const Counters& c);

@@ -1,6 +1,7 @@
 #include "cli/session.h"
 
 #include <cerrno>
+#include <fstream>
 #include <iostream>
 
 
@@ -38,14 +39,38 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
       pipeline_(
           capture::realtime_offset_ns(),
           [this](const capture::DataEvent& e) { exporter_.on_data(e); },
-          [this](const capture::FileMappedEvent& m) {
-            discovery::FileId id{m.dev, m.ino};
-            if (!inventory_.knows(id)) {
-              rescans_.push_back({m.pid, id, Clock::now() + kRescanWindow});
-            }
-          }) {}
+          [this](const capture::FileMappedEvent& m) { on_file_mapped(m); }) {}
 
-void Session::attach(const std::vector<discovery::Target*>& targets) {
+// Called from inside the ring-buffer callback: the process is running on
+// towards its first TLS call while we attach, so take the shortest path.
+void Session::on_file_mapped(const capture::FileMappedEvent& m) {
+  discovery::FileId id{m.dev, m.ino};
+  if (inventory_.knows(id)) return;
+  auto noticed = Clock::now();
+  bool known = inventory_.scan_mapped_fd(m.pid, m.fd, id, [&](const discovery::Target& t) {
+    if (attach({&t})) report_late_attach(m.pid, t, noticed);
+  });
+  if (!known) rescans_.push_back({m.pid, id, noticed, noticed + kRescanWindow});
+}
+
+// A library that appears while tlstap runs is probed only once it is
+// attached; the process may already have used it. Say so: we cannot know.
+void Session::report_late_attach(pid_t pid, const discovery::Target& t,
+                                 Clock::time_point noticed) {
+  ++late_attaches_;
+  std::string comm;
+  std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
+  auto ms = std::chrono::duration<double, std::milli>(Clock::now() - noticed).count();
+  char line[512];
+  snprintf(line, sizeof(line),
+           "tlstap: pid %d (%s) loaded %s while tlstap ran; probes were in place %.1f ms later: "
+           "TLS calls it made before then, if any, are not shown\n",
+           pid, comm.c_str(), t.path.c_str(), ms);
+  std::cerr << line;
+}
+
+int Session::attach(const std::vector<const discovery::Target*>& targets) {
+  int attached = 0;
   for (const discovery::Target* t : targets) {
     auto n = probes_.attach_openssl(t->open_path, hooks_for(*t), TLSTAP_LIB_OPENSSL);
     if (!n) {
@@ -53,16 +78,19 @@ void Session::attach(const std::vector<discovery::Target*>& targets) {
       continue;
     }
     ++targets_attached_;
+    ++attached;
     if (verbose_) {
       std::cerr << "tlstap: attached " << *n << " probes to " << t->path << " ("
                 << discovery::lib_kind_name(t->kind) << " " << t->version << ", "
                 << t->pids.size() << " processes)\n";
     }
   }
+  return attached;
 }
 
 int Session::attach_existing() {
-  attach(inventory_.scan_all());
+  auto found = inventory_.scan_all();
+  attach({found.begin(), found.end()});
   if (verbose_) {
     for (const auto& [id, why] : inventory_.failures()) std::cerr << "tlstap: " << why << "\n";
   }
@@ -75,7 +103,9 @@ void Session::process_rescans(Clock::time_point now) {
     Rescan r = rescans_.front();
     rescans_.pop_front();
     if (inventory_.knows(r.file)) continue;
-    attach(inventory_.scan_pid(r.pid));
+    for (const discovery::Target* t : inventory_.scan_pid(r.pid)) {
+      if (attach({t}) && t->pids.contains(r.pid)) report_late_attach(r.pid, *t, r.noticed);
+    }
     if (!inventory_.knows(r.file) && now < r.deadline) rescans_.push_back(r);
   }
 }
@@ -85,6 +115,7 @@ capture::Stats Session::snapshot() const {
   s.set_kernel(probes_.read_counters());
   s.targets_attached = targets_attached_;
   s.probes_attached = probes_.attached_probes();
+  s.late_attaches = late_attaches_;
   return s;
 }
 

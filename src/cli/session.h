@@ -38,10 +38,13 @@ class Session {
   struct Rescan {
     pid_t pid;
     discovery::FileId file;
-    Clock::time_point deadline;
+    Clock::time_point noticed, deadline;
   };
 
-  void attach(const std::vector<discovery::Target*>& targets);
+  // Returns how many of targets are now attached.
+  int attach(const std::vector<const discovery::Target*>& targets);
+  void report_late_attach(pid_t pid, const discovery::Target& t, Clock::time_point noticed);
+  void on_file_mapped(const capture::FileMappedEvent& m);
   void process_rescans(Clock::time_point now);
 
   loader::Probes& probes_;
@@ -51,6 +54,7 @@ class Session {
   capture::Pipeline pipeline_;
   std::deque<Rescan> rescans_;
   int targets_attached_ = 0;
+  uint64_t late_attaches_ = 0;
 };
 
 }  // namespace tlstap::cli

@@ -1,4 +1,6 @@
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/sysmacros.h>
 
 #include <charconv>
@@ -68,6 +70,31 @@ std::vector<Target*> Inventory::scan_mappings(pid_t pid, const std::vector<Mappi
 }
 
 // `pid` is 0 for files no process was seen mapping (the linker cache).
+bool Inventory::scan_mapped_fd(pid_t pid, int fd, const FileId& id,
+                               const std::function<void(const Target&)>& attach) {
+  if (fd < 0) return false;
+  std::string proc_dir = proc_root_ + "/" + std::to_string(pid);
+  std::string their_fd = proc_dir + "/fd/" + std::to_string(fd);
+  std::error_code ec;
+  std::string path = std::filesystem::read_symlink(their_fd, ec).string();
+  if (ec) return false;
+  // Our own descriptor: the dynamic linker closes its own right after mmap,
+  // and the file must stay reachable until the probes are attached.
+  int own = ::open(their_fd.c_str(), O_RDONLY | O_CLOEXEC);
+  if (own < 0) return false;
+  std::string held = "/proc/self/fd/" + std::to_string(own);
+  if (stat_file_id(held) != id) {
+    close(own);
+    return false;
+  }
+  if (Target* target = consider(id, path, held, pid)) {
+    attach(*target);
+    target->open_path = proc_dir + "/root" + path;
+  }
+  close(own);
+  return knows(id);
+}
+
 Target* Inventory::consider(const FileId& id, const std::string& path, const std::string& open_path,
                             pid_t pid) {
   auto known = [&](const FileId& key) -> bool {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -77,6 +78,15 @@ class Inventory {
   // Scans one process (after it mapped a new executable file). Returns the
   // targets not seen before; pids of known targets are updated.
   std::vector<Target*> scan_pid(pid_t pid);
+
+  // The file a process is mapping right now, reached through the descriptor
+  // it maps (/proc/PID/fd/FD) rather than its maps, which do not show it yet:
+  // the quickest way to a library loaded after start. If it is a new TLS
+  // library, calls attach(target) while the file is held open (target's
+  // open_path is valid only then). Returns whether the file is known now;
+  // false when the descriptor no longer leads to `id` (use scan_pid()).
+  bool scan_mapped_fd(pid_t pid, int fd, const FileId& id,
+                      const std::function<void(const Target&)>& attach);
 
   // Files that failed inspection, with the reason (for --list and -v).
   const std::map<FileId, std::string>& failures() const { return failures_; }

@@ -53,6 +53,7 @@ void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
        << s.events << R"(,"captured_bytes":)" << s.captured_bytes << R"(,"attributed_bytes":)"
        << s.attributed_bytes << R"(,"attributed_share":)" << s.attributed_share()
        << R"(,"targets":)" << s.targets_attached << R"(,"probes":)" << s.probes_attached
+       << R"(,"late_attaches":)" << s.late_attaches
        << R"(,"stale_entries":)" << s.stale_entries << R"(,"nested_calls":)" << s.nested_calls
        << R"(,"lost":{)";
   bool first = true;

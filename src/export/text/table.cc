@@ -109,6 +109,11 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
   out << "tlstap: lost: " << (lost.empty() ? "nothing" : lost);
   if (s.incomplete_calls) out << " (" << s.incomplete_calls << " calls shown incomplete)";
   out << "\n";
+  if (s.late_attaches) {
+    out << "tlstap: " << s.late_attaches
+        << " libraries were attached after a running process had loaded them: calls before "
+           "that are unknown\n";
+  }
 }
 
 void TableExporter::on_stats(const capture::Stats& s, bool final) {
