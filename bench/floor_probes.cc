@@ -1,10 +1,11 @@
-// floor_probes: attaches empty BPF programs where tlstap attaches its own —
-// uprobe + uretprobe on SSL_write, SSL_read, SSL_write_ex, SSL_read_ex and an
-// entry uprobe on SSL_free — for every process using the given libssl. What a
-// workload loses under it is the cost of the probe hits alone, the floor any
-// uprobe-based tracer pays (bench/README.md).
+// floor_probes: attaches empty BPF programs exactly where tlstap attaches its
+// own — the same file offsets, chosen by the same discovery code — for every
+// process using the given libssl. What a workload loses under it is the cost
+// of the probe hits alone, the floor any uprobe-based tracer pays at those
+// addresses (bench/README.md). With --exported it probes the exported
+// SSL_write/SSL_read/SSL_write_ex/SSL_read_ex instead, as most tools do.
 //
-// usage: floor_probes [-v] [LIBSSL_PATH]
+// usage: floor_probes [-v] [--exported] [LIBSSL_PATH]
 // Without a path it uses the libssl.so.3 the dynamic linker finds. Prints
 // "floor: attached" on stderr once every probe is in place, detaches and exits
 // 0 on SIGINT or SIGTERM.
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "bench_empty.skel.h"
+#include "discovery/targets.h"
 
 namespace {
 
@@ -67,18 +69,30 @@ std::string FindLibssl() {
   return path;
 }
 
-LinkPtr Attach(bpf_program* prog, const std::string& lib, const char* func, bool retprobe) {
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe, .func_name = func);
-  LinkPtr link(bpf_program__attach_uprobe_opts(prog, /*pid=*/-1, lib.c_str(), 0, &opts));
+LinkPtr Attach(bpf_program* prog, const std::string& lib, uint64_t offset, bool retprobe) {
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
+  LinkPtr link(bpf_program__attach_uprobe_opts(prog, /*pid=*/-1, lib.c_str(), offset, &opts));
   if (!link) {
     int err = errno;
-    throw std::runtime_error(std::string("attach ") + (retprobe ? "uretprobe" : "uprobe") + " to " +
-                             func + " in " + lib + ": " + std::strerror(err));
+    throw std::runtime_error(std::string("attach ") + (retprobe ? "uretprobe" : "uprobe") +
+                             " at offset " + std::to_string(offset) + " of " + lib + ": " +
+                             std::strerror(err));
   }
   return link;
 }
 
-int Run(const std::string& lib) {
+tlstap::discovery::OpenSslProbePoints ProbePoints(const std::string& lib, bool exported) {
+  auto target = tlstap::discovery::inspect_file(lib);
+  if (!target) throw std::runtime_error(target.error().message);
+  if (!target->has_value()) throw std::runtime_error(lib + " is not an OpenSSL libssl");
+  if (exported) {
+    (*target)->symbols.erase("ssl_write_internal");
+    (*target)->symbols.erase("ssl_read_internal");
+  }
+  return tlstap::discovery::openssl_probe_points(**target);
+}
+
+int Run(const std::string& lib, bool exported) {
   // Block the stop signals first so one arriving during setup is not lost;
   // sigwait collects it after attaching.
   sigset_t stop_signals;
@@ -93,12 +107,14 @@ int Run(const std::string& lib) {
                              " (run as root; -v shows libbpf's log)");
   }
 
+  tlstap::discovery::OpenSslProbePoints points = ProbePoints(lib, exported);
   std::vector<LinkPtr> links;
-  for (const char* func : {"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"}) {
-    links.push_back(Attach(skel->progs.empty_enter, lib, func, false));
-    links.push_back(Attach(skel->progs.empty_exit, lib, func, true));
+  for (const auto& offset : {points.write, points.write_ex, points.read, points.read_ex}) {
+    if (!offset) continue;
+    links.push_back(Attach(skel->progs.empty_enter, lib, *offset, false));
+    links.push_back(Attach(skel->progs.empty_exit, lib, *offset, true));
   }
-  links.push_back(Attach(skel->progs.empty_enter, lib, "SSL_free", false));
+  if (points.free) links.push_back(Attach(skel->progs.empty_enter, lib, *points.free, false));
 
   std::fprintf(stderr, "floor: attached %zu probes to %s\n", links.size(), lib.c_str());
   std::fflush(stderr);
@@ -112,12 +128,15 @@ int Run(const std::string& lib) {
 
 int main(int argc, char** argv) {
   std::string lib;
+  bool exported = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-v") {
       verbose = true;
+    } else if (arg == "--exported") {
+      exported = true;
     } else if (arg == "-h" || arg == "--help" || !lib.empty()) {
-      std::fprintf(stderr, "usage: floor_probes [-v] [LIBSSL_PATH]\n");
+      std::fprintf(stderr, "usage: floor_probes [-v] [--exported] [LIBSSL_PATH]\n");
       return 2;
     } else {
       lib = arg;
@@ -125,7 +144,7 @@ int main(int argc, char** argv) {
   }
   libbpf_set_print(PrintLibbpf);
   try {
-    return Run(lib.empty() ? FindLibssl() : lib);
+    return Run(lib.empty() ? FindLibssl() : lib, exported);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "floor_probes: %s\n", e.what());
     return 1;

@@ -26,7 +26,10 @@ import tempfile
 import threading
 import time
 
-MODES = ("untraced", "floor", "tlstap")
+# floor: empty probes where tlstap probes (its own discovery picks the points);
+# exported: empty probes on the exported SSL_write/SSL_read(_ex), where most
+# tools probe, for comparison.
+MODES = ("untraced", "floor", "exported", "tlstap")
 SIZES = (64, 16384)
 
 # Iterations per run, calibrated so an untraced run takes about 1.3 s on the
@@ -322,8 +325,9 @@ def run_once(mode, exe, size, count, args, out_dir):
     tracer = None
     outfile = None
     try:
-        if mode == "floor":
-            tracer = Tracer("floor_probes", [exe["floor_probes"], workload.libssl_path()],
+        if mode in ("floor", "exported"):
+            extra = ["--exported"] if mode == "exported" else []
+            tracer = Tracer("floor_probes", [exe["floor_probes"]] + extra + [workload.libssl_path()],
                             "floor: attached")
         elif mode == "tlstap":
             outfile = os.path.join(out_dir, "tlstap-%d-%d.jsonl" % (size, workload.pid))
@@ -391,6 +395,9 @@ def report_size(size, count, runs, modes):
     if "untraced" in med and "floor" in med:
         print("    floor/untraced     %8s   (what the probe hits alone cost)" %
               fmt_ratio(med["floor"], med["untraced"]))
+    if "untraced" in med and "exported" in med:
+        print("    exported/untraced  %8s   (empty probes on the exported SSL_* wrappers)" %
+              fmt_ratio(med["exported"], med["untraced"]))
     if "untraced" in med and "tlstap" in med:
         print("    tlstap/untraced    %8s" % fmt_ratio(med["tlstap"], med["untraced"]))
     if "floor" in med and "tlstap" in med:
@@ -520,7 +527,7 @@ def parse_args():
 def find_binaries(build, modes):
     build = os.path.abspath(build)
     wanted = {"ssl_workload": os.path.join(build, "bench", "ssl_workload")}
-    if "floor" in modes:
+    if "floor" in modes or "exported" in modes:
         wanted["floor_probes"] = os.path.join(build, "bench", "floor_probes")
     if "tlstap" in modes:
         wanted["tlstap"] = os.path.join(build, "tlstap")
@@ -536,7 +543,7 @@ def find_binaries(build, modes):
 def main():
     args = parse_args()
     exe = find_binaries(args.build, args.modes)
-    if os.geteuid() != 0 and ("floor" in args.modes or "tlstap" in args.modes):
+    if os.geteuid() != 0 and set(args.modes) & {"floor", "exported", "tlstap"}:
         raise BenchError("the floor and tlstap modes load BPF programs: run as root "
                          "(sudo python3 bench/run.py ...), or use --modes untraced")
 

@@ -33,7 +33,7 @@ Filters, applied in the kernel before any byte is copied:
 
 Tuning:
       --ring-size MIB    ring buffer between kernel and tlstap, a power of two
-                         (default 16); raise it if statistics report losses
+                         (default 64); raise it if statistics report losses
   -v, --verbose          show libbpf's messages and each library found
   -h, --help             this text
   -V, --version          version

@@ -16,7 +16,7 @@ struct Options {
   bool hex = false;
   std::string write_path;              // -w
   std::optional<int> stats_interval;   // --stats[=SECONDS]
-  uint32_t ring_bytes = 16u << 20;
+  uint32_t ring_bytes = 64u << 20;
   bool verbose = false;
   bool help = false;
   bool version = false;

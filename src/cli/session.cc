@@ -13,21 +13,9 @@ constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
 // How long a newly mapped file may take to show up in /proc/PID/maps.
 constexpr auto kRescanWindow = std::chrono::seconds(1);
 
-// Where to probe an OpenSSL build. The internal functions every path goes
-// through (SSL_write, SSL_write_ex and BIO_f_ssl alike) take the _ex
-// signature; when discovery found them, they replace the four exported
-// functions: fewer probes, and nothing that bypasses the wrappers is missed.
 loader::OpenSslHooks hooks_for(const discovery::Target& t) {
-  auto at = [&t](const char* name) -> std::optional<uint64_t> {
-    auto it = t.symbols.find(name);
-    if (it == t.symbols.end()) return std::nullopt;
-    return it->second.file_offset;
-  };
-  if (auto write = at("ssl_write_internal"), read = at("ssl_read_internal"); write && read) {
-    return {.ssl_write_ex = write, .ssl_read_ex = read, .ssl_free = at("SSL_free")};
-  }
-  return {at("SSL_write"), at("SSL_write_ex"), at("SSL_read"), at("SSL_read_ex"),
-          at("SSL_free")};
+  discovery::OpenSslProbePoints p = discovery::openssl_probe_points(t);
+  return {p.write, p.write_ex, p.read, p.read_ex, p.free};
 }
 
 }  // namespace

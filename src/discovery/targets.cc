@@ -70,6 +70,18 @@ void find_internals(const internal::ElfFile& elf, std::map<std::string, Symbol>*
 
 }  // namespace
 
+OpenSslProbePoints openssl_probe_points(const Target& target) {
+  auto at = [&target](const char* name) -> std::optional<uint64_t> {
+    auto it = target.symbols.find(name);
+    if (it == target.symbols.end()) return std::nullopt;
+    return it->second.file_offset;
+  };
+  if (auto write = at("ssl_write_internal"), read = at("ssl_read_internal"); write && read) {
+    return {.write_ex = write, .read_ex = read, .free = at("SSL_free")};
+  }
+  return {at("SSL_write"), at("SSL_write_ex"), at("SSL_read"), at("SSL_read_ex"), at("SSL_free")};
+}
+
 std::string_view lib_kind_name(LibKind kind) {
   switch (kind) {
     case LibKind::kOpenSsl:

@@ -62,6 +62,18 @@ struct Target {
 // cannot be read or parsed.
 Result<std::optional<Target>> inspect_file(const std::string& open_path);
 
+// Where to probe an OpenSSL build, as file offsets. When discovery found the
+// internal functions every path goes through (ssl_write_internal and
+// ssl_read_internal: SSL_write, SSL_write_ex and BIO_f_ssl alike), they are
+// the write_ex/read_ex points (same signature) and the exported wrappers are
+// left alone: fewer probes, nothing bypasses them, and their first
+// instructions are ones the kernel emulates (cheaper hits). Otherwise the
+// four exported functions.
+struct OpenSslProbePoints {
+  std::optional<uint64_t> write, write_ex, read, read_ex, free;
+};
+OpenSslProbePoints openssl_probe_points(const Target& target);
+
 // Library paths from the dynamic linker's cache (/etc/ld.so.cache, new format).
 std::vector<std::string> read_ld_cache(const std::string& path = "/etc/ld.so.cache");
 

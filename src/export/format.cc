@@ -6,12 +6,17 @@
 
 namespace tlstap::exporting {
 
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+void base64_into(std::string_view bytes, std::string* out) {
+  out->resize(4 * ((bytes.size() + 2) / 3) + 1);
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data()),
                           reinterpret_cast<const unsigned char*>(bytes.data()),
                           static_cast<int>(bytes.size()));
-  out.resize(n);
+  out->resize(n);
+}
+
+std::string base64(std::string_view bytes) {
+  std::string out;
+  base64_into(bytes, &out);
   return out;
 }
 

@@ -9,6 +9,8 @@
 namespace tlstap::exporting {
 
 std::string base64(std::string_view bytes);
+// The same into *out (resized), so a caller can reuse one buffer.
+void base64_into(std::string_view bytes, std::string* out);
 // A JSON string literal, quotes included. Bytes >= 0x80 become \u00XX, so
 // any comm survives as valid JSON.
 void write_json_string(std::ostream& out, std::string_view s);

@@ -13,7 +13,7 @@ namespace {
 
 class FileStream : public std::ostream {
  public:
-  explicit FileStream(int fd) : std::ostream(nullptr), buf_(fd, std::ios::out, 1 << 16) {
+  explicit FileStream(int fd) : std::ostream(nullptr), buf_(fd, std::ios::out, 1 << 20) {
     rdbuf(&buf_);
   }
 

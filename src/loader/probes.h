@@ -33,7 +33,7 @@ struct Filters {
 
 struct Options {
   Filters filters;
-  uint32_t ring_bytes = 16u << 20;  // power of two, at least one page
+  uint32_t ring_bytes = 64u << 20;  // power of two, at least one page
   bool verbose = false;             // show libbpf's own messages
 };
 

@@ -27,7 +27,7 @@ TEST(Options, Defaults) {
   EXPECT_FALSE(o->json);
   EXPECT_FALSE(o->hex);
   EXPECT_TRUE(o->filters.pids.empty());
-  EXPECT_EQ(o->ring_bytes, 16u << 20);
+  EXPECT_EQ(o->ring_bytes, 64u << 20);
   EXPECT_FALSE(o->stats_interval);
 }
 

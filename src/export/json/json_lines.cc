@@ -44,7 +44,8 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
     }
     out_ << ']';
   }
-  out_ << R"(,"data":")" << base64(e.data) << "\"}\n";
+  base64_into(e.data, &base64_);
+  out_ << R"(,"data":")" << base64_ << "\"}\n";
 }
 
 void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {

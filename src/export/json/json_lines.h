@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 
 #include "export/exporter.h"
 
@@ -17,6 +18,7 @@ class JsonLinesExporter : public Exporter {
 
  private:
   std::ostream& out_;
+  std::string base64_;  // reused: no allocation per event
 };
 
 }  // namespace tlstap::exporting
