@@ -15,14 +15,17 @@
 static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
 					  __u64 len_out, __u8 dir)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
-	struct active_call *cur, call = {};
+	struct active_call *cur;
 
-	if (!should_trace(pid_tgid))
+	if (!should_trace(bpf_get_current_pid_tgid()))
 		return 0;
-	cur = bpf_map_lookup_elem(&active_calls, &pid_tgid);
-	if (cur) {
+	cur = active_call_get(true);
+	if (!cur) {
+		stat_add(TLSTAP_STAT_LOST_NO_ENTRY_CALLS, 1);
+		return 0;
+	}
+	if (cur->active) {
 		if (sp < cur->entry_sp) {
 			/* called from inside another TLS call: the outer one reports */
 			cur->depth++;
@@ -31,15 +34,15 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 		}
 		stat_add(TLSTAP_STAT_STALE_ENTRIES, 1);
 	}
-	call.conn = conn;
-	call.buf = buf;
-	call.len_out = len_out;
-	call.entry_sp = sp;
-	call.dir = dir;
-	call.lib = bpf_get_attach_cookie(ctx);
-	call.sock.fd = -1;
-	if (bpf_map_update_elem(&active_calls, &pid_tgid, &call, BPF_ANY))
-		stat_add(TLSTAP_STAT_LOST_NO_ENTRY_CALLS, 1);
+	cur->conn = conn;
+	cur->buf = buf;
+	cur->len_out = len_out;
+	cur->entry_sp = sp;
+	cur->depth = 0;
+	cur->dir = dir;
+	cur->lib = bpf_get_attach_cookie(ctx);
+	cur->sock.fd = -1;
+	cur->active = 1;
 	return 0;
 }
 
@@ -76,13 +79,13 @@ static __always_inline void conn_state_forget(__u64 conn)
 static __always_inline int tls_call_exit(int ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct active_call *call = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	struct active_call *call = active_call_get(false);
 	struct tlstap_data_event *h;
 	struct emit_ctx ectx = {};
 	struct conn_state *st;
 	__u64 len = 0;
 
-	if (!call)
+	if (!call || !call->active)
 		return 0;
 	if (call->depth) {
 		call->depth--;
@@ -131,7 +134,7 @@ static __always_inline int tls_call_exit(int ret)
 	}
 	emit_call(&ectx);
 out:
-	bpf_map_delete_elem(&active_calls, &pid_tgid);
+	call->active = 0;
 	return 0;
 }
 

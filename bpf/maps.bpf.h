@@ -35,7 +35,8 @@ struct active_call {
 	__u32 depth; /* nested TLS calls on this thread still to return */
 	__u8 dir;
 	__u8 lib;
-	__u8 pad[2];
+	__u8 active; /* between entry and return */
+	__u8 pad;
 	struct sock_info sock; /* from the first socket syscall inside the call */
 };
 
@@ -69,13 +70,23 @@ TLSTAP_MAP struct {
 	__type(value, struct tlstap_stats);
 } stats SEC(".maps");
 
-/* thread (pid_tgid) -> the TLS call it is inside */
+/*
+ * thread -> the TLS call it is inside. Task-local storage: no hashing or
+ * bucket lock on the per-call path, and the kernel frees it with the thread,
+ * so a thread killed inside SSL_read leaves nothing behind.
+ */
 TLSTAP_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct active_call);
 } active_calls SEC(".maps");
+
+static __always_inline struct active_call *active_call_get(bool create)
+{
+	return bpf_task_storage_get(&active_calls, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
 
 /* (process, session pointer) -> session state; LRU bounds what is forgotten */
 TLSTAP_MAP struct {

@@ -5,7 +5,7 @@
  *    makes while inside a TLS call names that call's fd and addresses;
  *  - executable file mappings, so user space can attach to libraries that
  *    appear after start (new processes, dlopen);
- *  - cleanup of per-thread and per-process state when tasks exit.
+ *  - cleanup of per-process session state when processes exit.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -17,11 +17,10 @@
 
 static __always_inline int on_socket_syscall(struct pt_regs *regs)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct active_call *call = bpf_map_lookup_elem(&active_calls, &pid_tgid);
+	struct active_call *call = active_call_get(false);
 	int fd;
 
-	if (!call || call->sock.fd >= 0)
+	if (!call || !call->active || call->sock.fd >= 0)
 		return 0;
 	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	sock_info_from_fd(fd, &call->sock);
@@ -105,9 +104,7 @@ int BPF_PROG(sched_process_exit)
 	__u32 tgid = pid_tgid >> 32;
 	struct task_struct *task;
 
-	/* A thread that dies inside a TLS call leaves no entry state behind. */
-	bpf_map_delete_elem(&active_calls, &pid_tgid);
-
+	/* (active_calls is task storage: the kernel frees it with the thread.) */
 	/* The last thread of the process is gone: forget its sessions. */
 	task = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(task, signal, live.counter) == 0 &&
