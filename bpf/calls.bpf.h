@@ -11,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include "maps.bpf.h"
 #include "emit.bpf.h"
+#include "sock.bpf.h"
 
 static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
 					  __u64 len_out, __u8 dir)
@@ -42,6 +43,7 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 	cur->dir = dir;
 	cur->lib = bpf_get_attach_cookie(ctx);
 	cur->sock.fd = -1;
+	cur->sk = 0;
 	cur->active = 1;
 	return 0;
 }
@@ -116,8 +118,15 @@ static __always_inline int tls_call_exit(int ret)
 	st = conn_state_get(h->pid, call->conn);
 	if (call->sock.fd >= 0) {
 		h->flags = TLSTAP_F_FD_FROM_SYSCALL;
-		if (st)
-			st->sock = call->sock;
+		if (st && st->sk == call->sk && st->sock.fd == call->sock.fd) {
+			call->sock = st->sock; /* same socket as last time */
+		} else {
+			read_sock_addrs((struct sock *)call->sk, &call->sock);
+			if (st) {
+				st->sk = call->sk;
+				st->sock = call->sock;
+			}
+		}
 	} else if (st && st->sock.fd >= 0) {
 		h->flags = TLSTAP_F_FD_CACHED;
 		call->sock = st->sock;

@@ -18,12 +18,18 @@
 static __always_inline int on_socket_syscall(struct pt_regs *regs)
 {
 	struct active_call *call = active_call_get(false);
+	struct sock *sk;
 	int fd;
 
 	if (!call || !call->active || call->sock.fd >= 0)
 		return 0;
 	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	sock_info_from_fd(fd, &call->sock);
+	sk = sock_from_fd(fd);
+	if (sk) {
+		/* addresses are read at the return, only if the session's socket changed */
+		call->sock.fd = fd;
+		call->sk = (__u64)sk;
+	}
 	return 0;
 }
 

@@ -45,24 +45,18 @@ static __always_inline void read_sock_addrs(struct sock *sk, struct sock_info *o
 	out->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 }
 
-/* Fills *out when fd is a socket of the current task; returns false otherwise. */
-static __always_inline bool sock_info_from_fd(int fd, struct sock_info *out)
+/* The struct sock behind fd of the current task, or NULL if fd is no socket. */
+static __always_inline struct sock *sock_from_fd(int fd)
 {
 	struct file *file = fd_to_file(fd);
 	struct socket *sock;
-	struct sock *sk;
 
 	if (!file)
-		return false;
+		return NULL;
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & TLSTAP_S_IFMT) != TLSTAP_S_IFSOCK)
-		return false;
+		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return false;
-	out->fd = fd;
-	read_sock_addrs(sk, out);
-	return true;
+	return BPF_CORE_READ(sock, sk);
 }
 
 #endif /* TLSTAP_BPF_SOCK_BPF_H_ */
