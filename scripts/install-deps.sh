@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libssl-dev nlohmann-json3-dev libcapstone-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format
   openssl curl python3 procps iproute2 util-linux libcap2-bin
 )
 

@@ -8,4 +8,5 @@ if [[ $EUID -ne 0 ]]; then
   exit 1
 fi
 bash scripts/build.sh
+bash scripts/check-format.sh
 ctest --test-dir build --output-on-failure --timeout 600 "$@"

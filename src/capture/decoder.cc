@@ -22,8 +22,8 @@ Record decode(std::span<const uint8_t> bytes) {
           h.call_offset + h.data_len > h.call_len) {
         return Malformed{};
       }
-      chunk.payload = std::string_view(reinterpret_cast<const char*>(bytes.data() + sizeof(h)),
-                                       h.data_len);
+      chunk.payload =
+          std::string_view(reinterpret_cast<const char*>(bytes.data() + sizeof(h)), h.data_len);
       return chunk;
     }
     case TLSTAP_RECORD_FILE_MAPPED: {
@@ -31,10 +31,10 @@ Record decode(std::span<const uint8_t> bytes) {
       if (bytes.size() < sizeof(m)) return Malformed{};
       std::memcpy(&m, bytes.data(), sizeof(m));
       // The kernel keeps dev as major << 20 | minor; stat() reports makedev().
-      return FileMappedEvent{static_cast<pid_t>(m.pid),
-                             makedev(static_cast<unsigned>(m.dev >> 20),
-                                     static_cast<unsigned>(m.dev & 0xfffff)),
-                             m.ino, m.fd};
+      return FileMappedEvent{
+          static_cast<pid_t>(m.pid),
+          makedev(static_cast<unsigned>(m.dev >> 20), static_cast<unsigned>(m.dev & 0xfffff)),
+          m.ino, m.fd};
     }
     default:
       return Malformed{};

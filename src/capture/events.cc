@@ -7,13 +7,20 @@ namespace tlstap::capture {
 
 std::string_view lib_name(Lib lib) {
   switch (lib) {
-    case Lib::kOpenSsl: return "openssl";
-    case Lib::kBoringSsl: return "boringssl";
-    case Lib::kGnuTls: return "gnutls";
-    case Lib::kNss: return "nss";
-    case Lib::kGo: return "go";
-    case Lib::kKtls: return "ktls";
-    case Lib::kUnknown: break;
+    case Lib::kOpenSsl:
+      return "openssl";
+    case Lib::kBoringSsl:
+      return "boringssl";
+    case Lib::kGnuTls:
+      return "gnutls";
+    case Lib::kNss:
+      return "nss";
+    case Lib::kGo:
+      return "go";
+    case Lib::kKtls:
+      return "ktls";
+    case Lib::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -22,9 +29,12 @@ std::string_view dir_name(Dir dir) { return dir == Dir::kRx ? "rx" : "tx"; }
 
 std::string_view attribution_name(Attribution a) {
   switch (a) {
-    case Attribution::kSyscall: return "syscall";
-    case Attribution::kCached: return "cached";
-    case Attribution::kNone: break;
+    case Attribution::kSyscall:
+      return "syscall";
+    case Attribution::kCached:
+      return "cached";
+    case Attribution::kNone:
+      break;
   }
   return "none";
 }

@@ -49,8 +49,8 @@ struct DataEvent {
   Attribution attribution = Attribution::kNone;
   std::string comm;
   Endpoint local, remote;
-  uint64_t len = 0;   // bytes the call transferred
-  std::string data;   // bytes captured, in order (== len bytes unless lost is non-empty)
+  uint64_t len = 0;  // bytes the call transferred
+  std::string data;  // bytes captured, in order (== len bytes unless lost is non-empty)
   // Ranges of the call (offset, length) that never arrived; their bytes are
   // absent from data. Empty for a complete capture.
   std::vector<std::pair<uint64_t, uint64_t>> lost;

@@ -39,10 +39,14 @@ struct Stats {
 
   // Every loss counter with its stable name, for exporters.
   std::vector<std::pair<std::string_view, uint64_t>> lost() const {
-    return {{"ringbuf_bytes", lost_ringbuf_bytes},       {"ringbuf_calls", lost_ringbuf_calls},
-            {"fault_bytes", lost_fault_bytes},           {"fault_records", lost_fault_records},
-            {"no_entry_calls", lost_no_entry_calls},     {"chunk_limit_bytes", lost_chunk_limit_bytes},
-            {"notify", lost_notify},                     {"incomplete_calls", incomplete_calls},
+    return {{"ringbuf_bytes", lost_ringbuf_bytes},
+            {"ringbuf_calls", lost_ringbuf_calls},
+            {"fault_bytes", lost_fault_bytes},
+            {"fault_records", lost_fault_records},
+            {"no_entry_calls", lost_no_entry_calls},
+            {"chunk_limit_bytes", lost_chunk_limit_bytes},
+            {"notify", lost_notify},
+            {"incomplete_calls", incomplete_calls},
             {"malformed_records", malformed_records}};
   }
 

@@ -88,9 +88,15 @@ Result<Options> parse_options(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, ":xjw:p:c:u:vhV", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'x': o.hex = true; break;
-      case 'j': o.json = true; break;
-      case 'w': o.write_path = optarg; break;
+      case 'x':
+        o.hex = true;
+        break;
+      case 'j':
+        o.json = true;
+        break;
+      case 'w':
+        o.write_path = optarg;
+        break;
       case kStats: {
         if (!optarg) {
           o.stats_interval = 10;
@@ -131,11 +137,19 @@ Result<Options> parse_options(int argc, char** argv) {
         o.ring_bytes = *mib << 20;
         break;
       }
-      case 'v': o.verbose = true; break;
-      case 'h': o.help = true; break;
-      case 'V': o.version = true; break;
-      case ':': return usage(std::string("option needs a value: ") + argv[optind - 1]);
-      default: return usage(std::string("unknown option: ") + argv[optind - 1]);
+      case 'v':
+        o.verbose = true;
+        break;
+      case 'h':
+        o.help = true;
+        break;
+      case 'V':
+        o.version = true;
+        break;
+      case ':':
+        return usage(std::string("option needs a value: ") + argv[optind - 1]);
+      default:
+        return usage(std::string("unknown option: ") + argv[optind - 1]);
     }
   }
   if (optind < argc) return usage(std::string("unexpected argument: ") + argv[optind]);

@@ -14,8 +14,8 @@ struct Options {
   loader::Filters filters;
   bool json = false;
   bool hex = false;
-  std::string write_path;              // -w
-  std::optional<int> stats_interval;   // --stats[=SECONDS]
+  std::string write_path;             // -w
+  std::optional<int> stats_interval;  // --stats[=SECONDS]
   uint32_t ring_bytes = 64u << 20;
   bool verbose = false;
   bool help = false;

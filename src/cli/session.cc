@@ -4,7 +4,6 @@
 #include <fstream>
 #include <iostream>
 
-
 namespace tlstap::cli {
 namespace {
 
@@ -43,8 +42,7 @@ void Session::on_file_mapped(const capture::FileMappedEvent& m) {
 
 // A library that appears while tlstap runs is probed only once it is
 // attached; the process may already have used it. Say so: we cannot know.
-void Session::report_late_attach(pid_t pid, const discovery::Target& t,
-                                 Clock::time_point noticed) {
+void Session::report_late_attach(pid_t pid, const discovery::Target& t, Clock::time_point noticed) {
   ++late_attaches_;
   std::string comm;
   std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
@@ -69,8 +67,8 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
     ++attached;
     if (verbose_) {
       std::cerr << "tlstap: attached " << *n << " probes to " << t->path << " ("
-                << discovery::lib_kind_name(t->kind) << " " << t->version << ", "
-                << t->pids.size() << " processes)\n";
+                << discovery::lib_kind_name(t->kind) << " " << t->version << ", " << t->pids.size()
+                << " processes)\n";
     }
   }
   return attached;

@@ -31,8 +31,8 @@ struct SymbolTable {
 // Collects the defined functions named in `names` from one symbol table.
 // `versym` is the .gnu.version data matching a .dynsym, or null.
 void collect_functions(Elf* elf, const SymbolTable& table, Elf_Data* versym,
-                      const std::set<std::string, std::less<>>& names,
-                      std::map<std::string, Candidate>* found) {
+                       const std::set<std::string, std::less<>>& names,
+                       std::map<std::string, Candidate>* found) {
   if (table.scn == nullptr || table.shdr.sh_entsize == 0) return;
   Elf_Data* data = elf_getdata(table.scn, nullptr);
   if (data == nullptr) return;

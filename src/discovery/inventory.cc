@@ -1,7 +1,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <filesystem>

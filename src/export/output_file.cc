@@ -1,12 +1,12 @@
 #include "export/output_file.h"
 
-#include <ext/stdio_filebuf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ext/stdio_filebuf.h>
 
 namespace tlstap::exporting {
 namespace {
@@ -32,7 +32,7 @@ Result<std::unique_ptr<std::ostream>> open_output_file(const std::string& path) 
   }
   // A file that existed keeps its inode: tighten its mode too. Devices and
   // FIFOs (-w /dev/null) are left as they are.
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || (S_ISREG(st.st_mode) && fchmod(fd, 0600) != 0)) {
     int err = errno;
     close(fd);

@@ -98,8 +98,8 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   for (bpf_program* prog : {skel->progs.sys_enter, skel->progs.sched_process_exit}) {
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
-      return fail(ExitCode::kFailure, std::string("cannot attach ") + bpf_program__name(prog) +
-                                          ": " + detail(errno));
+      return fail(ExitCode::kFailure,
+                  std::string("cannot attach ") + bpf_program__name(prog) + ": " + detail(errno));
     }
     probes->links_.emplace_back(link);
   }
@@ -109,8 +109,7 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
     (*self->handler_)(std::span<const uint8_t>(static_cast<const uint8_t*>(data), size));
     return 0;
   };
-  probes->ring_ =
-      ring_buffer__new(bpf_map__fd(skel->maps.events), sample, probes.get(), nullptr);
+  probes->ring_ = ring_buffer__new(bpf_map__fd(skel->maps.events), sample, probes.get(), nullptr);
   if (!probes->ring_) {
     return fail(ExitCode::kFailure, "cannot open the ring buffer: " + detail(errno));
   }
@@ -123,13 +122,12 @@ Probes::~Probes() {
   if (skel_) tlstap_bpf__destroy(skel_);
 }
 
-Result<void> Probes::attach_uprobe(const char* prog_name, const std::string& path,
-                                  uint64_t offset, bool retprobe, uint8_t lib,
-                                  std::vector<Link>* out) {
+Result<void> Probes::attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
+                                   bool retprobe, uint8_t lib, std::vector<Link>* out) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = lib, .retprobe = retprobe);
-  bpf_link* link = prog ? bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts)
-                        : nullptr;
+  bpf_link* link =
+      prog ? bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts) : nullptr;
   if (!link) {
     int err = errno;
     return fail(ExitCode::kFailure,
@@ -140,17 +138,15 @@ Result<void> Probes::attach_uprobe(const char* prog_name, const std::string& pat
 }
 
 Result<int> Probes::attach_openssl(const std::string& path, const OpenSslHooks& hooks,
-                                  uint8_t lib) {
+                                   uint8_t lib) {
   struct Hook {
     const std::optional<uint64_t>& offset;
     const char* entry;
     bool with_return;
   };
   const Hook plan[] = {
-      {hooks.ssl_write, "ssl_write_enter", true},
-      {hooks.ssl_write_ex, "ssl_write_ex_enter", true},
-      {hooks.ssl_read, "ssl_read_enter", true},
-      {hooks.ssl_read_ex, "ssl_read_ex_enter", true},
+      {hooks.ssl_write, "ssl_write_enter", true}, {hooks.ssl_write_ex, "ssl_write_ex_enter", true},
+      {hooks.ssl_read, "ssl_read_enter", true},   {hooks.ssl_read_ex, "ssl_read_ex_enter", true},
       {hooks.ssl_free, "ssl_free_enter", false},
   };
   std::vector<Link> links;

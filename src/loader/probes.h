@@ -26,9 +26,9 @@ struct ring_buffer;
 namespace tlstap::loader {
 
 struct Filters {
-  std::vector<pid_t> pids;     // empty: all processes
+  std::vector<pid_t> pids;  // empty: all processes
   std::optional<uint32_t> uid;
-  std::string comm;            // empty: any; else exact match (at most 15 bytes)
+  std::string comm;  // empty: any; else exact match (at most 15 bytes)
 };
 
 struct Options {
@@ -83,7 +83,7 @@ class Probes {
  private:
   Probes() = default;
   Result<void> attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
-                            bool retprobe, uint8_t lib, std::vector<Link>* out);
+                             bool retprobe, uint8_t lib, std::vector<Link>* out);
 
   tlstap_bpf* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;

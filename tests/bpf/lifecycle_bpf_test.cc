@@ -119,8 +119,8 @@ TEST_F(LifecycleTest, ProcessKilledInsideSslReadLeavesNoState) {
   ASSERT_NE(active_calls, 0u) << "tlstap holds no map named active_calls";
   ASSERT_NE(conns, 0u) << "tlstap holds no map named conns";
   nlohmann::json active_calls_info;
-  ASSERT_NO_FATAL_FAILURE(Bpftool({"map", "show", "id", std::to_string(active_calls)},
-                                  &active_calls_info));
+  ASSERT_NO_FATAL_FAILURE(
+      Bpftool({"map", "show", "id", std::to_string(active_calls)}, &active_calls_info));
   EXPECT_EQ(active_calls_info.value("type", ""), "task_storage") << active_calls_info.dump();
 
   // The client sends 100 bytes (a session in conns), then blocks in
@@ -137,7 +137,8 @@ TEST_F(LifecycleTest, ProcessKilledInsideSslReadLeavesNoState) {
     DumpMapKeys(conns, &keys);
     return std::ranges::any_of(keys, [&](const auto& k) { return KeyU32(k) == uint32_t(pid); });
   };
-  ASSERT_TRUE(Eventually(has_conn, 10s)) << "no conns entry with tgid " << pid << " after its write";
+  ASSERT_TRUE(Eventually(has_conn, 10s))
+      << "no conns entry with tgid " << pid << " after its write";
 
   peers.client->Signal(SIGKILL);
   ASSERT_EQ(peers.client->Wait(10s), -SIGKILL);

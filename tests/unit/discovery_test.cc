@@ -366,8 +366,8 @@ uint64_t ObjdumpFirstCall(const std::string& path, uint64_t vaddr) {
   char range[96];
   snprintf(range, sizeof(range), "--start-address=0x%llx --stop-address=0x%llx",
            static_cast<unsigned long long>(vaddr), static_cast<unsigned long long>(vaddr + 64));
-  std::istringstream lines(RunCommand("objdump -d --no-show-raw-insn " + std::string(range) +
-                                      " '" + path + "'"));
+  std::istringstream lines(
+      RunCommand("objdump -d --no-show-raw-insn " + std::string(range) + " '" + path + "'"));
   for (std::string line; std::getline(lines, line);) {
     std::vector<std::string> f = Fields(line);
     // "   35a14:  call   355a0 <...>"

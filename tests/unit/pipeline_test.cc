@@ -11,11 +11,11 @@
 namespace tlstap::capture {
 namespace {
 
-using ::testing::ElementsAre;
-using ::testing::Pair;
 using testing::Call;
 using testing::Chunk;
 using testing::Chunks;
+using ::testing::ElementsAre;
+using ::testing::Pair;
 using Clock = Pipeline::Clock;
 
 constexpr int64_t kOffset = 1'700'000'000'000'000'000;  // realtime - monotonic
@@ -28,9 +28,7 @@ class PipelineTest : public ::testing::Test {
   std::vector<FileMappedEvent> mapped_;
   Clock::time_point t0_ = Clock::now();
 
-  void feed(const std::vector<uint8_t>& rec, Clock::time_point at) {
-    pipeline_.on_record(rec, at);
-  }
+  void feed(const std::vector<uint8_t>& rec, Clock::time_point at) { pipeline_.on_record(rec, at); }
   // What the pipeline handed on so far, once calls idle for 200 ms are flushed.
   std::vector<DataEvent> take(Clock::time_point at) {
     pipeline_.flush(at, std::chrono::milliseconds(200));
@@ -157,7 +155,7 @@ TEST_F(PipelineTest, MalformedRecordsAreCountedNotTrusted) {
   auto rec = Chunk(c, 0, 3, /*slack=*/0);
   rec.resize(rec.size() - 1);  // payload claims more than the record holds
   feed(rec, t0_);
-  feed({0x01, 0x00}, t0_);                    // shorter than a type field
+  feed({0x01, 0x00}, t0_);                       // shorter than a type field
   feed({0x63, 0x00, 0x00, 0x00, 1, 2, 3}, t0_);  // unknown type 99
   EXPECT_TRUE(take(t0_).empty());
   EXPECT_EQ(pipeline_.user_stats().malformed_records, 3u);

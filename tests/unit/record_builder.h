@@ -52,8 +52,7 @@ inline tlstap_data_event Header(const Call& c) {
 
 // One record carrying bytes [offset, offset + len) of the call, padded like
 // a size-classed ring reservation.
-inline std::vector<uint8_t> Chunk(const Call& c, uint64_t offset, uint64_t len,
-                                  size_t slack = 16) {
+inline std::vector<uint8_t> Chunk(const Call& c, uint64_t offset, uint64_t len, size_t slack = 16) {
   tlstap_data_event h = Header(c);
   h.call_offset = offset;
   h.data_len = static_cast<uint32_t>(len);

@@ -25,8 +25,8 @@ uint64_t now_ns() {
 }  // namespace
 
 void JsonLinesExporter::on_data(const capture::DataEvent& e) {
-  out_ << R"({"type":"data","ts_ns":)" << e.ts_ns << R"(,"pid":)" << e.pid << R"(,"tid":)"
-       << e.tid << R"(,"comm":)";
+  out_ << R"({"type":"data","ts_ns":)" << e.ts_ns << R"(,"pid":)" << e.pid << R"(,"tid":)" << e.tid
+       << R"(,"comm":)";
   write_json_string(out_, e.comm);
   out_ << R"(,"uid":)" << e.uid << R"(,"cgroup_id":)" << e.cgroup_id << R"(,"lib":")"
        << capture::lib_name(e.lib) << R"(","dir":")" << capture::dir_name(e.dir) << R"(","fd":)"
@@ -54,9 +54,8 @@ void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
        << s.events << R"(,"captured_bytes":)" << s.captured_bytes << R"(,"attributed_bytes":)"
        << s.attributed_bytes << R"(,"attributed_share":)" << s.attributed_share()
        << R"(,"targets":)" << s.targets_attached << R"(,"probes":)" << s.probes_attached
-       << R"(,"late_attaches":)" << s.late_attaches
-       << R"(,"stale_entries":)" << s.stale_entries << R"(,"nested_calls":)" << s.nested_calls
-       << R"(,"lost":{)";
+       << R"(,"late_attaches":)" << s.late_attaches << R"(,"stale_entries":)" << s.stale_entries
+       << R"(,"nested_calls":)" << s.nested_calls << R"(,"lost":{)";
   bool first = true;
   for (const auto& [name, value] : s.lost()) {
     out_ << (first ? "" : ",") << '"' << name << "\":" << value;

@@ -11,9 +11,9 @@
 namespace tlstap::exporting {
 
 struct TableOptions {
-  bool hex = false;        // -x: dump every byte
-  size_t preview = 64;     // plaintext bytes shown in the row
-  bool utc = false;        // times in UTC instead of local time (tests)
+  bool hex = false;     // -x: dump every byte
+  size_t preview = 64;  // plaintext bytes shown in the row
+  bool utc = false;     // times in UTC instead of local time (tests)
 };
 
 class TableExporter : public Exporter {
