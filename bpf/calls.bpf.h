@@ -16,10 +16,13 @@
 static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
 					  __u64 len_out, __u8 dir)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
+	struct conn_key key = { .tgid = pid_tgid >> 32, .conn = conn };
+	struct conn_state *st;
 	struct active_call *cur;
 
-	if (!should_trace(bpf_get_current_pid_tgid()))
+	if (!should_trace(pid_tgid))
 		return 0;
 	cur = active_call_get(true);
 	if (!cur) {
@@ -44,8 +47,21 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 	cur->lib = bpf_get_attach_cookie(ctx);
 	cur->sock.fd = -1;
 	cur->sk = 0;
+	st = bpf_map_lookup_elem(&conns, &key);
+	cur->known_fd = st ? st->sock.fd : -1;
 	cur->active = 1;
 	return 0;
+}
+
+static __always_inline void proc_conns_add(__u32 tgid, int delta)
+{
+	__u32 *n = bpf_map_lookup_elem(&procs_with_conns, &tgid);
+	__u32 one = 1;
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+	else if (delta > 0)
+		bpf_map_update_elem(&procs_with_conns, &tgid, &one, BPF_NOEXIST);
 }
 
 static __always_inline struct conn_state *conn_state_get(__u32 tgid, __u64 conn)
@@ -53,14 +69,13 @@ static __always_inline struct conn_state *conn_state_get(__u32 tgid, __u64 conn)
 	struct conn_key key = { .tgid = tgid, .conn = conn };
 	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
 	struct conn_state fresh = {};
-	__u8 one = 1;
 
 	if (st)
 		return st;
 	fresh.conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	fresh.sock.fd = -1;
-	bpf_map_update_elem(&conns, &key, &fresh, BPF_NOEXIST);
-	bpf_map_update_elem(&procs_with_conns, &tgid, &one, BPF_ANY);
+	if (!bpf_map_update_elem(&conns, &key, &fresh, BPF_NOEXIST))
+		proc_conns_add(tgid, 1);
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
@@ -69,7 +84,8 @@ static __always_inline void conn_state_forget(__u64 conn)
 {
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .conn = conn };
 
-	bpf_map_delete_elem(&conns, &key);
+	if (!bpf_map_delete_elem(&conns, &key))
+		proc_conns_add(key.tgid, -1);
 }
 
 /*
@@ -118,12 +134,17 @@ static __always_inline int tls_call_exit(int ret)
 	st = conn_state_get(h->pid, call->conn);
 	if (call->sock.fd >= 0) {
 		h->flags = TLSTAP_F_FD_FROM_SYSCALL;
-		if (st && st->sk == call->sk && st->sock.fd == call->sock.fd) {
-			call->sock = st->sock; /* same socket as last time */
+		if (st && st->sock.fd == call->sock.fd && (!call->sk || call->sk == st->sk)) {
+			call->sock = st->sock; /* the session's socket, as last time */
 		} else {
-			read_sock_addrs((struct sock *)call->sk, &call->sock);
+			/* a new socket; or the known fd whose session state was evicted */
+			struct sock *sk = call->sk ? (struct sock *)call->sk :
+						     sock_from_fd(call->sock.fd);
+
+			if (sk)
+				read_sock_addrs(sk, &call->sock);
 			if (st) {
-				st->sk = call->sk;
+				st->sk = (__u64)sk;
 				st->sock = call->sock;
 			}
 		}

@@ -94,9 +94,16 @@ static long emit_chunk(__u32 i, struct emit_ctx *ctx)
 static __always_inline void emit_call(struct emit_ctx *ctx)
 {
 	__u64 chunks = (ctx->hdr.call_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
+	struct tlstap_stats *s = stats_get();
 
-	stat_add(TLSTAP_STAT_CALLS, 1);
-	stat_add(TLSTAP_STAT_CALL_BYTES, ctx->hdr.call_len);
+	if (s) {
+		s->v[TLSTAP_STAT_CALLS] += 1;
+		s->v[TLSTAP_STAT_CALL_BYTES] += ctx->hdr.call_len;
+	}
+	if (chunks == 1) {
+		emit_chunk(0, ctx); /* most calls: no loop helper */
+		return;
+	}
 	if (chunks > TLSTAP_MAX_CHUNKS) {
 		stat_add(TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES,
 			 ctx->hdr.call_len - (__u64)TLSTAP_MAX_CHUNKS * TLSTAP_CHUNK_MAX);

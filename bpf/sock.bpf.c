@@ -24,6 +24,10 @@ static __always_inline int on_socket_syscall(struct pt_regs *regs)
 	if (!call || !call->active || call->sock.fd >= 0)
 		return 0;
 	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	if (fd == call->known_fd) {
+		call->sock.fd = fd; /* the session's socket: no walk to the sock */
+		return 0;
+	}
 	sk = sock_from_fd(fd);
 	if (sk) {
 		/* addresses are read at the return, only if the session's socket changed */
@@ -109,14 +113,19 @@ int BPF_PROG(sched_process_exit)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct task_struct *task;
+	__u32 *sessions;
 
 	/* (active_calls is task storage: the kernel frees it with the thread.) */
 	/* The last thread of the process is gone: forget its sessions. */
 	task = bpf_get_current_task_btf();
-	if (BPF_CORE_READ(task, signal, live.counter) == 0 &&
-	    bpf_map_lookup_elem(&procs_with_conns, &tgid)) {
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	sessions = bpf_map_lookup_elem(&procs_with_conns, &tgid);
+	if (!sessions)
+		return 0;
+	/* sessions closed with SSL_free are gone already */
+	if (*sessions)
 		bpf_for_each_map_elem(&conns, forget_conn, &tgid, 0);
-		bpf_map_delete_elem(&procs_with_conns, &tgid);
-	}
+	bpf_map_delete_elem(&procs_with_conns, &tgid);
 	return 0;
 }
