@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   capture::Stats final_stats = session.snapshot();
   exporter->on_stats(final_stats, true);
   exporter->flush();
-  if (file) exporting::write_stats_text(std::cerr, final_stats, true);
+  // Where the stats above did not reach a terminal: a file, or a dead pipe.
+  if (file || exporter->failed()) exporting::write_stats_text(std::cerr, final_stats, true);
   return 0;
 }

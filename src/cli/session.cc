@@ -121,6 +121,11 @@ void Session::run(const std::atomic<bool>& stop,
     process_rescans(now);
     pipeline_.flush(now, kMaxCallIdle);
     exporter_.flush();
+    if (exporter_.failed()) {
+      std::cerr << "tlstap: the output cannot be written any more (reader gone or disk full); "
+                   "stopping\n";
+      break;
+    }
     if (stats_interval && now >= next_stats) {
       exporter_.on_stats(snapshot(), false);
       next_stats = now + *stats_interval;

@@ -15,6 +15,9 @@ class Exporter {
   virtual void on_stats(const capture::Stats& stats, bool final) = 0;
   // Called after each batch of events: make them visible.
   virtual void flush() = 0;
+  // The output can no longer be written (reader gone, disk full): nothing
+  // more would reach anyone, so the session stops.
+  virtual bool failed() const = 0;
 };
 
 }  // namespace tlstap::exporting

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "tests/bpf/python_peer.h"
 #include "tests/bpf/subprocess.h"
 #include "tests/bpf/test_env.h"
 #include "tests/bpf/tlstap_session.h"
@@ -108,6 +109,48 @@ TEST_F(FailureModeTest, WriteCreatesFileWithMode0600) {
     std::string contents = ReadFile(path);
     EXPECT_TRUE(contents.starts_with("{\"type\":\"stats\"")) << contents;
   }
+}
+
+// `tlstap --json | head -c 1`: once the reader is gone, tlstap stops at its
+// next write with one line, like tcpdump, instead of capturing into nothing.
+TEST_F(FailureModeTest, ClosedOutputStopsWithOneLine) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string comm = "tlstap-pipe";
+  SpawnOptions options =
+      Command({"/bin/bash", "-c",
+               std::string(kTlstap) + " --json --comm " + comm +
+                   " | head -c 1 >/dev/null; echo \"tlstap exit status ${PIPESTATUS[0]}\" >&2"});
+  options.stdin_pipe = false;
+  Subprocess shell(options);
+  ASSERT_TRUE(shell.ok()) << shell.error();
+  ASSERT_TRUE(shell.WaitForStderr(
+      [](std::string_view err) { return err.find("tlstap: capturing from ") != err.npos; }, 120s))
+      << shell.Stderr();
+  // TLS traffic until tlstap notices (its first write may still fit the pipe).
+  std::optional<int> status;
+  for (int round = 0; round < 10 && !status; ++round) {
+    PeerOptions server = ServerOptions("exchange", cert);
+    server.comm = comm;
+    server.tag = "closed-output-" + std::to_string(round);
+    PeerOptions client = ClientOptions("exchange", server);
+    client.comm = comm;
+    PeerPair peers;
+    ASSERT_NO_FATAL_FAILURE(StartPair(server, client, &peers));
+    ASSERT_EQ(peers.client->Wait(30s), 0) << peers.client->Stderr();
+    ASSERT_EQ(peers.server->Wait(30s), 0) << peers.server->Stderr();
+    status = shell.Wait(1s);
+  }
+  ASSERT_TRUE(status.has_value()) << "tlstap still runs with nobody reading; stderr:\n"
+                                  << shell.Stderr();
+  EXPECT_EQ(*status, 0);
+  const std::string err = shell.Stderr();
+  EXPECT_NE(err.find("tlstap: the output cannot be written any more (reader gone or disk full); "
+                     "stopping\n"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("tlstap exit status 0"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -15,6 +15,7 @@ class JsonLinesExporter : public Exporter {
   void on_data(const capture::DataEvent& event) override;
   void on_stats(const capture::Stats& stats, bool final) override;
   void flush() override { out_.flush(); }
+  bool failed() const override { return out_.bad(); }
 
  private:
   std::ostream& out_;
