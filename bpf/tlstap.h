@@ -91,7 +91,7 @@ enum tlstap_stat {
 	TLSTAP_STAT_LOST_RINGBUF_CALLS,
 	TLSTAP_STAT_LOST_FAULT_BYTES, /* user memory not readable */
 	TLSTAP_STAT_LOST_FAULT_RECORDS,
-	TLSTAP_STAT_LOST_NO_ENTRY_CALLS, /* return without entry state (map full) */
+	TLSTAP_STAT_LOST_NO_ENTRY_CALLS, /* per-thread call state could not be stored */
 	TLSTAP_STAT_STALE_ENTRIES, /* entry state left by a call that never returned */
 	TLSTAP_STAT_NESTED_CALLS, /* TLS call made inside another on the same thread */
 	TLSTAP_STAT_LOST_NOTIFY, /* file-mapped notifications lost (ring full) */

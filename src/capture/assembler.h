@@ -29,8 +29,6 @@ class CallAssembler {
   // are lost), or all of them when max_idle is zero.
   void flush(Clock::time_point now, Clock::duration max_idle, std::vector<DataEvent>* out);
 
-  size_t pending() const { return pending_.size(); }
-
  private:
   struct Pending {
     DataEvent event;

@@ -31,7 +31,6 @@ class Session {
   void run(const std::atomic<bool>& stop, std::optional<std::chrono::seconds> stats_interval);
 
   capture::Stats snapshot() const;
-  int targets_attached() const { return targets_attached_; }
 
  private:
   using Clock = std::chrono::steady_clock;

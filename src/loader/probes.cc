@@ -7,8 +7,6 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
-#include <deque>
-#include <mutex>
 
 #include "tlstap_bpf.skel.h"
 

@@ -99,7 +99,7 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
         " (memory not readable)");
   }
   if (s.lost_no_entry_calls) {
-    add(std::to_string(s.lost_no_entry_calls) + " calls (too many threads in TLS calls)");
+    add(std::to_string(s.lost_no_entry_calls) + " calls (per-thread state could not be stored)");
   }
   if (s.lost_chunk_limit_bytes) add(human_bytes(s.lost_chunk_limit_bytes) + " (chunk limit)");
   if (s.lost_notify) {
