@@ -22,3 +22,10 @@ int BPF_KRETPROBE(empty_exit)
 {
 	return 0;
 }
+
+/* floor_probes --syscalls: the empty form of tlstap's syscall hook */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(empty_sys_enter, struct pt_regs *regs, long id)
+{
+	return 0;
+}

@@ -92,7 +92,7 @@ tlstap::discovery::OpenSslProbePoints ProbePoints(const std::string& lib, bool e
   return tlstap::discovery::openssl_probe_points(**target);
 }
 
-int Run(const std::string& lib, bool exported) {
+int Run(const std::string& lib, bool exported, bool syscalls) {
   // Block the stop signals first so one arriving during setup is not lost;
   // sigwait collects it after attaching.
   sigset_t stop_signals;
@@ -101,8 +101,9 @@ int Run(const std::string& lib, bool exported) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  SkeletonPtr skel(bench_empty::open_and_load());
-  if (!skel) {
+  SkeletonPtr skel(bench_empty::open());
+  if (skel) bpf_program__set_autoload(skel->progs.empty_sys_enter, syscalls);
+  if (!skel || bench_empty::load(skel.get()) != 0) {
     throw std::runtime_error(std::string("load BPF programs: ") + std::strerror(errno) +
                              " (run as root; -v shows libbpf's log)");
   }
@@ -115,6 +116,10 @@ int Run(const std::string& lib, bool exported) {
     links.push_back(Attach(skel->progs.empty_exit, lib, *offset, true));
   }
   if (points.free) links.push_back(Attach(skel->progs.empty_enter, lib, *points.free, false));
+  if (syscalls) {
+    links.emplace_back(bpf_program__attach(skel->progs.empty_sys_enter));
+    if (!links.back()) throw std::runtime_error("attach tp_btf/sys_enter failed");
+  }
 
   std::fprintf(stderr, "floor: attached %zu probes to %s\n", links.size(), lib.c_str());
   std::fflush(stderr);
@@ -129,14 +134,17 @@ int Run(const std::string& lib, bool exported) {
 int main(int argc, char** argv) {
   std::string lib;
   bool exported = false;
+  bool syscalls = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-v") {
       verbose = true;
     } else if (arg == "--exported") {
       exported = true;
+    } else if (arg == "--syscalls") {
+      syscalls = true;
     } else if (arg == "-h" || arg == "--help" || !lib.empty()) {
-      std::fprintf(stderr, "usage: floor_probes [-v] [--exported] [LIBSSL_PATH]\n");
+      std::fprintf(stderr, "usage: floor_probes [-v] [--exported] [--syscalls] [LIBSSL_PATH]\n");
       return 2;
     } else {
       lib = arg;
@@ -144,7 +152,7 @@ int main(int argc, char** argv) {
   }
   libbpf_set_print(PrintLibbpf);
   try {
-    return Run(lib.empty() ? FindLibssl() : lib, exported);
+    return Run(lib.empty() ? FindLibssl() : lib, exported, syscalls);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "floor_probes: %s\n", e.what());
     return 1;

@@ -28,8 +28,11 @@ import time
 
 # floor: empty probes where tlstap probes (its own discovery picks the points);
 # exported: empty probes on the exported SSL_write/SSL_read(_ex), where most
-# tools probe, for comparison.
-MODES = ("untraced", "floor", "exported", "tlstap")
+# tools probe, for comparison; floor+sys: the floor plus an empty program on
+# the sys_enter tracepoint, tlstap's syscall hook (the part of tlstap's cost
+# that is the hook itself, not its work).
+MODES = ("untraced", "floor", "floor+sys", "exported", "tlstap")
+FLOOR_MODES = {"floor": [], "floor+sys": ["--syscalls"], "exported": ["--exported"]}
 SIZES = (64, 16384)
 
 # Iterations per run, calibrated so an untraced run takes about 1.3 s on the
@@ -325,14 +328,15 @@ def run_once(mode, exe, size, count, args, out_dir):
     tracer = None
     outfile = None
     try:
-        if mode in ("floor", "exported"):
-            extra = ["--exported"] if mode == "exported" else []
+        if mode in FLOOR_MODES:
+            extra = FLOOR_MODES[mode]
             tracer = Tracer("floor_probes", [exe["floor_probes"]] + extra + [workload.libssl_path()],
                             "floor: attached")
         elif mode == "tlstap":
             outfile = os.path.join(out_dir, "tlstap-%d-%d.jsonl" % (size, workload.pid))
             tracer = Tracer("tlstap", [exe["tlstap"], "--json", "-w", outfile, "--pid",
-                                       str(workload.pid)], "tlstap: capturing")
+                                       str(workload.pid)] + args.tlstap_args.split(),
+                            "tlstap: capturing")
         result = workload.run(args.timeout)
         result["mode"] = mode
         if tracer:
@@ -395,6 +399,9 @@ def report_size(size, count, runs, modes):
     if "untraced" in med and "floor" in med:
         print("    floor/untraced     %8s   (what the probe hits alone cost)" %
               fmt_ratio(med["floor"], med["untraced"]))
+    if "untraced" in med and "floor+sys" in med:
+        print("    floor+sys/untraced %8s   (and an empty sys_enter program)" %
+              fmt_ratio(med["floor+sys"], med["untraced"]))
     if "untraced" in med and "exported" in med:
         print("    exported/untraced  %8s   (empty probes on the exported SSL_* wrappers)" %
               fmt_ratio(med["exported"], med["untraced"]))
@@ -504,6 +511,8 @@ def parse_args():
     p.add_argument("--out-dir", help="where tlstap writes its output (default: a temporary "
                    "directory); at 16 KiB a run writes ~3.5 GB")
     p.add_argument("--keep-output", action="store_true", help="keep tlstap's output files")
+    p.add_argument("--tlstap-args", default="",
+                   help="extra options for tlstap, e.g. '--ring-size 16'")
     args = p.parse_args()
 
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -527,7 +536,7 @@ def parse_args():
 def find_binaries(build, modes):
     build = os.path.abspath(build)
     wanted = {"ssl_workload": os.path.join(build, "bench", "ssl_workload")}
-    if "floor" in modes or "exported" in modes:
+    if set(modes) & set(FLOOR_MODES):
         wanted["floor_probes"] = os.path.join(build, "bench", "floor_probes")
     if "tlstap" in modes:
         wanted["tlstap"] = os.path.join(build, "tlstap")
@@ -543,7 +552,7 @@ def find_binaries(build, modes):
 def main():
     args = parse_args()
     exe = find_binaries(args.build, args.modes)
-    if os.geteuid() != 0 and set(args.modes) & {"floor", "exported", "tlstap"}:
+    if os.geteuid() != 0 and set(args.modes) - {"untraced"}:
         raise BenchError("the floor and tlstap modes load BPF programs: run as root "
                          "(sudo python3 bench/run.py ...), or use --modes untraced")
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The life of one user-space TLS call, shared by every library hook:
- * entry remembers (session, buffer) per thread; the socket syscalls made
- * inside the call name its fd (sock.bpf.c); the return emits the bytes the
- * call really transferred, attributed to the session's socket.
+ * entry remembers (session, buffer) per thread; the socket I/O made inside
+ * the call names its socket and fd (sock.bpf.c); the return emits the bytes
+ * the call really transferred, attributed to the session's socket.
  */
 #ifndef TLSTAP_BPF_CALLS_BPF_H_
 #define TLSTAP_BPF_CALLS_BPF_H_
@@ -18,8 +18,6 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
-	struct conn_key key = { .tgid = pid_tgid >> 32, .conn = conn };
-	struct conn_state *st;
 	struct active_call *cur;
 
 	if (!should_trace(pid_tgid))
@@ -45,10 +43,8 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 	cur->depth = 0;
 	cur->dir = dir;
 	cur->lib = bpf_get_attach_cookie(ctx);
-	cur->sock.fd = -1;
 	cur->sk = 0;
-	st = bpf_map_lookup_elem(&conns, &key);
-	cur->known_fd = st ? st->sock.fd : -1;
+	cur->fd = -1;
 	cur->active = 1;
 	return 0;
 }
@@ -98,8 +94,10 @@ static __always_inline int tls_call_exit(int ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct active_call *call = active_call_get(false);
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct tlstap_data_event *h;
 	struct emit_ctx ectx = {};
+	struct sock_info *sock = NULL, unremembered = {};
 	struct conn_state *st;
 	__u64 len = 0;
 
@@ -118,46 +116,52 @@ static __always_inline int tls_call_exit(int ret)
 	if (!len)
 		goto out;
 
+	/* who: read from the task itself, cheaper than the helpers */
 	h = &ectx.hdr;
 	h->type = TLSTAP_RECORD_DATA;
 	h->ts_ns = bpf_ktime_get_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	h->call_len = len;
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	h->uid = (__u32)bpf_get_current_uid_gid();
+	h->uid = task->cred->uid.val;
 	h->lib = call->lib;
 	h->dir = call->dir;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 	ectx.buf = call->buf;
 
+	/* which connection: the socket the call used, else the session's last one */
 	st = conn_state_get(h->pid, call->conn);
-	if (call->sock.fd >= 0) {
+	if (call->sk) {
 		h->flags = TLSTAP_F_FD_FROM_SYSCALL;
-		if (st && st->sock.fd == call->sock.fd && (!call->sk || call->sk == st->sk)) {
-			call->sock = st->sock; /* the session's socket, as last time */
+		if (!st) {
+			read_sock_addrs((struct sock *)call->sk, &unremembered);
+			unremembered.fd = call->fd;
+			sock = &unremembered;
 		} else {
-			/* a new socket; or the known fd whose session state was evicted */
-			struct sock *sk = call->sk ? (struct sock *)call->sk :
-						     sock_from_fd(call->sock.fd);
-
-			if (sk)
-				read_sock_addrs(sk, &call->sock);
-			if (st) {
-				st->sk = (__u64)sk;
-				st->sock = call->sock;
+			if (st->sk != call->sk) {
+				read_sock_addrs((struct sock *)call->sk, &st->sock);
+				st->sk = call->sk;
+				st->sock.fd = call->fd;
+			} else if (call->fd >= 0) {
+				st->sock.fd = call->fd; /* (the same socket under a dup'd fd) */
 			}
+			sock = &st->sock;
 		}
-	} else if (st && st->sock.fd >= 0) {
+	} else if (st && st->sk) {
 		h->flags = TLSTAP_F_FD_CACHED;
-		call->sock = st->sock;
+		sock = &st->sock;
 	}
-	h->fd = call->sock.fd;
-	h->family = call->sock.family;
-	h->lport = call->sock.lport;
-	h->rport = call->sock.rport;
-	__builtin_memcpy(h->laddr, call->sock.laddr, sizeof(h->laddr));
-	__builtin_memcpy(h->raddr, call->sock.raddr, sizeof(h->raddr));
+	if (sock) {
+		h->fd = sock->fd;
+		h->family = sock->family;
+		h->lport = sock->lport;
+		h->rport = sock->rport;
+		__builtin_memcpy(h->laddr, sock->laddr, sizeof(h->laddr));
+		__builtin_memcpy(h->raddr, sock->raddr, sizeof(h->raddr));
+	} else {
+		h->fd = -1;
+	}
 	if (st) {
 		h->conn_id = st->conn_id;
 		h->stream_pos = __sync_fetch_and_add(&st->pos[h->dir == TLSTAP_DIR_RX], len);

@@ -32,14 +32,13 @@ struct active_call {
 	__u64 buf; /* plaintext buffer in the traced process */
 	__u64 len_out; /* *_ex calls: where the byte count is written; else 0 */
 	__u64 entry_sp; /* stack pointer at entry: tells nesting from leftovers */
-	__u64 sk; /* struct sock * of the first socket syscall inside the call */
+	__u64 sk; /* struct sock * of the first socket I/O inside the call */
 	__u32 depth; /* nested TLS calls on this thread still to return */
-	__s32 known_fd; /* the session's socket fd at entry: trusted without a walk */
+	__s32 fd; /* that I/O's fd, if it came from a syscall naming it; else -1 */
 	__u8 dir;
 	__u8 lib;
 	__u8 active; /* between entry and return */
 	__u8 pad[5];
-	struct sock_info sock; /* fd from that syscall; addresses filled at return */
 };
 
 struct conn_key {
@@ -52,7 +51,7 @@ struct conn_key {
 struct conn_state {
 	__u64 conn_id;
 	__u64 pos[2]; /* bytes seen so far, tx and rx */
-	__u64 sk; /* the socket sock describes */
+	__u64 sk; /* the session's socket, 0 until one is seen; sock describes it */
 	struct sock_info sock;
 };
 

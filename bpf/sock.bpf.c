@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Syscall-side hooks shared by every user-space TLS hook family:
- *  - the "nested syscall" correlation: the first socket read/write a thread
- *    makes while inside a TLS call names that call's fd and addresses;
- *  - executable file mappings, so user space can attach to libraries that
+ * Kernel-side hooks shared by every user-space TLS hook family:
+ *  - the "nested socket I/O" correlation: the first socket read/write a
+ *    thread makes while inside a TLS call names that call's socket and fd;
+ *  - file mappings and execs, so user space can attach to libraries that
  *    appear after start (new processes, dlopen);
  *  - cleanup of per-process session state when processes exit.
  */
@@ -15,88 +15,127 @@
 #include "sock.bpf.h"
 #include "syscalls.bpf.h"
 
-static __always_inline int on_socket_syscall(struct pt_regs *regs)
+/* The first socket I/O of a TLS call names its socket, and its fd if a syscall did it. */
+static __always_inline void note_call_socket(struct active_call *call, struct sock *sk, int fd)
+{
+	call->sk = (__u64)sk;
+	call->fd = fd;
+}
+
+/*
+ * Where the kernel has them (6.3+), the socket I/O tracepoints: they fire
+ * only for socket reads and writes, with the socket at hand, so syscalls in
+ * general (and every process on the host) pay nothing.
+ */
+static __always_inline int on_socket_io(struct sock *sk)
 {
 	struct active_call *call = active_call_get(false);
-	struct sock *sk;
-	int fd;
+	struct pt_regs *regs;
 
-	if (!call || !call->active || call->sock.fd >= 0)
+	if (!call || !call->active || call->sk)
 		return 0;
-	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	if (fd == call->known_fd) {
-		call->sock.fd = fd; /* the session's socket: no walk to the sock */
-		return 0;
-	}
-	sk = sock_from_fd(fd);
-	if (sk) {
-		/* addresses are read at the return, only if the session's socket changed */
-		call->sock.fd = fd;
-		call->sk = (__u64)sk;
-	}
+	regs = current_user_regs();
+	note_call_socket(call, sk,
+			 is_socket_io_syscall(syscall_nr(regs)) ? (int)PT_REGS_PARM1_SYSCALL(regs) :
+								  -1 /* io_uring, splice, ... */);
 	return 0;
 }
 
-static __always_inline int on_mmap(struct pt_regs *regs)
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	return on_socket_io(sk);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
+{
+	return on_socket_io(sk);
+}
+
+/* Older kernels: every syscall entry, and a walk from the fd to its socket. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	struct active_call *call;
+	struct sock *sk;
+	int fd;
+
+	if (!is_socket_io_syscall(id))
+		return 0;
+	call = active_call_get(false);
+	if (!call || !call->active || call->sk)
+		return 0;
+	fd = PT_REGS_PARM1_SYSCALL(regs);
+	sk = sock_from_fd(fd);
+	if (sk)
+		note_call_socket(call, sk, fd);
+	return 0;
+}
+
+/* Tells user space about a file, once per file while tlstap runs. */
+static __always_inline void notify_file(struct file *file, __u32 tgid, int fd)
+{
 	struct tlstap_file_mapped *ev;
 	struct file_key key = {};
 	struct inode *inode;
-	struct file *file;
 	__u8 one = 1;
-	int fd;
 
-	if (!(PT_REGS_PARM3_CORE_SYSCALL(regs) & TLSTAP_PROT_EXEC))
-		return 0;
-	if (!should_trace(pid_tgid))
-		return 0;
-	fd = (int)PT_REGS_PARM5_CORE_SYSCALL(regs);
-	file = fd_to_file(fd);
-	if (!file)
-		return 0;
 	inode = BPF_CORE_READ(file, f_inode);
 	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	key.ino = BPF_CORE_READ(inode, i_ino);
 	if (bpf_map_update_elem(&seen_files, &key, &one, BPF_NOEXIST))
-		return 0; /* reported before */
+		return; /* reported before */
 
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		stat_add(TLSTAP_STAT_LOST_NOTIFY, 1);
 		bpf_map_delete_elem(&seen_files, &key); /* report it next time */
-		return 0;
+		return;
 	}
 	ev->type = TLSTAP_RECORD_FILE_MAPPED;
-	ev->pid = pid_tgid >> 32;
+	ev->pid = tgid;
 	ev->dev = key.dev;
 	ev->ino = key.ino;
 	ev->fd = fd;
 	ev->pad = 0;
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* attach before its first call */
+}
+
+/*
+ * A private file mapping placed by the kernel (not MAP_FIXED): how the
+ * dynamic linker maps a library's first segment, before the executable one.
+ */
+SEC("tp_btf/vm_unmapped_area")
+int BPF_PROG(vm_unmapped_area, unsigned long addr, struct vm_unmapped_area_info *info)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct pt_regs *regs = current_user_regs();
+	struct file *file;
+	int fd;
+
+	if (syscall_nr(regs) != NR_mmap)
+		return 0;
+	fd = (int)PT_REGS_PARM5_SYSCALL(regs);
+	if (fd < 0 || (PT_REGS_PARM4_SYSCALL(regs) & TLSTAP_MAP_TYPE) != TLSTAP_MAP_PRIVATE)
+		return 0;
+	if (!should_trace(pid_tgid))
+		return 0;
+	file = fd_to_file(fd);
+	if (file)
+		notify_file(file, pid_tgid >> 32, fd);
 	return 0;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+/* A new program: its executable may carry a TLS library of its own. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	switch (id) {
-	case NR_read:
-	case NR_write:
-	case NR_readv:
-	case NR_writev:
-	case NR_sendto:
-	case NR_recvfrom:
-	case NR_sendmsg:
-	case NR_recvmsg:
-	case NR_sendmmsg:
-	case NR_recvmmsg:
-		return on_socket_syscall(regs);
-	case NR_mmap:
-		return on_mmap(regs);
-	default:
-		return 0;
-	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (should_trace(pid_tgid))
+		notify_file(bprm->file, pid_tgid >> 32, TLSTAP_MAPPED_EXE);
+	return 0;
 }
 
 static long forget_conn(struct bpf_map *map, struct conn_key *key, struct conn_state *val,

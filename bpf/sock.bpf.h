@@ -27,10 +27,15 @@ static __always_inline struct file *fd_to_file(int fd)
 	return file;
 }
 
+/* Fills everything but out->fd. */
 static __always_inline void read_sock_addrs(struct sock *sk, struct sock_info *out)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 
+	__builtin_memset(out->laddr, 0, sizeof(out->laddr));
+	__builtin_memset(out->raddr, 0, sizeof(out->raddr));
+	out->lport = 0;
+	out->rport = 0;
 	out->family = family;
 	if (family == TLSTAP_AF_INET) {
 		bpf_core_read(out->laddr, 4, &sk->__sk_common.skc_rcv_saddr);

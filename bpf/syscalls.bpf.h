@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
-/* Syscall numbers the sys_enter hook cares about, per architecture. */
+/*
+ * The syscall the current task is in, from its saved user registers:
+ * numbers the hooks care about, per architecture, and how to read them.
+ */
 #ifndef TLSTAP_BPF_SYSCALLS_BPF_H_
 #define TLSTAP_BPF_SYSCALLS_BPF_H_
 
@@ -32,5 +35,43 @@
 #endif
 
 #define TLSTAP_PROT_EXEC 0x4
+#define TLSTAP_MAP_TYPE 0x0f
+#define TLSTAP_MAP_PRIVATE 0x02
+
+/* The registers the current task entered the kernel with. */
+static __always_inline struct pt_regs *current_user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+/* The number of the syscall in progress (meaningless outside one). */
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return regs->orig_ax;
+#else
+	return regs->syscallno;
+#endif
+}
+
+/* Syscalls whose first argument is the socket they read or write. */
+static __always_inline bool is_socket_io_syscall(long nr)
+{
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+	case NR_readv:
+	case NR_writev:
+	case NR_sendto:
+	case NR_recvfrom:
+	case NR_sendmsg:
+	case NR_recvmsg:
+	case NR_sendmmsg:
+	case NR_recvmmsg:
+		return true;
+	default:
+		return false;
+	}
+}
 
 #endif /* TLSTAP_BPF_SYSCALLS_BPF_H_ */

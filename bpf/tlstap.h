@@ -36,7 +36,7 @@ enum tlstap_record_type {
 };
 
 enum tlstap_data_flags {
-	/* fd and addresses come from a socket syscall made inside this call */
+	/* fd and addresses come from the socket I/O made inside this call */
 	TLSTAP_F_FD_FROM_SYSCALL = 1 << 0,
 	/* fd and addresses remembered from an earlier call on the same session */
 	TLSTAP_F_FD_CACHED = 1 << 1,
@@ -73,7 +73,10 @@ struct tlstap_data_event {
 	/* data_len payload bytes follow the header */
 };
 
-/* A process mapped a file executable for the first time since tlstap started. */
+/*
+ * A process mapped a file for the first time since tlstap started: a
+ * library being loaded, or (fd == TLSTAP_MAPPED_EXE) the program it exec'd.
+ */
 struct tlstap_file_mapped {
 	__u32 type; /* TLSTAP_RECORD_FILE_MAPPED */
 	__u32 pid;
@@ -82,6 +85,9 @@ struct tlstap_file_mapped {
 	__s32 fd; /* the descriptor being mapped: /proc/PID/fd/FD reaches the file */
 	__u32 pad;
 };
+
+/* tlstap_file_mapped.fd of an exec: /proc/PID/exe reaches the file */
+#define TLSTAP_MAPPED_EXE (-1)
 
 /* Per-CPU counters, one slot per cause; user space sums the CPUs. */
 enum tlstap_stat {

@@ -72,8 +72,13 @@ int main(int argc, char** argv) {
 
   auto probes = loader::Probes::make({.filters = options->filters,
                                       .ring_bytes = options->ring_bytes,
-                                      .verbose = options->verbose});
+                                      .verbose = options->verbose,
+                                      .syscall_hook = options->syscall_hook});
   if (!probes) return die(probes.error());
+  if (options->verbose) {
+    std::cerr << "tlstap: TLS calls' sockets found through the " << (*probes)->attribution_hook()
+              << "\n";
+  }
 
   install_signal_handlers();
   cli::Session session(**probes, *exporter, options->verbose);

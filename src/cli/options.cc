@@ -34,6 +34,9 @@ Filters, applied in the kernel before any byte is copied:
 Tuning:
       --ring-size MIB    ring buffer between kernel and tlstap, a power of two
                          (default 64); raise it if statistics report losses
+      --syscall-hook     find each TLS call's socket from every syscall entry,
+                         as on kernels before 6.3, instead of from the socket
+                         I/O tracepoints (slower for the whole host; for tests)
   -v, --verbose          show libbpf's messages and each library found
   -h, --help             this text
   -V, --version          version
@@ -67,7 +70,7 @@ std::unexpected<Error> usage(const std::string& message) {
 }  // namespace
 
 Result<Options> parse_options(int argc, char** argv) {
-  enum { kStats = 1000, kRingSize };
+  enum { kStats = 1000, kRingSize, kSyscallHook };
   static const option kLong[] = {
       {"hex", no_argument, nullptr, 'x'},
       {"json", no_argument, nullptr, 'j'},
@@ -77,6 +80,7 @@ Result<Options> parse_options(int argc, char** argv) {
       {"comm", required_argument, nullptr, 'c'},
       {"uid", required_argument, nullptr, 'u'},
       {"ring-size", required_argument, nullptr, kRingSize},
+      {"syscall-hook", no_argument, nullptr, kSyscallHook},
       {"verbose", no_argument, nullptr, 'v'},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
@@ -137,6 +141,9 @@ Result<Options> parse_options(int argc, char** argv) {
         o.ring_bytes = *mib << 20;
         break;
       }
+      case kSyscallHook:
+        o.syscall_hook = true;
+        break;
       case 'v':
         o.verbose = true;
         break;

@@ -17,6 +17,7 @@ struct Options {
   std::string write_path;             // -w
   std::optional<int> stats_interval;  // --stats[=SECONDS]
   uint32_t ring_bytes = 64u << 20;
+  bool syscall_hook = false;  // --syscall-hook
   bool verbose = false;
   bool help = false;
   bool version = false;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <system_error>
 
+#include "bpf/tlstap.h"
 #include "discovery/file_util.h"
 #include "discovery/targets.h"
 
@@ -72,9 +73,9 @@ std::vector<Target*> Inventory::scan_mappings(pid_t pid, const std::vector<Mappi
 // `pid` is 0 for files no process was seen mapping (the linker cache).
 bool Inventory::scan_mapped_fd(pid_t pid, int fd, const FileId& id,
                                const std::function<void(const Target&)>& attach) {
-  if (fd < 0) return false;
   std::string proc_dir = proc_root_ + "/" + std::to_string(pid);
-  std::string their_fd = proc_dir + "/fd/" + std::to_string(fd);
+  std::string their_fd =
+      fd == TLSTAP_MAPPED_EXE ? proc_dir + "/exe" : proc_dir + "/fd/" + std::to_string(fd);
   std::error_code ec;
   std::string path = std::filesystem::read_symlink(their_fd, ec).string();
   if (ec) return false;

@@ -77,7 +77,11 @@ OpenSslProbePoints openssl_probe_points(const Target& target) {
     return it->second.file_offset;
   };
   if (auto write = at("ssl_write_internal"), read = at("ssl_read_internal"); write && read) {
-    return {.write_ex = write, .read_ex = read, .free = at("SSL_free")};
+    return {.write = std::nullopt,
+            .write_ex = write,
+            .read = std::nullopt,
+            .read_ex = read,
+            .free = at("SSL_free")};
   }
   return {at("SSL_write"), at("SSL_write_ex"), at("SSL_read"), at("SSL_read_ex"), at("SSL_free")};
 }

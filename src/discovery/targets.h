@@ -92,7 +92,8 @@ class Inventory {
   std::vector<Target*> scan_pid(pid_t pid);
 
   // The file a process is mapping right now, reached through the descriptor
-  // it maps (/proc/PID/fd/FD) rather than its maps, which do not show it yet:
+  // it maps (/proc/PID/fd/FD; /proc/PID/exe when fd is TLSTAP_MAPPED_EXE, a
+  // program just exec'd) rather than its maps, which do not show it yet:
   // the quickest way to a library loaded after start. If it is a new TLS
   // library, calls attach(target) while the file is held open (target's
   // open_path is valid only then). Returns whether the file is known now;

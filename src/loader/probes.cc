@@ -79,6 +79,16 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes)) {
     return fail(ExitCode::kUsage, "ring buffer size rejected: " + detail(err));
   }
+  // The socket I/O tracepoints (Linux 6.3+) cost only socket reads and
+  // writes; sys_enter, the fallback, costs every syscall on the host.
+  bool has_socket_tracepoints =
+      libbpf_find_vmlinux_btf_id("sock_send_length", BPF_TRACE_RAW_TP) > 0 &&
+      libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
+  probes->syscall_hook_ = options.syscall_hook || !has_socket_tracepoints;
+  bpf_program__set_autoload(skel->progs.sys_enter, probes->syscall_hook_);
+  bpf_program__set_autoload(skel->progs.sock_send, !probes->syscall_hook_);
+  bpf_program__set_autoload(skel->progs.sock_recv, !probes->syscall_hook_);
+
   if (int err = tlstap_bpf__load(skel)) {
     return fail(ExitCode::kFailure, "cannot load the BPF programs: " + detail(err) +
                                         (g_verbose ? "" : "; run with -v for libbpf's log"));
@@ -93,7 +103,11 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
     }
   }
 
-  for (bpf_program* prog : {skel->progs.sys_enter, skel->progs.sched_process_exit}) {
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (!bpf_program__autoload(prog) || bpf_program__type(prog) != BPF_PROG_TYPE_TRACING) {
+      continue;  // not loaded, or a uprobe program attached per library later
+    }
     bpf_link* link = bpf_program__attach(prog);
     if (!link) {
       return fail(ExitCode::kFailure,

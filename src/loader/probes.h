@@ -35,6 +35,9 @@ struct Options {
   Filters filters;
   uint32_t ring_bytes = 64u << 20;  // power of two, at least one page
   bool verbose = false;             // show libbpf's own messages
+  // Attribute connections from sys_enter, as on kernels without the socket
+  // I/O tracepoints (before 6.3), even where they exist: tests that path.
+  bool syscall_hook = false;
 };
 
 using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
@@ -80,6 +83,12 @@ class Probes {
 
   int attached_probes() const { return static_cast<int>(links_.size()); }
 
+  // How the socket of a TLS call is found: "socket I/O tracepoints" or
+  // "sys_enter" (older kernels, or Options::syscall_hook).
+  const char* attribution_hook() const {
+    return syscall_hook_ ? "sys_enter" : "socket I/O tracepoints";
+  }
+
  private:
   Probes() = default;
   Result<void> attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
@@ -89,6 +98,7 @@ class Probes {
   ring_buffer* ring_ = nullptr;
   std::vector<Link> links_;
   const RecordHandler* handler_ = nullptr;
+  bool syscall_hook_ = false;
 };
 
 }  // namespace tlstap::loader

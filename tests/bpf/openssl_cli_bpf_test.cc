@@ -15,6 +15,7 @@ namespace {
 struct CliCase {
   const char* version;  // s_server/s_client flag
   size_t size;
+  bool syscall_hook = false;  // tlstap --syscall-hook: the pre-6.3 attribution path
 };
 
 class OpenSslCliTest : public BpfTest, public ::testing::WithParamInterface<CliCase> {};
@@ -29,7 +30,12 @@ TEST_P(OpenSslCliTest, BothDirectionsExactlyOnce) {
   const std::string downstream = Payload(tag + "/s2c", c.size);
 
   TlstapSession tap;
-  ASSERT_NO_FATAL_FAILURE(tap.Start({"--comm", "openssl"}));
+  std::vector<std::string> args = {"--comm", "openssl"};
+  if (c.syscall_hook) args.insert(args.end(), {"--syscall-hook", "-v"});
+  ASSERT_NO_FATAL_FAILURE(tap.Start(args));
+  EXPECT_EQ(tap.Stderr().find("sockets found through the sys_enter") != std::string::npos,
+            c.syscall_hook)
+      << tap.Stderr();
 
   const int port = FreeTcpPort();
   ASSERT_GT(port, 0);
@@ -92,16 +98,16 @@ TEST_P(OpenSslCliTest, BothDirectionsExactlyOnce) {
 
 std::string CaseName(const ::testing::TestParamInfo<CliCase>& info) {
   std::string version = info.param.version + 1;  // "tls1_3"
-  return version + "_" + SizeName(info.param.size);
+  return version + "_" + SizeName(info.param.size) + (info.param.syscall_hook ? "_sys_enter" : "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, OpenSslCliTest,
-                         ::testing::Values(CliCase{"-tls1_2", 1}, CliCase{"-tls1_2", 100},
-                                           CliCase{"-tls1_2", 16 << 10},
-                                           CliCase{"-tls1_2", 1 << 20}, CliCase{"-tls1_3", 1},
-                                           CliCase{"-tls1_3", 100}, CliCase{"-tls1_3", 16 << 10},
-                                           CliCase{"-tls1_3", 1 << 20}),
-                         CaseName);
+INSTANTIATE_TEST_SUITE_P(
+    Sizes, OpenSslCliTest,
+    ::testing::Values(CliCase{"-tls1_2", 1}, CliCase{"-tls1_2", 100}, CliCase{"-tls1_2", 16 << 10},
+                      CliCase{"-tls1_2", 1 << 20}, CliCase{"-tls1_3", 1}, CliCase{"-tls1_3", 100},
+                      CliCase{"-tls1_3", 16 << 10}, CliCase{"-tls1_3", 1 << 20},
+                      CliCase{"-tls1_2", 100, true}, CliCase{"-tls1_3", 1 << 20, true}),
+    CaseName);
 
 }  // namespace
 }  // namespace tlstap::bpf_test
