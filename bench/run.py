@@ -18,6 +18,7 @@ import base64
 import collections
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -31,7 +32,11 @@ import time
 # tools probe, for comparison; floor+sys: the floor plus an empty program on
 # the sys_enter tracepoint, tlstap's syscall hook (the part of tlstap's cost
 # that is the hook itself, not its work).
-MODES = ("untraced", "floor", "floor+sys", "exported", "tlstap")
+# tlstap: writing JSON lines to a file in --out-dir, read back and checked
+# byte by byte; tlstap-null: the same capture written to /dev/null, judged by
+# tlstap's own summary (calls seen, losses by cause) -- what tlstap keeps up
+# with when the output medium is not the limit.
+MODES = ("untraced", "floor", "floor+sys", "exported", "tlstap", "tlstap-null")
 FLOOR_MODES = {"floor": [], "floor+sys": ["--syscalls"], "exported": ["--exported"]}
 SIZES = (64, 16384)
 
@@ -292,6 +297,19 @@ def read_capture(path, pid):
     return cap
 
 
+def read_summary(stderr_lines):
+    """tlstap's exit summary on stderr (written there when -w is given):
+    "tlstap: N calls, ..." and "tlstap: lost: nothing" or the causes."""
+    summary = {"calls": None, "lost": None}
+    for line in stderr_lines:
+        m = re.match(r"tlstap: (\d+) calls,", line)
+        if m:
+            summary["calls"] = int(m.group(1))
+        elif line.startswith("tlstap: lost: "):
+            summary["lost"] = line[len("tlstap: lost: "):].strip()
+    return summary
+
+
 # --- one run -----------------------------------------------------------------
 
 BPF_PROG_TYPE_KPROBE = 2  # uprobes are kprobe-type programs
@@ -337,13 +355,22 @@ def run_once(mode, exe, size, count, args, out_dir):
             tracer = Tracer("tlstap", [exe["tlstap"], "--json", "-w", outfile, "--pid",
                                        str(workload.pid)] + args.tlstap_args.split(),
                             "tlstap: capturing")
+        elif mode == "tlstap-null":
+            tracer = Tracer("tlstap", [exe["tlstap"], "--json", "-w", "/dev/null", "--pid",
+                                       str(workload.pid)] + args.tlstap_args.split(),
+                            "tlstap: capturing")
         result = workload.run(args.timeout)
         result["mode"] = mode
         if tracer:
             cpu, rss = tracer.stop()
+            tracer_lines = list(tracer.err.lines)
             tracer = None
         # Anyone who started probing during the run counts too.
         result["others"] = others | (probe_holders() if os.geteuid() == 0 else set())
+        if mode == "tlstap-null":
+            result["cpu"] = cpu
+            result["rss"] = rss
+            result["summary"] = read_summary(tracer_lines)
         if mode == "tlstap":
             result["cpu"] = cpu
             result["rss"] = rss
@@ -381,10 +408,10 @@ def report_size(size, count, runs, modes):
     print()
     print("== %s messages: %d iterations, %d SSL calls per run, median of %d ==" % (
         human_size(size), count, calls, reps))
-    print("  %-9s %10s %10s %12s   %s" % ("mode", "seconds", "us/call", "vs untraced", "all runs (s)"))
+    print("  %-11s %8s %10s %12s   %s" % ("mode", "seconds", "us/call", "vs untraced", "all runs (s)"))
     for m in modes:
         each = " ".join("%.3f" % r["seconds"] for r in runs[m])
-        print("  %-9s %10.3f %10.2f %12s   %s" % (m, med[m], med[m] / calls * 1e6,
+        print("  %-11s %8.3f %10.2f %12s   %s" % (m, med[m], med[m] / calls * 1e6,
                                                  fmt_ratio(med[m], med.get("untraced")), each))
 
     disturbed = sorted(set().union(*(r["others"] for m in modes for r in runs[m])))
@@ -420,6 +447,29 @@ def report_size(size, count, runs, modes):
             print("      per repetition:  %s" % " ".join("%.2fx" % r for r in per_rep))
     if "tlstap" in runs and runs["tlstap"]:
         verdicts += report_capture(size, runs["tlstap"])
+    if "tlstap-null" in runs and runs["tlstap-null"]:
+        verdicts += report_null_sink(size, runs["tlstap-null"], med)
+    return verdicts
+
+
+def report_null_sink(size, null_runs, med):
+    """tlstap writing to /dev/null: every call seen and nothing lost, by its own count."""
+    targeted = size == TARGET_CAPTURE_SIZE
+    verdicts = []
+    print("  tlstap -w /dev/null (no file I/O; judged by tlstap's own summary):")
+    if "floor" in med:
+        ratio = med["tlstap-null"] / med["floor"]
+        print("    tlstap-null/floor  %7.2fx" % ratio)
+    complete = all(r["summary"]["calls"] == r["ssl_calls"] and r["summary"]["lost"] == "nothing"
+                   for r in null_runs)
+    for r in null_runs:
+        print("    calls seen %s of %d; lost: %s" % (r["summary"]["calls"], r["ssl_calls"],
+                                                    r["summary"]["lost"]))
+    if targeted:
+        verdicts.append(("%s every call captured, zero drops (-w /dev/null)" % human_size(size),
+                         complete))
+    cpu = statistics.median(r["cpu"] for r in null_runs)
+    print("    tlstap CPU       %8.2f s   (user+sys, median)" % cpu)
     return verdicts
 
 
@@ -538,7 +588,7 @@ def find_binaries(build, modes):
     wanted = {"ssl_workload": os.path.join(build, "bench", "ssl_workload")}
     if set(modes) & set(FLOOR_MODES):
         wanted["floor_probes"] = os.path.join(build, "bench", "floor_probes")
-    if "tlstap" in modes:
+    if "tlstap" in modes or "tlstap-null" in modes:
         wanted["tlstap"] = os.path.join(build, "tlstap")
     missing = [p for p in wanted.values() if not os.access(p, os.X_OK)]
     if missing:
