@@ -90,7 +90,7 @@ static __always_inline void conn_state_forget(__u64 conn)
  * (errors, WANT_READ/WANT_WRITE) transferred nothing and emits nothing, so a
  * retried write is reported once, when it succeeds.
  */
-static __always_inline int tls_call_exit(int ret)
+static __always_inline int tls_call_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct active_call *call = active_call_get(false);

@@ -85,9 +85,9 @@ int main(int argc, char** argv) {
   int targets = session.attach_existing();
   if (targets == 0) {
     return die({ExitCode::kNoTlsLibrary,
-                "no TLS library to attach to: no process maps an OpenSSL libssl and the "
-                "dynamic linker cache lists none (install libssl3, or run -v to see why "
-                "candidates were skipped)"});
+                "no TLS library to attach to: no process maps OpenSSL's libssl or GnuTLS "
+                "and the dynamic linker cache lists neither (run -v to see why candidates "
+                "were skipped)"});
   }
   std::cerr << "tlstap: capturing from " << targets << " TLS "
             << (targets == 1 ? "library" : "libraries") << " (" << (*probes)->attached_probes()

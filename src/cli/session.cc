@@ -12,9 +12,42 @@ constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
 // How long a newly mapped file may take to show up in /proc/PID/maps.
 constexpr auto kRescanWindow = std::chrono::seconds(1);
 
-loader::OpenSslHooks hooks_for(const discovery::Target& t) {
-  discovery::OpenSslProbePoints p = discovery::openssl_probe_points(t);
-  return {p.write, p.write_ex, p.read, p.read_ex, p.free};
+// The BPF programs (bpf/openssl.bpf.c, bpf/gnutls.bpf.c) each function gets.
+std::vector<loader::UprobeHook> hooks_for(const discovery::Target& t) {
+  std::vector<loader::UprobeHook> hooks;
+  auto add = [&hooks](const std::optional<uint64_t>& offset, const char* entry, const char* exit) {
+    if (offset) hooks.push_back({entry, exit, *offset});
+  };
+  switch (t.kind) {
+    case discovery::LibKind::kOpenSsl: {
+      discovery::OpenSslProbePoints p = discovery::openssl_probe_points(t);
+      add(p.write, "ssl_write_enter", "ssl_call_exit");
+      add(p.write_ex, "ssl_write_ex_enter", "ssl_call_exit");
+      add(p.read, "ssl_read_enter", "ssl_call_exit");
+      add(p.read_ex, "ssl_read_ex_enter", "ssl_call_exit");
+      add(p.free, "ssl_free_enter", nullptr);
+      break;
+    }
+    case discovery::LibKind::kGnuTls: {
+      discovery::GnuTlsProbePoints p = discovery::gnutls_probe_points(t);
+      add(p.send, "gnutls_send_enter", "gnutls_call_exit");
+      add(p.recv, "gnutls_recv_enter", "gnutls_call_exit");
+      add(p.recv_seq, "gnutls_recv_enter", "gnutls_call_exit");
+      add(p.deinit, "gnutls_deinit_enter", nullptr);
+      break;
+    }
+  }
+  return hooks;
+}
+
+uint8_t lib_code(discovery::LibKind kind) {
+  switch (kind) {
+    case discovery::LibKind::kOpenSsl:
+      return TLSTAP_LIB_OPENSSL;
+    case discovery::LibKind::kGnuTls:
+      return TLSTAP_LIB_GNUTLS;
+  }
+  return TLSTAP_LIB_UNKNOWN;
 }
 
 }  // namespace
@@ -58,7 +91,7 @@ void Session::report_late_attach(pid_t pid, const discovery::Target& t, Clock::t
 int Session::attach(const std::vector<const discovery::Target*>& targets) {
   int attached = 0;
   for (const discovery::Target* t : targets) {
-    auto n = probes_.attach_openssl(t->open_path, hooks_for(*t), TLSTAP_LIB_OPENSSL);
+    auto n = probes_.attach_library(t->open_path, hooks_for(*t), lib_code(t->kind));
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
       continue;

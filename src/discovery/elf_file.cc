@@ -118,25 +118,33 @@ ElfFile::~ElfFile() {
   close(fd_);
 }
 
-std::string ElfFile::soname() const {
+std::vector<std::string> ElfFile::dynamic_strings(int64_t tag) const {
+  std::vector<std::string> values;
   for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
     GElf_Shdr shdr;
     if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_DYNAMIC) continue;
-    if (shdr.sh_entsize == 0) return "";
     Elf_Data* data = elf_getdata(scn, nullptr);
-    if (data == nullptr) return "";
+    if (shdr.sh_entsize == 0 || data == nullptr) break;
     size_t count = shdr.sh_size / shdr.sh_entsize;
     for (size_t i = 0; i < count; ++i) {
       GElf_Dyn dyn;
       if (gelf_getdyn(data, static_cast<int>(i), &dyn) == nullptr || dyn.d_tag == DT_NULL) break;
-      if (dyn.d_tag != DT_SONAME) continue;
-      const char* name = elf_strptr(elf_, shdr.sh_link, dyn.d_un.d_val);
-      return name != nullptr ? name : "";
+      if (dyn.d_tag != tag) continue;
+      if (const char* value = elf_strptr(elf_, shdr.sh_link, dyn.d_un.d_val)) {
+        values.emplace_back(value);
+      }
     }
-    return "";
+    break;
   }
-  return "";
+  return values;
 }
+
+std::string ElfFile::soname() const {
+  std::vector<std::string> names = dynamic_strings(DT_SONAME);
+  return names.empty() ? "" : names.front();
+}
+
+std::vector<std::string> ElfFile::needed() const { return dynamic_strings(DT_NEEDED); }
 
 std::optional<uint64_t> ElfFile::file_offset(uint64_t vaddr) const {
   for (const GElf_Phdr& load : loads_) {

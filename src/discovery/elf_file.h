@@ -31,6 +31,8 @@ class ElfFile {
 
   // DT_SONAME, or "" if the file has none.
   std::string soname() const;
+  // The DT_NEEDED libraries, in order.
+  std::vector<std::string> needed() const;
 
   // Where the byte loaded at `vaddr` sits in the file, through the PT_LOAD
   // segment that contains it; std::nullopt if no segment does.
@@ -50,6 +52,8 @@ class ElfFile {
       const std::set<std::string, std::less<>>& names) const;
 
  private:
+  std::vector<std::string> dynamic_strings(int64_t tag) const;
+
   ElfFile(int fd, Elf* elf, FileId id, uint16_t machine, std::vector<GElf_Phdr> loads)
       : fd_(fd), elf_(elf), id_(id), machine_(machine), loads_(std::move(loads)) {}
 

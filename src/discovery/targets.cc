@@ -10,11 +10,22 @@
 namespace tlstap::discovery {
 namespace {
 
-// The OpenSSL functions the probes use; SSL_write and SSL_read are required.
-const std::set<std::string, std::less<>>& openssl_functions() {
-  static const std::set<std::string, std::less<>> names = {"SSL_write", "SSL_read", "SSL_write_ex",
-                                                           "SSL_read_ex", "SSL_free"};
+// The functions the probes use. A library is OpenSSL-family if it defines
+// SSL_write and SSL_read, GnuTLS if it defines gnutls_record_send and
+// gnutls_record_recv.
+const std::set<std::string, std::less<>>& tls_functions() {
+  static const std::set<std::string, std::less<>> names = {
+      "SSL_write",           "SSL_read",           "SSL_write_ex",
+      "SSL_read_ex",         "SSL_free",           "gnutls_record_send",
+      "gnutls_record_send2", "gnutls_record_recv", "gnutls_record_recv_seq",
+      "gnutls_deinit"};
   return names;
+}
+
+bool needs_gnutls(const internal::ElfFile& elf) {
+  std::vector<std::string> needed = elf.needed();
+  return std::any_of(needed.begin(), needed.end(),
+                     [](const std::string& lib) { return lib.starts_with("libgnutls.so."); });
 }
 
 // "libssl.so.3" -> "3", "libssl.so.1.1" -> "1.1", anything else -> "".
@@ -86,10 +97,27 @@ OpenSslProbePoints openssl_probe_points(const Target& target) {
   return {at("SSL_write"), at("SSL_write_ex"), at("SSL_read"), at("SSL_read_ex"), at("SSL_free")};
 }
 
+GnuTlsProbePoints gnutls_probe_points(const Target& target) {
+  auto at = [&target](const char* name) -> std::optional<uint64_t> {
+    auto it = target.symbols.find(name);
+    if (it == target.symbols.end()) return std::nullopt;
+    return it->second.file_offset;
+  };
+  // gnutls_record_send is a tail call of gnutls_record_send2 (3.6.3+): probing
+  // both would see one call twice, and programs may call either.
+  std::optional<uint64_t> send = at("gnutls_record_send2");
+  return {.send = send ? send : at("gnutls_record_send"),
+          .recv = at("gnutls_record_recv"),
+          .recv_seq = at("gnutls_record_recv_seq"),
+          .deinit = at("gnutls_deinit")};
+}
+
 std::string_view lib_kind_name(LibKind kind) {
   switch (kind) {
     case LibKind::kOpenSsl:
       return "openssl";
+    case LibKind::kGnuTls:
+      return "gnutls";
   }
   return "unknown";
 }
@@ -98,21 +126,24 @@ Result<std::optional<Target>> inspect_file(const std::string& open_path) {
   Result<std::unique_ptr<internal::ElfFile>> elf = internal::ElfFile::open(open_path);
   if (!elf) return std::unexpected(std::move(elf.error()));
 
-  std::map<std::string, uint64_t> offsets = (*elf)->find_functions(openssl_functions());
-  if (!offsets.contains("SSL_write") || !offsets.contains("SSL_read")) {
+  std::map<std::string, uint64_t> offsets = (*elf)->find_functions(tls_functions());
+  Target target;
+  if (offsets.contains("gnutls_record_send") && offsets.contains("gnutls_record_recv")) {
+    target.kind = LibKind::kGnuTls;
+  } else if (offsets.contains("SSL_write") && offsets.contains("SSL_read") &&
+             !needs_gnutls(**elf)) {
+    target.kind = LibKind::kOpenSsl;
+  } else {
     return std::optional<Target>();
   }
-
-  Target target;
   target.id = (*elf)->id();
-  target.kind = LibKind::kOpenSsl;
   target.path = open_path;
   target.open_path = open_path;
   target.version = version_from_soname((*elf)->soname());
   for (const auto& [name, offset] : offsets) {
     target.symbols.emplace(name, Symbol{name, offset});
   }
-  find_internals(**elf, &target.symbols);
+  if (target.kind == LibKind::kOpenSsl) find_internals(**elf, &target.symbols);
   return std::optional<Target>(std::move(target));
 }
 

@@ -19,9 +19,9 @@
 
 namespace tlstap::discovery {
 
-enum class LibKind { kOpenSsl };
+enum class LibKind { kOpenSsl, kGnuTls };
 
-std::string_view lib_kind_name(LibKind kind);  // "openssl"
+std::string_view lib_kind_name(LibKind kind);  // "openssl", "gnutls"
 
 struct FileId {
   uint64_t dev = 0;  // userspace st_dev encoding (makedev)
@@ -52,7 +52,7 @@ struct Target {
   LibKind kind = LibKind::kOpenSsl;
   std::string path;       // as the owning process sees it ("/usr/lib/.../libssl.so.3")
   std::string open_path;  // how tlstap reaches it ("/proc/123/root/usr/lib/...")
-  std::string version;    // "3" for libssl.so.3, "1.1" for libssl.so.1.1; from SONAME
+  std::string version;    // "3" for libssl.so.3, "30" for libgnutls.so.30; from SONAME
   std::map<std::string, Symbol> symbols;  // the probe-able functions found
   std::set<pid_t> pids;                   // processes seen mapping it
 };
@@ -73,6 +73,16 @@ struct OpenSslProbePoints {
   std::optional<uint64_t> write, write_ex, read, read_ex, free;
 };
 OpenSslProbePoints openssl_probe_points(const Target& target);
+
+// Where to probe GnuTLS: gnutls_record_send2 (or, before 3.6.3,
+// gnutls_record_send), gnutls_record_recv and gnutls_record_recv_seq carry
+// all application data of TLS sessions (libgnutls-openssl's SSL_write and
+// SSL_read call them too, so that compatibility library is not a target of
+// its own); gnutls_deinit ends a session.
+struct GnuTlsProbePoints {
+  std::optional<uint64_t> send, recv, recv_seq, deinit;
+};
+GnuTlsProbePoints gnutls_probe_points(const Target& target);
 
 // Library paths from the dynamic linker's cache (/etc/ld.so.cache, new format).
 std::vector<std::string> read_ld_cache(const std::string& path = "/etc/ld.so.cache");

@@ -149,26 +149,15 @@ Result<void> Probes::attach_uprobe(const char* prog_name, const std::string& pat
   return {};
 }
 
-Result<int> Probes::attach_openssl(const std::string& path, const OpenSslHooks& hooks,
+Result<int> Probes::attach_library(const std::string& path, const std::vector<UprobeHook>& hooks,
                                    uint8_t lib) {
-  struct Hook {
-    const std::optional<uint64_t>& offset;
-    const char* entry;
-    bool with_return;
-  };
-  const Hook plan[] = {
-      {hooks.ssl_write, "ssl_write_enter", true}, {hooks.ssl_write_ex, "ssl_write_ex_enter", true},
-      {hooks.ssl_read, "ssl_read_enter", true},   {hooks.ssl_read_ex, "ssl_read_ex_enter", true},
-      {hooks.ssl_free, "ssl_free_enter", false},
-  };
   std::vector<Link> links;
-  for (const Hook& hook : plan) {
-    if (!hook.offset) continue;
-    if (auto r = attach_uprobe(hook.entry, path, *hook.offset, false, lib, &links); !r) {
+  for (const UprobeHook& hook : hooks) {
+    if (auto r = attach_uprobe(hook.entry, path, hook.offset, false, lib, &links); !r) {
       return std::unexpected(r.error());
     }
-    if (hook.with_return) {
-      if (auto r = attach_uprobe("ssl_call_exit", path, *hook.offset, true, lib, &links); !r) {
+    if (hook.exit) {
+      if (auto r = attach_uprobe(hook.exit, path, hook.offset, true, lib, &links); !r) {
         return std::unexpected(r.error());
       }
     }

@@ -42,9 +42,12 @@ struct Options {
 
 using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
 
-// What to hook in one file for the OpenSSL family, as file offsets.
-struct OpenSslHooks {
-  std::optional<uint64_t> ssl_write, ssl_write_ex, ssl_read, ssl_read_ex, ssl_free;
+// One function to hook in a library file: the BPF program run at its entry
+// and, unless exit is nullptr, the one run at its return (names as in bpf/).
+struct UprobeHook {
+  const char* entry;
+  const char* exit;
+  uint64_t offset;  // in the file
 };
 
 class Link {
@@ -68,10 +71,11 @@ class Probes {
   Probes(const Probes&) = delete;
   Probes& operator=(const Probes&) = delete;
 
-  // Attaches entry and return probes at the given offsets of one file, for
-  // every process that maps it. lib is the enum tlstap_lib value events
-  // carry. Returns the number of probes attached; all or nothing.
-  Result<int> attach_openssl(const std::string& path, const OpenSslHooks& hooks, uint8_t lib);
+  // Attaches the hooks to one file, for every process that maps it. lib is
+  // the enum tlstap_lib value its events carry. Returns the number of probes
+  // attached; all or nothing.
+  Result<int> attach_library(const std::string& path, const std::vector<UprobeHook>& hooks,
+                             uint8_t lib);
 
   // Waits up to timeout_ms for records and hands each to handler. Returns
   // the number handled, or a negative errno (-EINTR when a signal came).

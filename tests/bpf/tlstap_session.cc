@@ -223,10 +223,10 @@ void ExpectStream(const Capture& capture, const Endpoint& want, const std::strin
     conns.insert(e->conn_id);
     fds.insert(e->fd);
     // One failure per event at most: the description says what differs.
-    bool as_expected = e->comm == want.comm && e->lib == "openssl" &&
+    bool as_expected = e->comm == want.comm && e->lib == want.lib &&
                        (want.fd < 0 || e->fd == want.fd) && e->fd >= 0 && e->laddr == want.laddr &&
                        e->raddr == want.raddr && e->attribution != "none" && e->conn_id != 0;
-    EXPECT_TRUE(as_expected) << "expected comm=" << want.comm << " lib=openssl fd="
+    EXPECT_TRUE(as_expected) << "expected comm=" << want.comm << " lib=" << want.lib << " fd="
                              << (want.fd < 0 ? std::string("any") : std::to_string(want.fd))
                              << " laddr=" << want.laddr << " raddr=" << want.raddr
                              << " and an attribution, got " << Describe(*e);

@@ -90,6 +90,7 @@ struct Endpoint {
   std::string comm;
   int fd = -1;  // -1: not known to the test, any one fd (the same for all events)
   std::string laddr, raddr;
+  std::string lib = "openssl";
 };
 
 // The events of e.pid in direction dir: non-empty, all from e's process,

@@ -149,6 +149,7 @@ void WriteFile(const std::string& path, const std::string& contents) {
 // --- LibKindName ---
 
 TEST(LibKindNameTest, OpenSsl) { EXPECT_EQ(lib_kind_name(LibKind::kOpenSsl), "openssl"); }
+TEST(LibKindNameTest, GnuTls) { EXPECT_EQ(lib_kind_name(LibKind::kGnuTls), "gnutls"); }
 
 // --- ParseMaps ---
 
@@ -737,6 +738,38 @@ TEST(InventoryTest, ScanAllCoversProcessesAndLinkerCache) {
 
   // Everything is known now: a second scan finds nothing new.
   EXPECT_THAT(inventory.scan_all(), IsEmpty());
+}
+
+// libgnutls30 and libgnutls-openssl27 are dependencies of the project
+// (scripts/install-deps.sh), like libssl3.
+TEST(InspectFileTest, SystemLibgnutls) {
+  const std::string path = SystemLibrary("libgnutls.so.30");
+  ASSERT_FALSE(path.empty()) << "libgnutls.so.30 is not in the linker cache";
+  Result<std::optional<Target>> result = inspect_file(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  const Target& target = **result;
+  EXPECT_EQ(target.kind, LibKind::kGnuTls);
+  EXPECT_EQ(target.version, "30");
+  std::map<std::string, ReadelfSymbol> readelf = ReadelfFunctions(path, "dyn-syms");
+  GnuTlsProbePoints points = gnutls_probe_points(target);
+  // gnutls_record_send is a tail call of gnutls_record_send2: send2 is probed.
+  ASSERT_TRUE(readelf.contains("gnutls_record_send2"));
+  EXPECT_EQ(points.send, readelf.at("gnutls_record_send2").file_offset);
+  EXPECT_EQ(points.recv, readelf.at("gnutls_record_recv").file_offset);
+  EXPECT_EQ(points.recv_seq, readelf.at("gnutls_record_recv_seq").file_offset);
+  EXPECT_EQ(points.deinit, readelf.at("gnutls_deinit").file_offset);
+}
+
+// GnuTLS's OpenSSL compatibility layer defines SSL_write/SSL_read on top of
+// gnutls_record_send/recv: its traffic is seen (once) in libgnutls itself.
+TEST(InspectFileTest, GnutlsOpensslCompatibilityLayerIsNotATarget) {
+  const std::string path = SystemLibrary("libgnutls-openssl.so.27");
+  ASSERT_FALSE(path.empty()) << "libgnutls-openssl.so.27 is not in the linker cache";
+  ASSERT_TRUE(ReadelfFunctions(path, "dyn-syms").contains("SSL_write"));
+  Result<std::optional<Target>> result = inspect_file(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_FALSE(result->has_value());
 }
 
 }  // namespace
