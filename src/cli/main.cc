@@ -81,8 +81,12 @@ int main(int argc, char** argv) {
   }
 
   install_signal_handlers();
-  cli::Session session(**probes, *exporter, options->verbose);
+  cli::Session session(**probes, *exporter, options->verbose, options->stacks);
   int targets = session.attach_existing();
+  if (options->list) {
+    session.list(std::cout);
+    return 0;
+  }
   if (targets == 0) {
     return die({ExitCode::kNoTlsLibrary,
                 "no TLS library to attach to: no process maps OpenSSL's libssl or GnuTLS "

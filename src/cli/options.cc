@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <pwd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -25,6 +26,13 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
+
+TLS stacks (all hooked unless chosen):
+      --lib STACK[,STACK]  hook only these stacks: openssl, gnutls
+      --no-openssl       do not hook OpenSSL (libssl, and programs exporting SSL_*)
+      --no-gnutls        do not hook GnuTLS (libgnutls)
+      --list             list the TLS libraries found, which processes use them,
+                         and whether probes attach (or why not); then exit
 
 Filters, applied in the kernel before any byte is copied:
   -p, --pid PID          only this process; repeat for more
@@ -70,7 +78,7 @@ std::unexpected<Error> usage(const std::string& message) {
 }  // namespace
 
 Result<Options> parse_options(int argc, char** argv) {
-  enum { kStats = 1000, kRingSize, kSyscallHook };
+  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kNoOpenSsl, kNoGnuTls, kList };
   static const option kLong[] = {
       {"hex", no_argument, nullptr, 'x'},
       {"json", no_argument, nullptr, 'j'},
@@ -81,12 +89,18 @@ Result<Options> parse_options(int argc, char** argv) {
       {"uid", required_argument, nullptr, 'u'},
       {"ring-size", required_argument, nullptr, kRingSize},
       {"syscall-hook", no_argument, nullptr, kSyscallHook},
+      {"lib", required_argument, nullptr, kLib},
+      {"no-openssl", no_argument, nullptr, kNoOpenSsl},
+      {"no-gnutls", no_argument, nullptr, kNoGnuTls},
+      {"list", no_argument, nullptr, kList},
       {"verbose", no_argument, nullptr, 'v'},
       {"help", no_argument, nullptr, 'h'},
       {"version", no_argument, nullptr, 'V'},
       {nullptr, 0, nullptr, 0},
   };
   Options o;
+  std::optional<std::set<discovery::LibKind>> lib_chosen;
+  std::set<discovery::LibKind> excluded;
   optind = 0;  // reset: tests call this more than once
   opterr = 0;
   int c;
@@ -144,6 +158,33 @@ Result<Options> parse_options(int argc, char** argv) {
       case kSyscallHook:
         o.syscall_hook = true;
         break;
+      case kLib: {
+        std::set<discovery::LibKind> chosen;
+        std::string_view list = optarg;
+        for (size_t start = 0; start <= list.size();) {
+          size_t comma = std::min(list.find(',', start), list.size());
+          std::string_view name = list.substr(start, comma - start);
+          auto kind = discovery::lib_kind_from_name(name);
+          if (!kind) {
+            return usage("--lib takes stacks from: openssl, gnutls (got \"" + std::string(name) +
+                         "\")");
+          }
+          chosen.insert(*kind);
+          start = comma + 1;
+        }
+        if (chosen.empty()) return usage("--lib needs at least one stack");
+        lib_chosen = std::move(chosen);
+        break;
+      }
+      case kNoOpenSsl:
+        excluded.insert(discovery::LibKind::kOpenSsl);
+        break;
+      case kNoGnuTls:
+        excluded.insert(discovery::LibKind::kGnuTls);
+        break;
+      case kList:
+        o.list = true;
+        break;
       case 'v':
         o.verbose = true;
         break;
@@ -160,6 +201,9 @@ Result<Options> parse_options(int argc, char** argv) {
     }
   }
   if (optind < argc) return usage(std::string("unexpected argument: ") + argv[optind]);
+  if (lib_chosen) o.stacks = *lib_chosen;
+  for (discovery::LibKind kind : excluded) o.stacks.erase(kind);
+  if (o.stacks.empty()) return usage("every TLS stack is turned off: nothing to capture");
   return o;
 }
 

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "discovery/targets.h"
 #include "loader/probes.h"
 #include "util/error.h"
 
@@ -18,6 +20,9 @@ struct Options {
   std::optional<int> stats_interval;  // --stats[=SECONDS]
   uint32_t ring_bytes = 64u << 20;
   bool syscall_hook = false;  // --syscall-hook
+  bool list = false;          // --list
+  // The TLS stacks to hook (--lib, --no-STACK): all by default.
+  std::set<discovery::LibKind> stacks = {discovery::LibKind::kOpenSsl, discovery::LibKind::kGnuTls};
   bool verbose = false;
   bool help = false;
   bool version = false;

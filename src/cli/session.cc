@@ -52,14 +52,16 @@ uint8_t lib_code(discovery::LibKind kind) {
 
 }  // namespace
 
-Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool verbose)
+Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool verbose,
+                 std::set<discovery::LibKind> stacks)
     : probes_(probes),
       exporter_(exporter),
       verbose_(verbose),
       pipeline_(
           capture::realtime_offset_ns(),
           [this](const capture::DataEvent& e) { exporter_.on_data(e); },
-          [this](const capture::FileMappedEvent& m) { on_file_mapped(m); }) {}
+          [this](const capture::FileMappedEvent& m) { on_file_mapped(m); }),
+      stacks_(std::move(stacks)) {}
 
 // Called from inside the ring-buffer callback: the process is running on
 // towards its first TLS call while we attach, so take the shortest path.
@@ -91,11 +93,18 @@ void Session::report_late_attach(pid_t pid, const discovery::Target& t, Clock::t
 int Session::attach(const std::vector<const discovery::Target*>& targets) {
   int attached = 0;
   for (const discovery::Target* t : targets) {
+    if (!stacks_.contains(t->kind)) {
+      attach_status_[t->id] =
+          "off (--no-" + std::string(discovery::lib_kind_name(t->kind)) + " or --lib)";
+      continue;
+    }
     auto n = probes_.attach_library(t->open_path, hooks_for(*t), lib_code(t->kind));
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
+      attach_status_[t->id] = "not attached: " + n.error().message;
       continue;
     }
+    attach_status_[t->id] = "attached " + std::to_string(*n) + " probes";
     ++targets_attached_;
     ++attached;
     if (verbose_) {
@@ -114,6 +123,30 @@ int Session::attach_existing() {
     for (const auto& [id, why] : inventory_.failures()) std::cerr << "tlstap: " << why << "\n";
   }
   return targets_attached_;
+}
+
+void Session::list(std::ostream& out) const {
+  const auto& targets = inventory_.targets();
+  if (targets.empty()) out << "no TLS library found\n";
+  for (const auto& [id, t] : targets) {
+    auto status = attach_status_.find(id);
+    out << t.path << "\n  " << discovery::lib_kind_name(t.kind)
+        << (t.version.empty() ? "" : " " + t.version) << "; "
+        << (status != attach_status_.end() ? status->second : std::string("not attached")) << "; "
+        << t.pids.size() << (t.pids.size() == 1 ? " process" : " processes");
+    size_t shown = 0;
+    for (pid_t pid : t.pids) {
+      if (shown++ == 8) {
+        out << " ...";
+        break;
+      }
+      std::string comm;
+      std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
+      out << (shown == 1 ? ": " : ", ") << pid << " (" << comm << ")";
+    }
+    out << "\n";
+  }
+  for (const auto& [id, why] : inventory_.failures()) out << "not inspected: " << why << "\n";
 }
 
 void Session::process_rescans(Clock::time_point now) {

@@ -6,8 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
+#include <set>
 #include <vector>
 
 #include "capture/pipeline.h"
@@ -20,11 +23,18 @@ namespace tlstap::cli {
 
 class Session {
  public:
-  Session(loader::Probes& probes, exporting::Exporter& exporter, bool verbose);
+  // stacks: the TLS stacks to hook; libraries of the others are listed, not hooked.
+  Session(loader::Probes& probes, exporting::Exporter& exporter, bool verbose,
+          std::set<discovery::LibKind> stacks);
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
   int attach_existing();
+
+  // tlstap --list: every TLS library found, the processes that map it, and
+  // whether its probes are attached or why not; then the files that could
+  // not be inspected.
+  void list(std::ostream& out) const;
 
   // Runs until *stop is set; then drains what the kernel still holds.
   // stats_interval: print statistics that often (none if nullopt).
@@ -52,6 +62,9 @@ class Session {
   discovery::Inventory inventory_;
   capture::Pipeline pipeline_;
   std::deque<Rescan> rescans_;
+  std::set<discovery::LibKind> stacks_;
+  // Per target file: "attached N probes", or why not.
+  std::map<discovery::FileId, std::string> attach_status_;
   int targets_attached_ = 0;
   uint64_t late_attaches_ = 0;
 };

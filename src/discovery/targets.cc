@@ -122,6 +122,13 @@ std::string_view lib_kind_name(LibKind kind) {
   return "unknown";
 }
 
+std::optional<LibKind> lib_kind_from_name(std::string_view name) {
+  for (LibKind kind : {LibKind::kOpenSsl, LibKind::kGnuTls}) {
+    if (lib_kind_name(kind) == name) return kind;
+  }
+  return std::nullopt;
+}
+
 Result<std::optional<Target>> inspect_file(const std::string& open_path) {
   Result<std::unique_ptr<internal::ElfFile>> elf = internal::ElfFile::open(open_path);
   if (!elf) return std::unexpected(std::move(elf.error()));

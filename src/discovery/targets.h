@@ -22,6 +22,7 @@ namespace tlstap::discovery {
 enum class LibKind { kOpenSsl, kGnuTls };
 
 std::string_view lib_kind_name(LibKind kind);  // "openssl", "gnutls"
+std::optional<LibKind> lib_kind_from_name(std::string_view name);
 
 struct FileId {
   uint64_t dev = 0;  // userspace st_dev encoding (makedev)

@@ -29,6 +29,27 @@ TEST(Options, Defaults) {
   EXPECT_TRUE(o->filters.pids.empty());
   EXPECT_EQ(o->ring_bytes, 64u << 20);
   EXPECT_FALSE(o->stats_interval);
+  EXPECT_FALSE(o->list);
+  EXPECT_EQ(o->stacks, (std::set<discovery::LibKind>{discovery::LibKind::kOpenSsl,
+                                                     discovery::LibKind::kGnuTls}));
+}
+
+TEST(Options, StacksChosenAndTurnedOff) {
+  using discovery::LibKind;
+  auto only = Parse({"--lib", "gnutls"});
+  ASSERT_TRUE(only) << only.error().message;
+  EXPECT_EQ(only->stacks, std::set<LibKind>{LibKind::kGnuTls});
+  auto both = Parse({"--lib", "openssl,gnutls", "--list"});
+  ASSERT_TRUE(both) << both.error().message;
+  EXPECT_EQ(both->stacks, (std::set<LibKind>{LibKind::kOpenSsl, LibKind::kGnuTls}));
+  EXPECT_TRUE(both->list);
+  auto off = Parse({"--no-gnutls"});
+  ASSERT_TRUE(off);
+  EXPECT_EQ(off->stacks, std::set<LibKind>{LibKind::kOpenSsl});
+  // --no-X wins over --lib X, whatever the order.
+  auto mixed = Parse({"--no-openssl", "--lib", "openssl,gnutls"});
+  ASSERT_TRUE(mixed);
+  EXPECT_EQ(mixed->stacks, std::set<LibKind>{LibKind::kGnuTls});
 }
 
 TEST(Options, FiltersAndOutput) {
@@ -61,6 +82,10 @@ TEST(Options, BadInputIsAUsageErrorWithOneLine) {
                                                          {"--stats=0"},
                                                          {"--bogus"},
                                                          {"-p"},
+                                                         {"--lib", "nss"},
+                                                         {"--lib", "openssl,"},
+                                                         {"--lib", ""},
+                                                         {"--no-openssl", "--no-gnutls"},
                                                          {"stray"}}) {
     auto o = Parse(args);
     ASSERT_FALSE(o) << args[0];
