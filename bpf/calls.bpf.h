@@ -18,34 +18,49 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
-	struct active_call *cur;
+	struct thread_calls *t;
+	struct call_frame *f;
 
 	if (!should_trace(pid_tgid))
 		return 0;
-	cur = active_call_get(true);
-	if (!cur) {
+	t = thread_calls_get(true);
+	if (!t) {
 		stat_add(TLSTAP_STAT_LOST_NO_ENTRY_CALLS, 1);
 		return 0;
 	}
-	if (cur->active) {
-		if (sp < cur->entry_sp) {
-			/* called from inside another TLS call: the outer one reports */
-			cur->depth++;
-			stat_add(TLSTAP_STAT_NESTED_CALLS, 1);
-			return 0;
-		}
+	/* frames at or above this stack level never saw their return (longjmp, ...) */
+	for (int i = 0; i < TLSTAP_MAX_FRAMES; i++) {
+		f = top_frame(t);
+		if (!f || sp < f->entry_sp)
+			break;
+		t->depth--;
 		stat_add(TLSTAP_STAT_STALE_ENTRIES, 1);
 	}
-	cur->conn = conn;
-	cur->buf = buf;
-	cur->len_out = len_out;
-	cur->entry_sp = sp;
-	cur->depth = 0;
-	cur->dir = dir;
-	cur->lib = bpf_get_attach_cookie(ctx);
-	cur->sk = 0;
-	cur->fd = -1;
-	cur->active = 1;
+	f = top_frame(t);
+	if (f) {
+		stat_add(TLSTAP_STAT_NESTED_CALLS, 1);
+		if (f->conn == conn && f->buf == buf && f->dir == dir) {
+			f->wrapped++; /* a wrapper's inner call: the same bytes */
+			return 0;
+		}
+		if (t->depth == TLSTAP_MAX_FRAMES) {
+			f->untracked++;
+			stat_add(TLSTAP_STAT_LOST_TOO_DEEP_CALLS, 1);
+			return 0;
+		}
+	}
+	f = &t->frames[t->depth & (TLSTAP_MAX_FRAMES - 1)];
+	f->conn = conn;
+	f->buf = buf;
+	f->len_out = len_out;
+	f->entry_sp = sp;
+	f->sk = 0;
+	f->fd = -1;
+	f->dir = dir;
+	f->lib = bpf_get_attach_cookie(ctx);
+	f->wrapped = 0;
+	f->untracked = 0;
+	t->depth++;
 	return 0;
 }
 
@@ -75,6 +90,16 @@ static __always_inline struct conn_state *conn_state_get(__u32 tgid, __u64 conn)
 	return bpf_map_lookup_elem(&conns, &key);
 }
 
+/* The session's socket is now sk (fd may be -1: not known). */
+static __always_inline void conn_state_set_sock(struct conn_state *st, __u64 sk, int fd,
+						__u32 inferred)
+{
+	read_sock_addrs((struct sock *)sk, &st->sock);
+	st->sk = sk;
+	st->sock.fd = fd;
+	st->inferred = inferred;
+}
+
 /* The session is freed: a later session at the same address starts afresh. */
 static __always_inline void conn_state_forget(__u64 conn)
 {
@@ -93,18 +118,26 @@ static __always_inline void conn_state_forget(__u64 conn)
 static __always_inline int tls_call_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct active_call *call = active_call_get(false);
+	struct thread_calls *t = thread_calls_get(false);
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct call_frame *call;
 	struct tlstap_data_event *h;
 	struct emit_ctx ectx = {};
 	struct sock_info *sock = NULL, unremembered = {};
 	struct conn_state *st;
 	__u64 len = 0;
 
-	if (!call || !call->active)
+	if (!t)
 		return 0;
-	if (call->depth) {
-		call->depth--;
+	call = top_frame(t);
+	if (!call)
+		return 0;
+	if (call->untracked) {
+		call->untracked--;
+		return 0;
+	}
+	if (call->wrapped) {
+		call->wrapped--;
 		return 0;
 	}
 	if (call->len_out) {
@@ -130,7 +163,12 @@ static __always_inline int tls_call_exit(long ret)
 	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 	ectx.buf = call->buf;
 
-	/* which connection: the socket the call used, else the session's last one */
+	/*
+	 * Which connection: the socket the call used; else the session's last
+	 * one; else (a session behind a custom BIO, seen for the first time) the
+	 * socket the thread used last, which for a read is the one its
+	 * ciphertext just came from.
+	 */
 	st = conn_state_get(h->pid, call->conn);
 	if (call->sk) {
 		h->flags = TLSTAP_F_FD_FROM_SYSCALL;
@@ -139,18 +177,23 @@ static __always_inline int tls_call_exit(long ret)
 			unremembered.fd = call->fd;
 			sock = &unremembered;
 		} else {
-			if (st->sk != call->sk) {
-				read_sock_addrs((struct sock *)call->sk, &st->sock);
-				st->sk = call->sk;
-				st->sock.fd = call->fd;
-			} else if (call->fd >= 0) {
+			if (st->sk != call->sk)
+				conn_state_set_sock(st, call->sk, call->fd, 0);
+			else if (call->fd >= 0)
 				st->sock.fd = call->fd; /* (the same socket under a dup'd fd) */
-			}
+			st->inferred = 0;
 			sock = &st->sock;
 		}
-	} else if (st && st->sk) {
-		h->flags = TLSTAP_F_FD_CACHED;
-		sock = &st->sock;
+	} else if (st) {
+		if (!st->sk && t->recent_sk)
+			conn_state_set_sock(st, t->recent_sk, t->recent_fd, 1);
+		if (st->sk) {
+			h->flags = st->inferred ? TLSTAP_F_FD_THREAD : TLSTAP_F_FD_CACHED;
+			sock = &st->sock;
+		}
+		/* its ciphertext goes out after the call: that send names the socket */
+		if (h->dir == TLSTAP_DIR_TX && (!st->sk || st->inferred))
+			t->pending_conn = call->conn;
 	}
 	if (sock) {
 		h->fd = sock->fd;
@@ -168,7 +211,7 @@ static __always_inline int tls_call_exit(long ret)
 	}
 	emit_call(&ectx);
 out:
-	call->active = 0;
+	t->depth--;
 	return 0;
 }
 

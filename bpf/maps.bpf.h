@@ -26,19 +26,42 @@ struct sock_info {
 	__u8 raddr[16];
 };
 
-/* A TLS call in progress on one thread, from its entry to its return. */
-struct active_call {
+/* TLS calls nested on one thread that are tracked (a power of two) */
+#define TLSTAP_MAX_FRAMES 4
+
+/* One TLS call in progress, from its entry to its return. */
+struct call_frame {
 	__u64 conn; /* the library's session pointer (SSL*, ...) */
 	__u64 buf; /* plaintext buffer in the traced process */
 	__u64 len_out; /* *_ex calls: where the byte count is written; else 0 */
 	__u64 entry_sp; /* stack pointer at entry: tells nesting from leftovers */
 	__u64 sk; /* struct sock * of the first socket I/O inside the call */
-	__u32 depth; /* nested TLS calls on this thread still to return */
 	__s32 fd; /* that I/O's fd, if it came from a syscall naming it; else -1 */
 	__u8 dir;
 	__u8 lib;
-	__u8 active; /* between entry and return */
-	__u8 pad[5];
+	/* calls inside this one still to return: wrappers of it (same session,
+	 * buffer and direction: this frame reports them), and calls beyond
+	 * TLSTAP_MAX_FRAMES (counted lost) */
+	__u8 wrapped;
+	__u8 untracked;
+};
+
+/*
+ * The TLS calls in progress on one thread, innermost last. A call made from
+ * inside another (node writes from a callback run inside SSL_read) is a
+ * frame of its own and reported on its own.
+ */
+struct thread_calls {
+	struct call_frame frames[TLSTAP_MAX_FRAMES];
+	__u32 depth; /* frames in use */
+	/*
+	 * Between calls: the socket this thread last read or wrote, and the
+	 * session of its last write that made no socket I/O (its ciphertext
+	 * goes out after it returns): for sessions behind a custom BIO.
+	 */
+	__s32 recent_fd;
+	__u64 recent_sk;
+	__u64 pending_conn;
 };
 
 struct conn_key {
@@ -52,6 +75,7 @@ struct conn_state {
 	__u64 conn_id;
 	__u64 pos[2]; /* bytes seen so far, tx and rx */
 	__u64 sk; /* the session's socket, 0 until one is seen; sock describes it */
+	__u32 inferred; /* sk came from the thread's I/O next to a call (TLSTAP_F_FD_THREAD) */
 	struct sock_info sock;
 };
 
@@ -73,7 +97,7 @@ TLSTAP_MAP struct {
 } stats SEC(".maps");
 
 /*
- * thread -> the TLS call it is inside. Task-local storage: no hashing or
+ * thread -> the TLS calls it is inside. Task-local storage: no hashing or
  * bucket lock on the per-call path, and the kernel frees it with the thread,
  * so a thread killed inside SSL_read leaves nothing behind.
  */
@@ -81,13 +105,21 @@ TLSTAP_MAP struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct active_call);
+	__type(value, struct thread_calls);
 } active_calls SEC(".maps");
 
-static __always_inline struct active_call *active_call_get(bool create)
+static __always_inline struct thread_calls *thread_calls_get(bool create)
 {
 	return bpf_task_storage_get(&active_calls, bpf_get_current_task_btf(), 0,
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The innermost call in progress, or NULL. */
+static __always_inline struct call_frame *top_frame(struct thread_calls *t)
+{
+	if (!t->depth || t->depth > TLSTAP_MAX_FRAMES)
+		return NULL;
+	return &t->frames[(t->depth - 1) & (TLSTAP_MAX_FRAMES - 1)];
 }
 
 /* (process, session pointer) -> session state; LRU bounds what is forgotten */

@@ -12,14 +12,25 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
+#include "calls.bpf.h"
 #include "sock.bpf.h"
 #include "syscalls.bpf.h"
 
 /* The first socket I/O of a TLS call names its socket, and its fd if a syscall did it. */
-static __always_inline void note_call_socket(struct active_call *call, struct sock *sk, int fd)
+static __always_inline void note_call_socket(struct call_frame *call, struct sock *sk, int fd)
 {
 	call->sk = (__u64)sk;
 	call->fd = fd;
+}
+
+/* The fd the current syscall reads or writes, if it is one that names it. */
+static __always_inline int current_socket_fd(void)
+{
+	struct pt_regs *regs = current_user_regs();
+
+	if (!is_socket_io_syscall(syscall_nr(regs)))
+		return -1; /* io_uring, splice, ... */
+	return (int)PT_REGS_PARM1_SYSCALL(regs);
 }
 
 /*
@@ -27,44 +38,62 @@ static __always_inline void note_call_socket(struct active_call *call, struct so
  * only for socket reads and writes, with the socket at hand, so syscalls in
  * general (and every process on the host) pay nothing.
  */
-static __always_inline int on_socket_io(struct sock *sk)
+static __always_inline int on_socket_io(struct sock *sk, bool send)
 {
-	struct active_call *call = active_call_get(false);
-	struct pt_regs *regs;
+	struct thread_calls *t = thread_calls_get(false); /* threads that made TLS calls */
+	struct call_frame *call;
+	int fd;
 
-	if (!call || !call->active || call->sk)
+	if (!t)
 		return 0;
-	regs = current_user_regs();
-	note_call_socket(call, sk,
-			 is_socket_io_syscall(syscall_nr(regs)) ? (int)PT_REGS_PARM1_SYSCALL(regs) :
-								  -1 /* io_uring, splice, ... */);
+	if (t->depth) {
+		call = top_frame(t);
+		if (call && !call->sk)
+			note_call_socket(call, sk, current_socket_fd());
+		return 0;
+	}
+	fd = current_socket_fd();
+	/* between calls: for sessions whose calls make no socket I/O themselves */
+	t->recent_sk = (__u64)sk;
+	t->recent_fd = fd;
+	if (send && t->pending_conn) {
+		struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32,
+					.conn = t->pending_conn };
+		struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
+
+		if (st && (!st->sk || st->inferred) && st->sk != (__u64)sk)
+			conn_state_set_sock(st, (__u64)sk, fd, 1);
+		t->pending_conn = 0;
+	}
 	return 0;
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 {
-	return on_socket_io(sk);
+	return on_socket_io(sk, true);
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 {
-	return on_socket_io(sk);
+	return on_socket_io(sk, false);
 }
 
 /* Older kernels: every syscall entry, and a walk from the fd to its socket. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	struct active_call *call;
+	struct thread_calls *t;
+	struct call_frame *call;
 	struct sock *sk;
 	int fd;
 
 	if (!is_socket_io_syscall(id))
 		return 0;
-	call = active_call_get(false);
-	if (!call || !call->active || call->sk)
+	t = thread_calls_get(false);
+	call = t ? top_frame(t) : NULL;
+	if (!call || call->sk)
 		return 0;
 	fd = PT_REGS_PARM1_SYSCALL(regs);
 	sk = sock_from_fd(fd);

@@ -40,6 +40,12 @@ enum tlstap_data_flags {
 	TLSTAP_F_FD_FROM_SYSCALL = 1 << 0,
 	/* fd and addresses remembered from an earlier call on the same session */
 	TLSTAP_F_FD_CACHED = 1 << 1,
+	/*
+	 * The session's socket was inferred: it made no socket I/O inside its
+	 * calls (a library writing through its own BIO, e.g. node), so it got the
+	 * socket its thread read or wrote next to a call of it.
+	 */
+	TLSTAP_F_FD_THREAD = 1 << 2,
 };
 
 /*
@@ -102,6 +108,7 @@ enum tlstap_stat {
 	TLSTAP_STAT_NESTED_CALLS, /* TLS call made inside another on the same thread */
 	TLSTAP_STAT_LOST_NOTIFY, /* file-mapped notifications lost (ring full) */
 	TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES, /* beyond bpf_loop's 1 << 23 chunks */
+	TLSTAP_STAT_LOST_TOO_DEEP_CALLS, /* nested deeper than TLSTAP_MAX_FRAMES calls */
 	TLSTAP_STAT_COUNT,
 };
 

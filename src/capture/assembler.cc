@@ -30,6 +30,7 @@ DataEvent CallAssembler::start(const tlstap_data_event& h) const {
   e.dir = h.dir == TLSTAP_DIR_RX ? Dir::kRx : Dir::kTx;
   e.attribution = (h.flags & TLSTAP_F_FD_FROM_SYSCALL) ? Attribution::kSyscall
                   : (h.flags & TLSTAP_F_FD_CACHED)     ? Attribution::kCached
+                  : (h.flags & TLSTAP_F_FD_THREAD)     ? Attribution::kThread
                                                        : Attribution::kNone;
   e.comm.assign(h.comm, strnlen(h.comm, sizeof(h.comm)));
   e.local.family = e.remote.family = h.family;

@@ -31,6 +31,8 @@ std::string_view attribution_name(Attribution a) {
   switch (a) {
     case Attribution::kSyscall:
       return "syscall";
+    case Attribution::kThread:
+      return "thread";
     case Attribution::kCached:
       return "cached";
     case Attribution::kNone:

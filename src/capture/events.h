@@ -20,6 +20,7 @@ enum class Attribution : uint8_t {
   kNone,     // no socket syscall inside the call and none remembered
   kSyscall,  // a socket syscall made inside this very call
   kCached,   // remembered from an earlier call on the same TLS session
+  kThread,   // inferred: the socket the thread used next to the session's calls
 };
 
 std::string_view lib_name(Lib lib);  // "openssl", ...

@@ -18,6 +18,7 @@ struct Stats {
   uint64_t lost_ringbuf_bytes = 0, lost_ringbuf_calls = 0;
   uint64_t lost_fault_bytes = 0, lost_fault_records = 0;
   uint64_t lost_no_entry_calls = 0, lost_notify = 0, lost_chunk_limit_bytes = 0;
+  uint64_t lost_too_deep_calls = 0;
   uint64_t stale_entries = 0, nested_calls = 0;
   // User side.
   uint64_t events = 0, captured_bytes = 0, attributed_bytes = 0;
@@ -44,6 +45,7 @@ struct Stats {
             {"fault_bytes", lost_fault_bytes},
             {"fault_records", lost_fault_records},
             {"no_entry_calls", lost_no_entry_calls},
+            {"too_deep_calls", lost_too_deep_calls},
             {"chunk_limit_bytes", lost_chunk_limit_bytes},
             {"notify", lost_notify},
             {"incomplete_calls", incomplete_calls},
@@ -70,6 +72,7 @@ void Stats::set_kernel(const Counters& c) {
   lost_no_entry_calls = c[TLSTAP_STAT_LOST_NO_ENTRY_CALLS];
   lost_notify = c[TLSTAP_STAT_LOST_NOTIFY];
   lost_chunk_limit_bytes = c[TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES];
+  lost_too_deep_calls = c[TLSTAP_STAT_LOST_TOO_DEEP_CALLS];
   stale_entries = c[TLSTAP_STAT_STALE_ENTRIES];
   nested_calls = c[TLSTAP_STAT_NESTED_CALLS];
 }

@@ -21,6 +21,8 @@ inline constexpr char kPeerScript[] = TLSTAP_SOURCE_DIR "/tests/progs/tls_peer.p
 inline constexpr char kPython[] = "/usr/bin/python3";
 inline constexpr char kOpenssl[] = "/usr/bin/openssl";
 inline constexpr char kCurl[] = "/usr/bin/curl";
+inline constexpr char kNode[] = "/usr/bin/node";
+inline constexpr char kNodePeerScript[] = TLSTAP_SOURCE_DIR "/tests/progs/tls_node.js";
 inline constexpr char kSystemLibssl[] = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 
 // A directory under $TMPDIR (or /tmp) removed with its contents at the end,

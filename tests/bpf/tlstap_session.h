@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -66,6 +67,10 @@ class TlstapSession {
   pid_t pid() const { return process_ ? process_->pid() : -1; }
   const std::string& output_path() const { return output_; }
   std::string Stderr() const { return process_ ? process_->Stderr() : ""; }
+  bool WaitForStderr(const std::function<bool(std::string_view)>& pred,
+                     std::chrono::milliseconds timeout) {
+    return process_ && process_->WaitForStderr(pred, timeout);
+  }
 
  private:
   TempDir dir_;

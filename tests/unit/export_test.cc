@@ -86,7 +86,8 @@ TEST(JsonLines, StatsNameEveryLossCause) {
                 R"("captured_bytes":900,"attributed_bytes":450,"attributed_share":0.5,)"
                 R"("targets":1,"probes":9,"late_attaches":0,"stale_entries":0,"nested_calls":0,)"
                 R"("lost":{"ringbuf_bytes":100,"ringbuf_calls":1,"fault_bytes":0,)"
-                R"("fault_records":0,"no_entry_calls":0,"chunk_limit_bytes":0,"notify":0,)"
+                R"("fault_records":0,"no_entry_calls":0,"too_deep_calls":0,"chunk_limit_bytes":0,)"
+                R"("notify":0,)"
                 R"("incomplete_calls":0,"malformed_records":0}})"
                 "\n"),
       std::string::npos)

@@ -101,6 +101,9 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
   if (s.lost_no_entry_calls) {
     add(std::to_string(s.lost_no_entry_calls) + " calls (per-thread state could not be stored)");
   }
+  if (s.lost_too_deep_calls) {
+    add(std::to_string(s.lost_too_deep_calls) + " calls (nested more than 4 deep in TLS calls)");
+  }
   if (s.lost_chunk_limit_bytes) add(human_bytes(s.lost_chunk_limit_bytes) + " (chunk limit)");
   if (s.lost_notify) {
     add(std::to_string(s.lost_notify) + " library-load notices (ring buffer full)");
