@@ -350,13 +350,11 @@ def run_once(mode, exe, size, count, args, out_dir):
             extra = FLOOR_MODES[mode]
             tracer = Tracer("floor_probes", [exe["floor_probes"]] + extra + [workload.libssl_path()],
                             "floor: attached")
-        elif mode == "tlstap":
-            outfile = os.path.join(out_dir, "tlstap-%d-%d.jsonl" % (size, workload.pid))
-            tracer = Tracer("tlstap", [exe["tlstap"], "--json", "-w", outfile, "--pid",
-                                       str(workload.pid)] + args.tlstap_args.split(),
-                            "tlstap: capturing")
-        elif mode == "tlstap-null":
-            tracer = Tracer("tlstap", [exe["tlstap"], "--json", "-w", "/dev/null", "--pid",
+        elif mode in ("tlstap", "tlstap-null"):
+            if mode == "tlstap":
+                outfile = os.path.join(out_dir, "tlstap-%d-%d.jsonl" % (size, workload.pid))
+            sink = outfile or "/dev/null"
+            tracer = Tracer("tlstap", [exe["tlstap"], "--json", "-w", sink, "--pid",
                                        str(workload.pid)] + args.tlstap_args.split(),
                             "tlstap: capturing")
         result = workload.run(args.timeout)
@@ -367,13 +365,12 @@ def run_once(mode, exe, size, count, args, out_dir):
             tracer = None
         # Anyone who started probing during the run counts too.
         result["others"] = others | (probe_holders() if os.geteuid() == 0 else set())
-        if mode == "tlstap-null":
+        if mode in ("tlstap", "tlstap-null"):
             result["cpu"] = cpu
             result["rss"] = rss
+        if mode == "tlstap-null":
             result["summary"] = read_summary(tracer_lines)
         if mode == "tlstap":
-            result["cpu"] = cpu
-            result["rss"] = rss
             if not os.path.exists(outfile):
                 raise BenchError("tlstap exited cleanly but wrote no %s" % outfile)
             result["capture"] = read_capture(outfile, workload.pid)

@@ -22,7 +22,8 @@ struct Options {
   bool syscall_hook = false;  // --syscall-hook
   bool list = false;          // --list
   // The TLS stacks to hook (--lib, --no-STACK): all by default.
-  std::set<discovery::LibKind> stacks = {discovery::LibKind::kOpenSsl, discovery::LibKind::kGnuTls};
+  std::set<discovery::LibKind> stacks{std::begin(discovery::kLibKinds),
+                                      std::end(discovery::kLibKinds)};
   bool verbose = false;
   bool help = false;
   bool version = false;

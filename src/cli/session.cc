@@ -40,6 +40,13 @@ std::vector<loader::UprobeHook> hooks_for(const discovery::Target& t) {
   return hooks;
 }
 
+// The command name of a running process ("" if it is gone).
+std::string comm_of(pid_t pid) {
+  std::string comm;
+  std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
+  return comm;
+}
+
 uint8_t lib_code(discovery::LibKind kind) {
   switch (kind) {
     case discovery::LibKind::kOpenSsl:
@@ -79,8 +86,7 @@ void Session::on_file_mapped(const capture::FileMappedEvent& m) {
 // attached; the process may already have used it. Say so: we cannot know.
 void Session::report_late_attach(pid_t pid, const discovery::Target& t, Clock::time_point noticed) {
   ++late_attaches_;
-  std::string comm;
-  std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
+  std::string comm = comm_of(pid);
   auto ms = std::chrono::duration<double, std::milli>(Clock::now() - noticed).count();
   char line[512];
   snprintf(line, sizeof(line),
@@ -140,9 +146,7 @@ void Session::list(std::ostream& out) const {
         out << " ...";
         break;
       }
-      std::string comm;
-      std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
-      out << (shown == 1 ? ": " : ", ") << pid << " (" << comm << ")";
+      out << (shown == 1 ? ": " : ", ") << pid << " (" << comm_of(pid) << ")";
     }
     out << "\n";
   }
@@ -150,7 +154,7 @@ void Session::list(std::ostream& out) const {
 }
 
 void Session::process_rescans(Clock::time_point now) {
-  // The notice comes at mmap() entry: the mapping may not be in maps yet.
+  // The notice comes during mmap(): the mapping may not be in maps yet.
   for (size_t n = rescans_.size(); n > 0; --n) {
     Rescan r = rescans_.front();
     rescans_.pop_front();

@@ -79,14 +79,17 @@ void find_internals(const internal::ElfFile& elf, std::map<std::string, Symbol>*
   (*symbols)["ssl_read_internal"] = Symbol{"ssl_read_internal", *read_internal};
 }
 
+// Where a found function sits in the target's file, if it was found.
+std::optional<uint64_t> symbol_offset(const Target& target, const char* name) {
+  auto it = target.symbols.find(name);
+  if (it == target.symbols.end()) return std::nullopt;
+  return it->second.file_offset;
+}
+
 }  // namespace
 
 OpenSslProbePoints openssl_probe_points(const Target& target) {
-  auto at = [&target](const char* name) -> std::optional<uint64_t> {
-    auto it = target.symbols.find(name);
-    if (it == target.symbols.end()) return std::nullopt;
-    return it->second.file_offset;
-  };
+  auto at = [&target](const char* name) { return symbol_offset(target, name); };
   if (auto write = at("ssl_write_internal"), read = at("ssl_read_internal"); write && read) {
     return {.write = std::nullopt,
             .write_ex = write,
@@ -98,11 +101,7 @@ OpenSslProbePoints openssl_probe_points(const Target& target) {
 }
 
 GnuTlsProbePoints gnutls_probe_points(const Target& target) {
-  auto at = [&target](const char* name) -> std::optional<uint64_t> {
-    auto it = target.symbols.find(name);
-    if (it == target.symbols.end()) return std::nullopt;
-    return it->second.file_offset;
-  };
+  auto at = [&target](const char* name) { return symbol_offset(target, name); };
   // gnutls_record_send is a tail call of gnutls_record_send2 (3.6.3+): probing
   // both would see one call twice, and programs may call either.
   std::optional<uint64_t> send = at("gnutls_record_send2");
@@ -123,7 +122,7 @@ std::string_view lib_kind_name(LibKind kind) {
 }
 
 std::optional<LibKind> lib_kind_from_name(std::string_view name) {
-  for (LibKind kind : {LibKind::kOpenSsl, LibKind::kGnuTls}) {
+  for (LibKind kind : kLibKinds) {
     if (lib_kind_name(kind) == name) return kind;
   }
   return std::nullopt;

@@ -20,6 +20,7 @@
 namespace tlstap::discovery {
 
 enum class LibKind { kOpenSsl, kGnuTls };
+inline constexpr LibKind kLibKinds[] = {LibKind::kOpenSsl, LibKind::kGnuTls};
 
 std::string_view lib_kind_name(LibKind kind);  // "openssl", "gnutls"
 std::optional<LibKind> lib_kind_from_name(std::string_view name);
