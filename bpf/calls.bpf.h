@@ -100,6 +100,17 @@ static __always_inline void conn_state_set_sock(struct conn_state *st, __u64 sk,
 	st->inferred = inferred;
 }
 
+/*
+ * The session pointer now leads to another socket: the session was freed
+ * (Go's garbage collector says nothing) and a new one took its address.
+ */
+static __always_inline void conn_state_restart(struct conn_state *st)
+{
+	st->conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
+	st->pos[0] = 0;
+	st->pos[1] = 0;
+}
+
 /* The session is freed: a later session at the same address starts afresh. */
 static __always_inline void conn_state_forget(__u64 conn)
 {
@@ -107,6 +118,49 @@ static __always_inline void conn_state_forget(__u64 conn)
 
 	if (!bpf_map_delete_elem(&conns, &key))
 		proc_conns_add(key.tgid, -1);
+}
+
+/*
+ * Emits the plaintext of a finished call: len bytes at buf, moved by
+ * process pid_tgid through session st (NULL when it could not be stored),
+ * on the socket sock (NULL when unknown) found as flags says.
+ */
+static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir, __u64 buf,
+					  __u64 len, __u8 flags, const struct sock_info *sock,
+					  struct conn_state *st)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct emit_ctx ectx = {};
+	struct tlstap_data_event *h = &ectx.hdr;
+
+	/* who: read from the task itself, cheaper than the helpers */
+	h->type = TLSTAP_RECORD_DATA;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	h->call_len = len;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->uid = task->cred->uid.val;
+	h->lib = lib;
+	h->dir = dir;
+	h->flags = flags;
+	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
+	if (sock) {
+		h->fd = sock->fd;
+		h->family = sock->family;
+		h->lport = sock->lport;
+		h->rport = sock->rport;
+		__builtin_memcpy(h->laddr, sock->laddr, sizeof(h->laddr));
+		__builtin_memcpy(h->raddr, sock->raddr, sizeof(h->raddr));
+	} else {
+		h->fd = -1;
+	}
+	if (st) {
+		h->conn_id = st->conn_id;
+		h->stream_pos = __sync_fetch_and_add(&st->pos[dir == TLSTAP_DIR_RX], len);
+	}
+	ectx.buf = buf;
+	emit_call(&ectx);
 }
 
 /*
@@ -119,13 +173,11 @@ static __always_inline int tls_call_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct thread_calls *t = thread_calls_get(false);
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct call_frame *call;
-	struct tlstap_data_event *h;
-	struct emit_ctx ectx = {};
 	struct sock_info *sock = NULL, unremembered = {};
 	struct conn_state *st;
 	__u64 len = 0;
+	__u8 flags = 0;
 
 	if (!t)
 		return 0;
@@ -149,29 +201,15 @@ static __always_inline int tls_call_exit(long ret)
 	if (!len)
 		goto out;
 
-	/* who: read from the task itself, cheaper than the helpers */
-	h = &ectx.hdr;
-	h->type = TLSTAP_RECORD_DATA;
-	h->ts_ns = bpf_ktime_get_ns();
-	h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-	h->call_len = len;
-	h->pid = pid_tgid >> 32;
-	h->tid = (__u32)pid_tgid;
-	h->uid = task->cred->uid.val;
-	h->lib = call->lib;
-	h->dir = call->dir;
-	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
-	ectx.buf = call->buf;
-
 	/*
 	 * Which connection: the socket the call used; else the session's last
 	 * one; else (a session behind a custom BIO, seen for the first time) the
 	 * socket the thread used last, which for a read is the one its
 	 * ciphertext just came from.
 	 */
-	st = conn_state_get(h->pid, call->conn);
+	st = conn_state_get(pid_tgid >> 32, call->conn);
 	if (call->sk) {
-		h->flags = TLSTAP_F_FD_FROM_SYSCALL;
+		flags = TLSTAP_F_FD_FROM_SYSCALL;
 		if (!st) {
 			read_sock_addrs((struct sock *)call->sk, &unremembered);
 			unremembered.fd = call->fd;
@@ -188,28 +226,14 @@ static __always_inline int tls_call_exit(long ret)
 		if (!st->sk && t->recent_sk)
 			conn_state_set_sock(st, t->recent_sk, t->recent_fd, 1);
 		if (st->sk) {
-			h->flags = st->inferred ? TLSTAP_F_FD_THREAD : TLSTAP_F_FD_CACHED;
+			flags = st->inferred ? TLSTAP_F_FD_THREAD : TLSTAP_F_FD_CACHED;
 			sock = &st->sock;
 		}
 		/* its ciphertext goes out after the call: that send names the socket */
-		if (h->dir == TLSTAP_DIR_TX && (!st->sk || st->inferred))
+		if (call->dir == TLSTAP_DIR_TX && (!st->sk || st->inferred))
 			t->pending_conn = call->conn;
 	}
-	if (sock) {
-		h->fd = sock->fd;
-		h->family = sock->family;
-		h->lport = sock->lport;
-		h->rport = sock->rport;
-		__builtin_memcpy(h->laddr, sock->laddr, sizeof(h->laddr));
-		__builtin_memcpy(h->raddr, sock->raddr, sizeof(h->raddr));
-	} else {
-		h->fd = -1;
-	}
-	if (st) {
-		h->conn_id = st->conn_id;
-		h->stream_pos = __sync_fetch_and_add(&st->pos[h->dir == TLSTAP_DIR_RX], len);
-	}
-	emit_call(&ectx);
+	emit_tls_call(pid_tgid, call->lib, call->dir, call->buf, len, flags, sock, st);
 out:
 	t->depth--;
 	return 0;

@@ -141,6 +141,33 @@ TLSTAP_MAP struct {
 	__type(value, __u32);
 } procs_with_conns SEC(".maps");
 
+/*
+ * A Go crypto/tls call in progress. Go moves goroutines between threads
+ * (one may park inside Write and resume elsewhere, and the thread runs
+ * other goroutines meanwhile), so calls are keyed by goroutine, not thread.
+ */
+struct go_call_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g; /* the goroutine's runtime.g, which Go keeps in R14 */
+};
+
+struct go_call {
+	__u64 conn; /* *tls.Conn */
+	__u64 buf; /* the []byte's data */
+	__u8 dir;
+	__u8 lib;
+	__u8 pad[6];
+};
+
+/* LRU: a goroutine that panics out of a call never reaches a return probe */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_call_key);
+	__type(value, struct go_call);
+} go_calls SEC(".maps");
+
 /* --pid filter */
 TLSTAP_MAP struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

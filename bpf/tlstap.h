@@ -46,6 +46,8 @@ enum tlstap_data_flags {
 	 * socket its thread read or wrote next to a call of it.
 	 */
 	TLSTAP_F_FD_THREAD = 1 << 2,
+	/* fd read from the session's own connection object (Go's net.Conn) */
+	TLSTAP_F_FD_FROM_CONN = 1 << 3,
 };
 
 /*

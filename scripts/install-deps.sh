@@ -10,7 +10,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   openssl curl python3 procps iproute2 util-linux libcap2-bin
-  gnutls-bin libgnutls30 libgnutls-openssl27 nodejs
+  gnutls-bin libgnutls30 libgnutls-openssl27 nodejs golang-go
 )
 
 missing=()

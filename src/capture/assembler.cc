@@ -31,6 +31,7 @@ DataEvent CallAssembler::start(const tlstap_data_event& h) const {
   e.attribution = (h.flags & TLSTAP_F_FD_FROM_SYSCALL) ? Attribution::kSyscall
                   : (h.flags & TLSTAP_F_FD_CACHED)     ? Attribution::kCached
                   : (h.flags & TLSTAP_F_FD_THREAD)     ? Attribution::kThread
+                  : (h.flags & TLSTAP_F_FD_FROM_CONN)  ? Attribution::kConn
                                                        : Attribution::kNone;
   e.comm.assign(h.comm, strnlen(h.comm, sizeof(h.comm)));
   e.local.family = e.remote.family = h.family;

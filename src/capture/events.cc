@@ -35,6 +35,8 @@ std::string_view attribution_name(Attribution a) {
       return "thread";
     case Attribution::kCached:
       return "cached";
+    case Attribution::kConn:
+      return "conn";
     case Attribution::kNone:
       break;
   }

@@ -21,6 +21,7 @@ enum class Attribution : uint8_t {
   kSyscall,  // a socket syscall made inside this very call
   kCached,   // remembered from an earlier call on the same TLS session
   kThread,   // inferred: the socket the thread used next to the session's calls
+  kConn,     // read from the session's own connection object (Go's net.Conn)
 };
 
 std::string_view lib_name(Lib lib);  // "openssl", ...

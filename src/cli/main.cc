@@ -87,15 +87,23 @@ int main(int argc, char** argv) {
     session.list(std::cout);
     return 0;
   }
-  if (targets == 0) {
+  // Go programs carry their TLS inside: when they are all that was asked
+  // for, one may start at any moment; a library is usually there already.
+  const bool only_go = options->stacks == std::set{discovery::LibKind::kGo};
+  if (targets == 0 && !only_go) {
     return die({ExitCode::kNoTlsLibrary,
-                "no TLS library to attach to: no process maps OpenSSL's libssl or GnuTLS "
-                "and the dynamic linker cache lists neither (run -v to see why candidates "
-                "were skipped)"});
+                "no TLS library to attach to: no process maps OpenSSL's libssl or GnuTLS, "
+                "the dynamic linker cache lists neither, and no running Go program uses "
+                "crypto/tls (run -v to see why candidates were skipped)"});
   }
-  std::cerr << "tlstap: capturing from " << targets << " TLS "
-            << (targets == 1 ? "library" : "libraries") << " (" << (*probes)->attached_probes()
-            << " probes); Ctrl-C to stop\n";
+  if (targets == 0) {
+    std::cerr << "tlstap: no Go program using crypto/tls is running; waiting for one; "
+                 "Ctrl-C to stop\n";
+  } else {
+    std::cerr << "tlstap: capturing from " << targets << " TLS "
+              << (targets == 1 ? "library" : "libraries") << " (" << (*probes)->attached_probes()
+              << " probes); Ctrl-C to stop\n";
+  }
 
   std::optional<std::chrono::seconds> interval;
   if (options->stats_interval) interval = std::chrono::seconds(*options->stats_interval);

@@ -28,9 +28,10 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          they are always printed at exit (stderr for the table)
 
 TLS stacks (all hooked unless chosen):
-      --lib STACK[,STACK]  hook only these stacks: openssl, gnutls
+      --lib STACK[,STACK]  hook only these stacks: openssl, gnutls, go
       --no-openssl       do not hook OpenSSL (libssl, and programs exporting SSL_*)
       --no-gnutls        do not hook GnuTLS (libgnutls)
+      --no-go            do not hook Go programs' crypto/tls
       --list             list the TLS libraries found, which processes use them,
                          and whether probes attach (or why not); then exit
 
@@ -78,7 +79,7 @@ std::unexpected<Error> usage(const std::string& message) {
 }  // namespace
 
 Result<Options> parse_options(int argc, char** argv) {
-  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kNoOpenSsl, kNoGnuTls, kList };
+  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kNoOpenSsl, kNoGnuTls, kNoGo, kList };
   static const option kLong[] = {
       {"hex", no_argument, nullptr, 'x'},
       {"json", no_argument, nullptr, 'j'},
@@ -92,6 +93,7 @@ Result<Options> parse_options(int argc, char** argv) {
       {"lib", required_argument, nullptr, kLib},
       {"no-openssl", no_argument, nullptr, kNoOpenSsl},
       {"no-gnutls", no_argument, nullptr, kNoGnuTls},
+      {"no-go", no_argument, nullptr, kNoGo},
       {"list", no_argument, nullptr, kList},
       {"verbose", no_argument, nullptr, 'v'},
       {"help", no_argument, nullptr, 'h'},
@@ -181,6 +183,9 @@ Result<Options> parse_options(int argc, char** argv) {
         break;
       case kNoGnuTls:
         excluded.insert(discovery::LibKind::kGnuTls);
+        break;
+      case kNoGo:
+        excluded.insert(discovery::LibKind::kGo);
         break;
       case kList:
         o.list = true;

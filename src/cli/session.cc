@@ -36,6 +36,14 @@ std::vector<loader::UprobeHook> hooks_for(const discovery::Target& t) {
       add(p.deinit, "gnutls_deinit_enter", nullptr);
       break;
     }
+    case discovery::LibKind::kGo: {
+      discovery::GoProbePoints p = discovery::go_probe_points(t);
+      add(p.write, "go_write_enter", nullptr);
+      add(p.read, "go_read_enter", nullptr);
+      for (uint64_t ret : p.write_returns) add(ret, "go_call_exit", nullptr);
+      for (uint64_t ret : p.read_returns) add(ret, "go_call_exit", nullptr);
+      break;
+    }
   }
   return hooks;
 }
@@ -53,6 +61,8 @@ uint8_t lib_code(discovery::LibKind kind) {
       return TLSTAP_LIB_OPENSSL;
     case discovery::LibKind::kGnuTls:
       return TLSTAP_LIB_GNUTLS;
+    case discovery::LibKind::kGo:
+      return TLSTAP_LIB_GO;
   }
   return TLSTAP_LIB_UNKNOWN;
 }

@@ -164,6 +164,20 @@ std::optional<uint64_t> ElfFile::vaddr(uint64_t file_offset) const {
   return std::nullopt;
 }
 
+std::optional<ElfFile::Section> ElfFile::section(std::string_view name) const {
+  size_t names_index = 0;
+  if (elf_getshdrstrndx(elf_, &names_index) != 0) return std::nullopt;
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr) continue;
+    const char* scn_name = elf_strptr(elf_, names_index, shdr.sh_name);
+    if (scn_name != nullptr && scn_name == name && shdr.sh_type != SHT_NOBITS) {
+      return Section{shdr.sh_addr, shdr.sh_offset, shdr.sh_size};
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<uint8_t> ElfFile::read(uint64_t file_offset, size_t len) const {
   std::vector<uint8_t> bytes(len);
   ssize_t n = pread(fd_, bytes.data(), len, static_cast<off_t>(file_offset));

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "discovery/targets.h"
@@ -39,6 +40,12 @@ class ElfFile {
   std::optional<uint64_t> file_offset(uint64_t vaddr) const;
   // The reverse: the address a file offset is loaded at.
   std::optional<uint64_t> vaddr(uint64_t file_offset) const;
+
+  // A section by name: where it is loaded and where it sits in the file.
+  struct Section {
+    uint64_t vaddr = 0, file_offset = 0, size = 0;
+  };
+  std::optional<Section> section(std::string_view name) const;
 
   // Up to `len` bytes of the file at `file_offset` (fewer at its end).
   std::vector<uint8_t> read(uint64_t file_offset, size_t len) const;

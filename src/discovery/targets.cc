@@ -1,11 +1,13 @@
 #include "discovery/targets.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <utility>
 
 #include "discovery/call_targets.h"
 #include "discovery/elf_file.h"
+#include "discovery/go_binary.h"
 
 namespace tlstap::discovery {
 namespace {
@@ -86,7 +88,66 @@ std::optional<uint64_t> symbol_offset(const Target& target, const char* name) {
   return it->second.file_offset;
 }
 
+constexpr char kGoWrite[] = "crypto/tls.(*Conn).Write";
+constexpr char kGoRead[] = "crypto/tls.(*Conn).Read";
+
+// "1.19.8" -> {1, 19}; anything unreadable -> {0, 0}.
+std::pair<int, int> major_minor(const std::string& version) {
+  int major = 0, minor = 0;
+  if (std::sscanf(version.c_str(), "%d.%d", &major, &minor) != 2) return {0, 0};
+  return {major, minor};
+}
+
+// A Go program is a target if it contains crypto/tls's (*Conn).Write and
+// Read; its probes need the register ABI (Go 1.17+) of x86-64 and every
+// return instruction of both functions.
+Result<std::optional<Target>> inspect_go(const internal::ElfFile& elf, const std::string& open_path,
+                                         const std::string& version) {
+  auto unsupported = [&](const std::string& why) {
+    return fail(ExitCode::kFailure, "Go program " + open_path + " (Go " + version + "): " + why);
+  };
+  auto functions = internal::go_functions(elf, {kGoWrite, kGoRead});
+  if (!functions) return unsupported(functions.error().message);
+  if (!functions->contains(kGoWrite) || !functions->contains(kGoRead)) {
+    return std::optional<Target>();  // no crypto/tls in it
+  }
+  if (elf.machine() != EM_X86_64) return unsupported("Go programs are probed on x86-64 only");
+  if (major_minor(version) < std::pair(1, 17)) {
+    return unsupported("built before Go 1.17, whose functions take arguments on the stack");
+  }
+  Target target;
+  target.kind = LibKind::kGo;
+  target.id = elf.id();
+  target.path = open_path;
+  target.open_path = open_path;
+  target.version = version;
+  for (const auto& [name, range] : *functions) {
+    std::optional<uint64_t> offset = elf.file_offset(range.vaddr);
+    if (!offset) return unsupported(name + " lies outside the loaded segments");
+    std::vector<uint8_t> code = elf.read(*offset, range.size);
+    auto returns = return_addresses(code, range.vaddr, elf.machine());
+    if (!returns || returns->empty() || code.size() != range.size) {
+      return unsupported("cannot find every return instruction of " + name);
+    }
+    target.symbols.emplace(name, Symbol{name, *offset});
+    std::vector<uint64_t>& at = target.returns[name];
+    for (uint64_t vaddr : *returns) at.push_back(*elf.file_offset(vaddr));
+  }
+  return std::optional<Target>(std::move(target));
+}
+
 }  // namespace
+
+GoProbePoints go_probe_points(const Target& target) {
+  auto returns = [&target](const char* name) {
+    auto it = target.returns.find(name);
+    return it == target.returns.end() ? std::vector<uint64_t>() : it->second;
+  };
+  return {.write = symbol_offset(target, kGoWrite),
+          .read = symbol_offset(target, kGoRead),
+          .write_returns = returns(kGoWrite),
+          .read_returns = returns(kGoRead)};
+}
 
 OpenSslProbePoints openssl_probe_points(const Target& target) {
   auto at = [&target](const char* name) { return symbol_offset(target, name); };
@@ -117,6 +178,8 @@ std::string_view lib_kind_name(LibKind kind) {
       return "openssl";
     case LibKind::kGnuTls:
       return "gnutls";
+    case LibKind::kGo:
+      return "go";
   }
   return "unknown";
 }
@@ -131,6 +194,9 @@ std::optional<LibKind> lib_kind_from_name(std::string_view name) {
 Result<std::optional<Target>> inspect_file(const std::string& open_path) {
   Result<std::unique_ptr<internal::ElfFile>> elf = internal::ElfFile::open(open_path);
   if (!elf) return std::unexpected(std::move(elf.error()));
+  if (std::optional<std::string> go = internal::go_version(**elf)) {
+    return inspect_go(**elf, open_path, *go);
+  }
 
   std::map<std::string, uint64_t> offsets = (*elf)->find_functions(tls_functions());
   Target target;

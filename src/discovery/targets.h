@@ -19,10 +19,10 @@
 
 namespace tlstap::discovery {
 
-enum class LibKind { kOpenSsl, kGnuTls };
-inline constexpr LibKind kLibKinds[] = {LibKind::kOpenSsl, LibKind::kGnuTls};
+enum class LibKind { kOpenSsl, kGnuTls, kGo };
+inline constexpr LibKind kLibKinds[] = {LibKind::kOpenSsl, LibKind::kGnuTls, LibKind::kGo};
 
-std::string_view lib_kind_name(LibKind kind);  // "openssl", "gnutls"
+std::string_view lib_kind_name(LibKind kind);  // "openssl", "gnutls", "go"
 std::optional<LibKind> lib_kind_from_name(std::string_view name);
 
 struct FileId {
@@ -54,9 +54,14 @@ struct Target {
   LibKind kind = LibKind::kOpenSsl;
   std::string path;       // as the owning process sees it ("/usr/lib/.../libssl.so.3")
   std::string open_path;  // how tlstap reaches it ("/proc/123/root/usr/lib/...")
-  std::string version;    // "3" for libssl.so.3, "30" for libgnutls.so.30; from SONAME
+  // "3" for libssl.so.3, "30" for libgnutls.so.30 (from SONAME); "1.19.8"
+  // for a Go program built by go1.19.8
+  std::string version;
   std::map<std::string, Symbol> symbols;  // the probe-able functions found
-  std::set<pid_t> pids;                   // processes seen mapping it
+  // Functions probed at each return instruction instead of by a uretprobe
+  // (Go's): their name -> the file offsets of those instructions.
+  std::map<std::string, std::vector<uint64_t>> returns;
+  std::set<pid_t> pids;  // processes seen mapping it
 };
 
 // Inspects one ELF file: if it is a TLS library tlstap can probe, returns the
@@ -85,6 +90,16 @@ struct GnuTlsProbePoints {
   std::optional<uint64_t> send, recv, recv_seq, deinit;
 };
 GnuTlsProbePoints gnutls_probe_points(const Target& target);
+
+// Where to probe a Go program's crypto/tls: the entries of (*Conn).Write
+// and (*Conn).Read, and every return instruction of each. A uretprobe
+// replaces the return address on the stack, which Go copies elsewhere
+// when it grows a goroutine's stack: the program would crash.
+struct GoProbePoints {
+  std::optional<uint64_t> write, read;
+  std::vector<uint64_t> write_returns, read_returns;
+};
+GoProbePoints go_probe_points(const Target& target);
 
 // Library paths from the dynamic linker's cache (/etc/ld.so.cache, new format).
 std::vector<std::string> read_ld_cache(const std::string& path = "/etc/ld.so.cache");

@@ -13,11 +13,15 @@ std::string JoinSizes(const std::vector<size_t>& sizes) {
 std::unique_ptr<Subprocess> StartPeer(const PeerOptions& o) {
   SpawnOptions spawn = Command(o.prefix);
   spawn.env = o.env;
+  if (o.program.empty()) {
+    spawn.argv.insert(spawn.argv.end(), {kPython, "-u", kPeerScript});
+  } else {
+    spawn.argv.insert(spawn.argv.end(), o.program.begin(), o.program.end());
+  }
   for (const std::string& a :
-       {std::string(kPython), std::string("-u"), std::string(kPeerScript), o.role, o.mode,
-        std::string("--host"), o.host, std::string("--port"), std::to_string(o.port),
-        std::string("--tls"), o.tls, std::string("--sizes"), JoinSizes(o.sizes),
-        std::string("--tag"), o.tag}) {
+       {o.role, o.mode, std::string("--host"), o.host, std::string("--port"),
+        std::to_string(o.port), std::string("--tls"), o.tls, std::string("--sizes"),
+        JoinSizes(o.sizes), std::string("--tag"), o.tag}) {
     spawn.argv.push_back(a);
   }
   if (!o.comm.empty()) spawn.argv.insert(spawn.argv.end(), {"--comm", o.comm});

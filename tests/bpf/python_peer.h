@@ -17,6 +17,9 @@
 namespace tlstap::bpf_test {
 
 struct PeerOptions {
+  // The peer to run; empty: tls_peer.py on Debian's python3. Another peer
+  // (tests/progs/tls_go) takes the same arguments and reports the same lines.
+  std::vector<std::string> program;
   std::string role;  // "server" or "client"
   std::string mode;  // see tls_peer.py: exchange, sink, silent, nonblock, hang
   std::string host = "127.0.0.1";

@@ -23,6 +23,8 @@ inline constexpr char kOpenssl[] = "/usr/bin/openssl";
 inline constexpr char kCurl[] = "/usr/bin/curl";
 inline constexpr char kNode[] = "/usr/bin/node";
 inline constexpr char kNodePeerScript[] = TLSTAP_SOURCE_DIR "/tests/progs/tls_node.js";
+// tests/progs/tls_go built as is, stripped and as a PIE (tests/CMakeLists.txt).
+inline constexpr char kGoPeerDir[] = TLSTAP_BINARY_DIR "/tests/progs";
 inline constexpr char kSystemLibssl[] = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 
 // A directory under $TMPDIR (or /tmp) removed with its contents at the end,

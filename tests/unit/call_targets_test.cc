@@ -37,5 +37,27 @@ TEST(DirectCallTargets, UnknownMachineOrGarbageYieldsNothing) {
   EXPECT_THAT(direct_call_targets(garbage, 0, EM_X86_64), IsEmpty());
 }
 
+TEST(ReturnAddresses, EveryX86RetInAWholeFunction) {
+  const uint8_t code[] = {
+      0x48, 0x85, 0xc0,  // 0x1000 test rax, rax
+      0x74, 0x01,        // 0x1003 je 0x1006
+      0xc3,              // 0x1005 ret
+      0x31, 0xc0,        // 0x1006 xor eax, eax
+      0xc3,              // 0x1008 ret
+      0xcc,              // 0x1009 int3 (padding)
+  };
+  auto returns = return_addresses(code, 0x1000, EM_X86_64);
+  ASSERT_TRUE(returns.has_value());
+  EXPECT_THAT(*returns, ElementsAre(0x1005, 0x1008));
+}
+
+// A function that does not decode to its end may hide a return: no answer,
+// rather than a partial one.
+TEST(ReturnAddresses, UndecodableBytesGiveNoList) {
+  const uint8_t code[] = {0xc3, 0x06, 0xc3};  // ret; push es (invalid in 64-bit mode); ret
+  EXPECT_FALSE(return_addresses(code, 0, EM_X86_64).has_value());
+  EXPECT_FALSE(return_addresses(code, 0, EM_RISCV).has_value());
+}
+
 }  // namespace
 }  // namespace tlstap::discovery

@@ -30,8 +30,9 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o->ring_bytes, 64u << 20);
   EXPECT_FALSE(o->stats_interval);
   EXPECT_FALSE(o->list);
-  EXPECT_EQ(o->stacks, (std::set<discovery::LibKind>{discovery::LibKind::kOpenSsl,
-                                                     discovery::LibKind::kGnuTls}));
+  EXPECT_EQ(o->stacks,
+            (std::set<discovery::LibKind>{discovery::LibKind::kOpenSsl, discovery::LibKind::kGnuTls,
+                                          discovery::LibKind::kGo}));
 }
 
 TEST(Options, StacksChosenAndTurnedOff) {
@@ -43,9 +44,12 @@ TEST(Options, StacksChosenAndTurnedOff) {
   ASSERT_TRUE(both) << both.error().message;
   EXPECT_EQ(both->stacks, (std::set<LibKind>{LibKind::kOpenSsl, LibKind::kGnuTls}));
   EXPECT_TRUE(both->list);
-  auto off = Parse({"--no-gnutls"});
+  auto off = Parse({"--no-gnutls", "--no-go"});
   ASSERT_TRUE(off);
   EXPECT_EQ(off->stacks, std::set<LibKind>{LibKind::kOpenSsl});
+  auto go = Parse({"--lib", "go"});
+  ASSERT_TRUE(go);
+  EXPECT_EQ(go->stacks, std::set<LibKind>{LibKind::kGo});
   // --no-X wins over --lib X, whatever the order.
   auto mixed = Parse({"--no-openssl", "--lib", "openssl,gnutls"});
   ASSERT_TRUE(mixed);
@@ -82,10 +86,10 @@ TEST(Options, BadInputIsAUsageErrorWithOneLine) {
                                                          {"--stats=0"},
                                                          {"--bogus"},
                                                          {"-p"},
-                                                         {"--lib", "nss"},
+                                                         {"--lib", "rustls"},
                                                          {"--lib", "openssl,"},
                                                          {"--lib", ""},
-                                                         {"--no-openssl", "--no-gnutls"},
+                                                         {"--no-openssl", "--no-gnutls", "--no-go"},
                                                          {"stray"}}) {
     auto o = Parse(args);
     ASSERT_FALSE(o) << args[0];

@@ -25,6 +25,7 @@ using namespace std::string_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::UnorderedElementsAre;
 
 constexpr uint64_t kFakeLibsslBase = 0x200000;  // -Ttext-segment in tests/unit/CMakeLists.txt
@@ -150,6 +151,7 @@ void WriteFile(const std::string& path, const std::string& contents) {
 
 TEST(LibKindNameTest, OpenSsl) { EXPECT_EQ(lib_kind_name(LibKind::kOpenSsl), "openssl"); }
 TEST(LibKindNameTest, GnuTls) { EXPECT_EQ(lib_kind_name(LibKind::kGnuTls), "gnutls"); }
+TEST(LibKindNameTest, Go) { EXPECT_EQ(lib_kind_name(LibKind::kGo), "go"); }
 
 // --- ParseMaps ---
 
@@ -760,6 +762,54 @@ TEST(InspectFileTest, SystemLibgnutls) {
   EXPECT_EQ(points.recv_seq, readelf.at("gnutls_record_recv_seq").file_offset);
   EXPECT_EQ(points.deinit, readelf.at("gnutls_deinit").file_offset);
 }
+
+// The Go peer built three ways by golang-go (tests/CMakeLists.txt): as is,
+// stripped of its symbol table (-ldflags='-s -w') and as a PIE.
+class InspectGoTest : public ::testing::TestWithParam<const char*> {};
+
+// The version `go version` reports for the toolchain that built the peers.
+std::string GoToolchainVersion() {
+  std::vector<std::string> f = Fields(RunCommand("'" GO_EXECUTABLE "' version"));
+  return f.size() >= 3 && f[2].starts_with("go") ? f[2].substr(2) : "";
+}
+
+// Found through .gopclntab whether or not the symbol table is there: the
+// offsets are where readelf puts the symbols of the unstripped build (-s -w
+// leaves the code where it was), and every return point is a RET (0xc3).
+TEST_P(InspectGoTest, CryptoTlsWriteAndReadWithEveryReturn) {
+  const std::string path = std::string(GO_PEER_DIR "/") + GetParam();
+  ASSERT_TRUE(std::filesystem::exists(path)) << path << " was not built: is golang-go installed?";
+  Result<std::optional<Target>> result = inspect_file(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  const Target& target = **result;
+  EXPECT_EQ(target.kind, LibKind::kGo);
+  EXPECT_EQ(target.version, GoToolchainVersion());
+
+  const bool pie = std::string_view(GetParam()).ends_with("_pie");
+  std::map<std::string, ReadelfSymbol> readelf =
+      ReadelfFunctions(std::string(GO_PEER_DIR "/") + (pie ? "tls_go_pie" : "tls_go"), "syms");
+  ASSERT_TRUE(readelf.contains("crypto/tls.(*Conn).Write"));
+  GoProbePoints points = go_probe_points(target);
+  EXPECT_EQ(points.write, readelf.at("crypto/tls.(*Conn).Write").file_offset);
+  EXPECT_EQ(points.read, readelf.at("crypto/tls.(*Conn).Read").file_offset);
+  EXPECT_THAT(points.write_returns, Not(IsEmpty()));
+  EXPECT_THAT(points.read_returns, Not(IsEmpty()));
+  std::ifstream file(path, std::ios::binary);
+  for (uint64_t at : points.write_returns) {
+    EXPECT_GT(at, *points.write);
+    file.seekg(static_cast<std::streamoff>(at));
+    EXPECT_EQ(file.get(), 0xc3) << "no RET at file offset " << at;
+  }
+  for (uint64_t at : points.read_returns) {
+    EXPECT_GT(at, *points.read);
+    file.seekg(static_cast<std::streamoff>(at));
+    EXPECT_EQ(file.get(), 0xc3) << "no RET at file offset " << at;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Builds, InspectGoTest,
+                         ::testing::Values("tls_go", "tls_go_stripped", "tls_go_pie"));
 
 // GnuTLS's OpenSSL compatibility layer defines SSL_write/SSL_read on top of
 // gnutls_record_send/recv: its traffic is seen (once) in libgnutls itself.

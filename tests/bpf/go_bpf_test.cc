@@ -1,0 +1,91 @@
+// Go's crypto/tls: tests/progs/tls_go, built by golang-go as is, stripped
+// (-ldflags='-s -w', found through .gopclntab) and as a PIE, as client and
+// server of one connection. Each (*tls.Conn).Write is one event with every
+// byte; the Reads add up to the same stream; lib "go", the peers' pids, fds
+// and addresses, read from the net.Conn under each tls.Conn.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/bpf/python_peer.h"
+#include "tests/bpf/test_env.h"
+#include "tests/bpf/tlstap_session.h"
+
+namespace tlstap::bpf_test {
+namespace {
+
+struct GoCase {
+  const char* build;  // file in kGoPeerDir
+  const char* tls;
+};
+
+class GoTlsTest : public BpfTest, public ::testing::WithParamInterface<GoCase> {};
+
+TEST_P(GoTlsTest, ExchangeExactlyOnce) {
+  const GoCase& c = GetParam();
+  const std::string program = std::string(kGoPeerDir) + "/" + c.build;
+  ASSERT_TRUE(std::filesystem::exists(program))
+      << program << " was not built: golang-go is missing (scripts/install-deps.sh installs it)";
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--comm", c.build}));
+
+  PeerOptions server_options = ServerOptions("exchange", cert);
+  server_options.program = {program};
+  server_options.tls = c.tls;
+  server_options.sizes = {1, 100, 16 << 10, 1 << 20};
+  server_options.tag = std::string(c.build) + c.tls;
+  PeerPair peers;
+  ASSERT_NO_FATAL_FAILURE(
+      StartPair(server_options, ClientOptions("exchange", server_options), &peers));
+  ASSERT_EQ(peers.client_info.version, std::string("TLSv") + c.tls);
+  ASSERT_EQ(peers.client->Wait(60s), 0) << peers.client->Stderr();
+  ASSERT_EQ(peers.server->Wait(10s), 0) << peers.server->Stderr();
+
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  ASSERT_TRUE(tap.Stderr().find("pid " + std::to_string(peers.server_info.pid)) !=
+              std::string::npos)
+      << "tlstap did not report attaching to the server that started after it:\n"
+      << tap.Stderr();
+
+  const std::string upstream = PeerStream(server_options, "c2s");
+  const std::string downstream = PeerStream(server_options, "s2c");
+  const PeerInfo& client = peers.client_info;
+  const PeerInfo& server = peers.server_info;
+  const Endpoint client_end{client.pid, c.build, client.fd, client.laddr, client.raddr, "go"};
+  const Endpoint server_end{server.pid, c.build, server.fd, server.laddr, server.raddr, "go"};
+  ExpectStream(capture, client_end, "tx", upstream);
+  ExpectStream(capture, server_end, "rx", upstream);
+  ExpectStream(capture, server_end, "tx", downstream);
+  ExpectStream(capture, client_end, "rx", downstream);
+
+  // One Write per payload: one event each, whole, its socket read from the
+  // connection itself.
+  for (const PeerInfo* peer : {&client, &server}) {
+    std::vector<const DataEvent*> tx = capture.Of(peer->pid, "tx");
+    std::vector<uint64_t> lens;
+    for (const DataEvent* e : tx) lens.push_back(e->len);
+    EXPECT_EQ(lens, (std::vector<uint64_t>{1, 100, 16 << 10, 1 << 20}))
+        << "pid " << peer->pid << ": " << Describe(tx);
+    for (const DataEvent* e : capture.OfPid(peer->pid)) {
+      EXPECT_EQ(e->attribution, "conn") << Describe(*e);
+    }
+  }
+  ExpectNoLoss(capture);
+}
+
+std::string CaseName(const ::testing::TestParamInfo<GoCase>& info) {
+  return std::string(info.param.build) + "_tls" + (info.param.tls[2] == '2' ? "1_2" : "1_3");
+}
+
+INSTANTIATE_TEST_SUITE_P(Builds, GoTlsTest,
+                         ::testing::Values(GoCase{"tls_go", "1.3"}, GoCase{"tls_go", "1.2"},
+                                           GoCase{"tls_go_stripped", "1.3"},
+                                           GoCase{"tls_go_pie", "1.2"}),
+                         CaseName);
+
+}  // namespace
+}  // namespace tlstap::bpf_test
