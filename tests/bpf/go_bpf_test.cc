@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "tests/bpf/python_peer.h"
 #include "tests/bpf/test_env.h"
@@ -86,6 +87,73 @@ INSTANTIATE_TEST_SUITE_P(Builds, GoTlsTest,
                                            GoCase{"tls_go_stripped", "1.3"},
                                            GoCase{"tls_go_pie", "1.2"}),
                          CaseName);
+
+// A container as runc makes one: the server runs in its own mount
+// namespace whose root is a fresh tmpfs (pivot_root), holding the program
+// with the libc and loader it needs, so its file exists nowhere tlstap can
+// see by path. Started before tlstap, it is found by the start-up scan of
+// /proc/PID/maps and reached through /proc/PID/root.
+class GoContainerTest : public BpfTest {};
+
+TEST_F(GoContainerTest, ServerInOwnMountNamespaceFoundThroughProcRoot) {
+  const std::string program = std::string(kGoPeerDir) + "/tls_go";
+  ASSERT_TRUE(std::filesystem::exists(program)) << program << " was not built: golang-go missing";
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string root = dir / "root";
+  std::filesystem::create_directory(root);
+
+  PeerOptions server_options = ServerOptions("exchange", cert);
+  server_options.prefix = {"/usr/bin/unshare",
+                           "--mount",
+                           "--propagation",
+                           "private",
+                           "/bin/sh",
+                           "-c",
+                           R"(set -e; root=$1 program=$2 certs=$3; shift 3
+         mount -t tmpfs tlstap-container "$root"
+         cp "$program" "$root/tls_go_in_ct"
+         for lib in $(ldd "$program" | grep -o '/[^ ]*'); do
+           mkdir -p "$root${lib%/*}" && cp "$lib" "$root$lib"
+         done
+         mkdir -p "$root$certs" && cp "$certs"/*.pem "$root$certs/"
+         mkdir "$root/.old" && cd "$root" && pivot_root . .old
+         exec "$@")",
+                           "sh",
+                           root,
+                           program,
+                           dir.path()};
+  server_options.program = {"/tls_go_in_ct"};
+  server_options.sizes = {100, 1 << 20};
+  server_options.tag = "container";
+  std::unique_ptr<Subprocess> server = StartPeer(server_options);
+  ASSERT_TRUE(server->ok()) << server->error();
+  PeerOptions client_options = ClientOptions("exchange", server_options);
+  client_options.program = {program};
+  ASSERT_NO_FATAL_FAILURE(WaitForListening(*server, &client_options.port));
+  ASSERT_FALSE(std::filesystem::exists(root + "/tls_go_in_ct"))
+      << "the container's tmpfs is visible outside its mount namespace";
+
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--lib", "go"}));
+  std::unique_ptr<Subprocess> client = StartPeer(client_options);
+  ASSERT_TRUE(client->ok()) << client->error();
+  PeerInfo client_info, server_info;
+  ASSERT_NO_FATAL_FAILURE(WaitForConnected(*client, &client_info));
+  ASSERT_NO_FATAL_FAILURE(WaitForConnected(*server, &server_info));
+  ASSERT_EQ(server_info.pid, server->pid()) << "unshare and sh exec the server in place";
+  ASSERT_EQ(client->Wait(60s), 0) << client->Stderr();
+  ASSERT_EQ(server->Wait(10s), 0) << server->Stderr();
+
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  const Endpoint server_end{server_info.pid,   "tls_go_in_ct",    server_info.fd,
+                            server_info.laddr, server_info.raddr, "go"};
+  ExpectStream(capture, server_end, "rx", PeerStream(server_options, "c2s"));
+  ExpectStream(capture, server_end, "tx", PeerStream(server_options, "s2c"));
+  ExpectNoLoss(capture);
+}
 
 }  // namespace
 }  // namespace tlstap::bpf_test
