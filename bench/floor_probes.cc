@@ -1,12 +1,13 @@
 // floor_probes: attaches empty BPF programs exactly where tlstap attaches its
-// own — the same file offsets, chosen by the same discovery code — for every
-// process using the given libssl. What a workload loses under it is the cost
-// of the probe hits alone, the floor any uprobe-based tracer pays at those
-// addresses (bench/README.md). With --exported it probes the exported
+// own — the same file offsets, chosen by the same discovery code and hook
+// plan (loader/hooks.h) — for every process using the given TLS library or
+// Go program. What a workload loses under it is the cost of the probe hits
+// alone, the floor any uprobe-based tracer pays at those addresses
+// (bench/README.md). With --exported (OpenSSL) it probes the exported
 // SSL_write/SSL_read/SSL_write_ex/SSL_read_ex instead, as most tools do.
 //
-// usage: floor_probes [-v] [--exported] [LIBSSL_PATH]
-// Without a path it uses the libssl.so.3 the dynamic linker finds. Prints
+// usage: floor_probes [-v] [--exported] [--syscalls] [FILE]
+// Without a file it uses the libssl.so.3 the dynamic linker finds. Prints
 // "floor: attached" on stderr once every probe is in place, detaches and exits
 // 0 on SIGINT or SIGTERM.
 
@@ -29,6 +30,7 @@
 
 #include "bench_empty.skel.h"
 #include "discovery/targets.h"
+#include "loader/hooks.h"
 
 namespace {
 
@@ -81,15 +83,18 @@ LinkPtr Attach(bpf_program* prog, const std::string& lib, uint64_t offset, bool 
   return link;
 }
 
-tlstap::discovery::OpenSslProbePoints ProbePoints(const std::string& lib, bool exported) {
-  auto target = tlstap::discovery::inspect_file(lib);
+tlstap::discovery::Target Inspect(const std::string& file, bool exported) {
+  auto target = tlstap::discovery::inspect_file(file);
   if (!target) throw std::runtime_error(target.error().message);
-  if (!target->has_value()) throw std::runtime_error(lib + " is not an OpenSSL libssl");
+  if (!target->has_value()) throw std::runtime_error(file + " is no TLS library tlstap probes");
   if (exported) {
+    if ((*target)->kind != tlstap::discovery::LibKind::kOpenSsl) {
+      throw std::runtime_error("--exported is for OpenSSL's libssl");
+    }
     (*target)->symbols.erase("ssl_write_internal");
     (*target)->symbols.erase("ssl_read_internal");
   }
-  return tlstap::discovery::openssl_probe_points(**target);
+  return std::move(**target);
 }
 
 int Run(const std::string& lib, bool exported, bool syscalls) {
@@ -108,14 +113,11 @@ int Run(const std::string& lib, bool exported, bool syscalls) {
                              " (run as root; -v shows libbpf's log)");
   }
 
-  tlstap::discovery::OpenSslProbePoints points = ProbePoints(lib, exported);
   std::vector<LinkPtr> links;
-  for (const auto& offset : {points.write, points.write_ex, points.read, points.read_ex}) {
-    if (!offset) continue;
-    links.push_back(Attach(skel->progs.empty_enter, lib, *offset, false));
-    links.push_back(Attach(skel->progs.empty_exit, lib, *offset, true));
+  for (const tlstap::loader::UprobeHook& hook : tlstap::loader::hooks_for(Inspect(lib, exported))) {
+    links.push_back(Attach(skel->progs.empty_enter, lib, hook.offset, false));
+    if (hook.exit) links.push_back(Attach(skel->progs.empty_exit, lib, hook.offset, true));
   }
-  if (points.free) links.push_back(Attach(skel->progs.empty_enter, lib, *points.free, false));
   if (syscalls) {
     links.emplace_back(bpf_program__attach(skel->progs.empty_sys_enter));
     if (!links.back()) throw std::runtime_error("attach tp_btf/sys_enter failed");
@@ -144,7 +146,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--syscalls") {
       syscalls = true;
     } else if (arg == "-h" || arg == "--help" || !lib.empty()) {
-      std::fprintf(stderr, "usage: floor_probes [-v] [--exported] [--syscalls] [LIBSSL_PATH]\n");
+      std::fprintf(stderr, "usage: floor_probes [-v] [--exported] [--syscalls] [FILE]\n");
       return 2;
     } else {
       lib = arg;

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """tlstap overhead benchmark: untraced vs empty probes (the floor) vs tlstap.
 
-Runs bench/ssl_workload (an in-process OpenSSL ping-pong over a socketpair)
-for each message size, interleaving the three modes R times, and prints the
+Runs bench/ssl_workload (an in-process OpenSSL ping-pong over a socketpair),
+or with --stack go bench/go_workload (the same on Go's crypto/tls over
+loopback TCP), for each message size, interleaving the three modes R times, and prints the
 median times, the overhead ratios, bytes captured / bytes sent, drops, and
 tlstap's CPU time and peak RSS. See bench/README.md.
 
@@ -39,6 +40,9 @@ import time
 MODES = ("untraced", "floor", "floor+sys", "exported", "tlstap", "tlstap-null")
 FLOOR_MODES = {"floor": [], "floor+sys": ["--syscalls"], "exported": ["--exported"]}
 SIZES = (64, 16384)
+WORKLOADS = {"openssl": "ssl_workload", "go": "go_workload"}
+WORKLOAD_TITLES = {"openssl": "ssl_workload (OpenSSL) over a socketpair",
+                   "go": "go_workload (Go crypto/tls) over loopback TCP"}
 
 # Iterations per run, calibrated so an untraced run takes about 1.3 s on the
 # development VM (2 vCPUs, kernel 6.18, OpenSSL 3.0, TLS 1.3 AES-256-GCM):
@@ -152,10 +156,11 @@ def describe_exit(code):
 
 
 class Workload:
-    """ssl_workload started with --wait-stdin: it does its handshake, prints
+    """The workload started with --wait-stdin: it does its handshake, prints
     {"ready":pid} and blocks until released, so tracers can attach by pid."""
 
     def __init__(self, exe, size, count, api, tls):
+        self.name = os.path.basename(exe)
         self.argv = [exe, "--size", str(size), "--count", str(count), "--api", api, "--tls", tls,
                      "--wait-stdin"]
         self.proc = CHILDREN.start(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -165,23 +170,26 @@ class Workload:
         if not self.out.matched.wait(READY_TIMEOUT):
             self.proc.kill()
             self.proc.wait()
-            raise BenchError("ssl_workload did not become ready (%s)\n  %s\n%s" % (
-                describe_exit(self.proc.returncode), " ".join(self.argv), self.err.tail()))
+            raise BenchError("%s did not become ready (%s)\n  %s\n%s" % (
+                self.name, describe_exit(self.proc.returncode), " ".join(self.argv), self.err.tail()))
         ready = json.loads(self.out.matched_line)
         if ready["ready"] != self.proc.pid:
-            raise BenchError("ssl_workload reported pid %s, expected %d" %
-                             (ready["ready"], self.proc.pid))
+            raise BenchError("%s reported pid %s, expected %d" %
+                             (self.name, ready["ready"], self.proc.pid))
         self.pid = self.proc.pid
 
-    def libssl_path(self):
-        """The libssl file this process mapped (what the floor probes must hit)."""
+    def target_path(self, stack):
+        """The file the floor probes must hit: the libssl this process mapped,
+        or for Go the program itself."""
+        if stack == "go":
+            return os.path.realpath("/proc/%d/exe" % self.pid)
         with open("/proc/%d/maps" % self.pid) as maps:
             for line in maps:
                 fields = line.split(None, 5)
                 if len(fields) == 6 and os.path.basename(fields[5].strip()).startswith("libssl.so"):
                     return fields[5].strip()
-        raise BenchError("ssl_workload (pid %d) has no libssl mapped; it must link libssl "
-                         "dynamically" % self.pid)
+        raise BenchError("%s (pid %d) has no libssl mapped; it must link libssl "
+                         "dynamically" % (self.name, self.pid))
 
     def run(self, timeout):
         self.proc.stdin.write(b"\n")
@@ -191,16 +199,17 @@ class Workload:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise BenchError("ssl_workload did not finish within %.0f s (raise --timeout)" %
-                             timeout)
+            raise BenchError("%s did not finish within %.0f s (raise --timeout)" %
+                             (self.name, timeout))
         self.out.join()
         self.err.join()
         if self.proc.returncode != 0:
-            raise BenchError("ssl_workload %s\n  %s\n%s" % (
-                describe_exit(self.proc.returncode), " ".join(self.argv), self.err.tail()))
+            raise BenchError("%s %s\n  %s\n%s" % (
+                self.name, describe_exit(self.proc.returncode), " ".join(self.argv), self.err.tail()))
         result = json.loads(self.out.lines[-1])
         if result.get("pid") != self.pid:
-            raise BenchError("ssl_workload printed an unexpected result: %s" % self.out.lines[-1])
+            raise BenchError("%s printed an unexpected result: %s" %
+                             (self.name, self.out.lines[-1]))
         return result
 
 
@@ -252,7 +261,7 @@ class Tracer:
 
 # --- tlstap output -----------------------------------------------------------
 
-# ssl_workload fills its message with 'a' + i % 26, so every captured chunk
+# The workloads fill their message with 'a' + i % 26, so every captured chunk
 # must be a run of that cycle: each byte followed by its successor.
 _NEXT_LETTER = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"bcdefghijklmnopqrstuvwxyza")
 
@@ -342,13 +351,13 @@ def probe_holders():
 def run_once(mode, exe, size, count, args, out_dir):
     """One workload run in one mode; returns a dict of measurements."""
     others = probe_holders() if os.geteuid() == 0 else set()
-    workload = Workload(exe["ssl_workload"], size, count, args.api, args.tls)
+    workload = Workload(exe["workload"], size, count, args.api, args.tls)
     tracer = None
     outfile = None
     try:
         if mode in FLOOR_MODES:
             extra = FLOOR_MODES[mode]
-            tracer = Tracer("floor_probes", [exe["floor_probes"]] + extra + [workload.libssl_path()],
+            tracer = Tracer("floor_probes", [exe["floor_probes"]] + extra + [workload.target_path(args.stack)],
                             "floor: attached")
         elif mode in ("tlstap", "tlstap-null"):
             if mode == "tlstap":
@@ -553,6 +562,8 @@ def parse_args():
     p.add_argument("--api", choices=("plain", "ex"), default="plain",
                    help="SSL_write/SSL_read or the _ex forms (default plain)")
     p.add_argument("--tls", choices=("1.2", "1.3"), default="1.3")
+    p.add_argument("--stack", choices=sorted(WORKLOADS), default="openssl",
+                   help="which TLS stack's workload (default openssl)")
     p.add_argument("--timeout", type=float, default=900.0,
                    help="seconds one workload run may take (default %(default)s)")
     p.add_argument("--out-dir", help="where tlstap writes its output (default: a temporary "
@@ -562,7 +573,14 @@ def parse_args():
                    help="extra options for tlstap, e.g. '--ring-size 16'")
     args = p.parse_args()
 
+    modes_given = any(a.startswith("--modes") for a in sys.argv[1:])
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if args.stack != "openssl" and "exported" in args.modes:
+        if modes_given:
+            p.error("mode exported probes OpenSSL's exported functions: --stack openssl only")
+        args.modes.remove("exported")
+    if args.stack != "openssl" and args.api != "plain":
+        p.error("--api ex is OpenSSL's")
     unknown = [m for m in args.modes if m not in MODES]
     if unknown or not args.modes:
         p.error("--modes takes a subset of %s" % ",".join(MODES))
@@ -580,9 +598,9 @@ def parse_args():
     return args
 
 
-def find_binaries(build, modes):
+def find_binaries(build, modes, stack):
     build = os.path.abspath(build)
-    wanted = {"ssl_workload": os.path.join(build, "bench", "ssl_workload")}
+    wanted = {"workload": os.path.join(build, "bench", WORKLOADS[stack])}
     if set(modes) & set(FLOOR_MODES):
         wanted["floor_probes"] = os.path.join(build, "bench", "floor_probes")
     if "tlstap" in modes or "tlstap-null" in modes:
@@ -598,7 +616,7 @@ def find_binaries(build, modes):
 
 def main():
     args = parse_args()
-    exe = find_binaries(args.build, args.modes)
+    exe = find_binaries(args.build, args.modes, args.stack)
     if os.geteuid() != 0 and set(args.modes) - {"untraced"}:
         raise BenchError("the floor and tlstap modes load BPF programs: run as root "
                          "(sudo python3 bench/run.py ...), or use --modes untraced")
@@ -608,9 +626,9 @@ def main():
         count = args.count or default_count(size)
         counts[size] = max(1, count // QUICK_DIVISOR) if args.quick else count
 
-    print("tlstap benchmark: ssl_workload over a socketpair, TLS %s, %s API, modes %s, %d "
-          "repetition%s interleaved" % (args.tls, args.api, "/".join(args.modes), args.reps,
-                                        "" if args.reps == 1 else "s"))
+    print("tlstap benchmark: %s, TLS %s, %s API, modes %s, %d repetition%s interleaved" % (
+        WORKLOAD_TITLES[args.stack], args.tls, args.api, "/".join(args.modes), args.reps,
+        "" if args.reps == 1 else "s"))
     print("  kernel %s, %d CPUs, build %s" % (os.uname().release, os.cpu_count(),
                                              os.path.abspath(args.build)))
 

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "loader/hooks.h"
+
 namespace tlstap::cli {
 namespace {
 
@@ -12,59 +14,11 @@ constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
 // How long a newly mapped file may take to show up in /proc/PID/maps.
 constexpr auto kRescanWindow = std::chrono::seconds(1);
 
-// The BPF programs (bpf/openssl.bpf.c, bpf/gnutls.bpf.c) each function gets.
-std::vector<loader::UprobeHook> hooks_for(const discovery::Target& t) {
-  std::vector<loader::UprobeHook> hooks;
-  auto add = [&hooks](const std::optional<uint64_t>& offset, const char* entry, const char* exit) {
-    if (offset) hooks.push_back({entry, exit, *offset});
-  };
-  switch (t.kind) {
-    case discovery::LibKind::kOpenSsl: {
-      discovery::OpenSslProbePoints p = discovery::openssl_probe_points(t);
-      add(p.write, "ssl_write_enter", "ssl_call_exit");
-      add(p.write_ex, "ssl_write_ex_enter", "ssl_call_exit");
-      add(p.read, "ssl_read_enter", "ssl_call_exit");
-      add(p.read_ex, "ssl_read_ex_enter", "ssl_call_exit");
-      add(p.free, "ssl_free_enter", nullptr);
-      break;
-    }
-    case discovery::LibKind::kGnuTls: {
-      discovery::GnuTlsProbePoints p = discovery::gnutls_probe_points(t);
-      add(p.send, "gnutls_send_enter", "gnutls_call_exit");
-      add(p.recv, "gnutls_recv_enter", "gnutls_call_exit");
-      add(p.recv_seq, "gnutls_recv_enter", "gnutls_call_exit");
-      add(p.deinit, "gnutls_deinit_enter", nullptr);
-      break;
-    }
-    case discovery::LibKind::kGo: {
-      discovery::GoProbePoints p = discovery::go_probe_points(t);
-      add(p.write, "go_write_enter", nullptr);
-      add(p.read, "go_read_enter", nullptr);
-      for (uint64_t ret : p.write_returns) add(ret, "go_call_exit", nullptr);
-      for (uint64_t ret : p.read_returns) add(ret, "go_call_exit", nullptr);
-      break;
-    }
-  }
-  return hooks;
-}
-
 // The command name of a running process ("" if it is gone).
 std::string comm_of(pid_t pid) {
   std::string comm;
   std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
   return comm;
-}
-
-uint8_t lib_code(discovery::LibKind kind) {
-  switch (kind) {
-    case discovery::LibKind::kOpenSsl:
-      return TLSTAP_LIB_OPENSSL;
-    case discovery::LibKind::kGnuTls:
-      return TLSTAP_LIB_GNUTLS;
-    case discovery::LibKind::kGo:
-      return TLSTAP_LIB_GO;
-  }
-  return TLSTAP_LIB_UNKNOWN;
 }
 
 }  // namespace
@@ -114,7 +68,7 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
           "off (--no-" + std::string(discovery::lib_kind_name(t->kind)) + " or --lib)";
       continue;
     }
-    auto n = probes_.attach_library(t->open_path, hooks_for(*t), lib_code(t->kind));
+    auto n = probes_.attach_library(t->open_path, loader::hooks_for(*t), loader::lib_code(t->kind));
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
       attach_status_[t->id] = "not attached: " + n.error().message;

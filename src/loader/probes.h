@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bpf/tlstap.h"
+#include "loader/hooks.h"
 #include "util/error.h"
 
 struct tlstap_bpf;  // the generated skeleton
@@ -41,14 +42,6 @@ struct Options {
 };
 
 using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
-
-// One function to hook in a library file: the BPF program run at its entry
-// and, unless exit is nullptr, the one run at its return (names as in bpf/).
-struct UprobeHook {
-  const char* entry;
-  const char* exit;
-  uint64_t offset;  // in the file
-};
 
 class Link {
  public:

@@ -1,0 +1,55 @@
+#include "loader/hooks.h"
+
+#include "bpf/tlstap.h"
+
+namespace tlstap::loader {
+
+// The programs are those of bpf/openssl.bpf.c, bpf/gnutls.bpf.c and bpf/go.bpf.c.
+std::vector<UprobeHook> hooks_for(const discovery::Target& t) {
+  std::vector<UprobeHook> hooks;
+  auto add = [&hooks](const std::optional<uint64_t>& offset, const char* entry, const char* exit) {
+    if (offset) hooks.push_back({entry, exit, *offset});
+  };
+  switch (t.kind) {
+    case discovery::LibKind::kOpenSsl: {
+      discovery::OpenSslProbePoints p = discovery::openssl_probe_points(t);
+      add(p.write, "ssl_write_enter", "ssl_call_exit");
+      add(p.write_ex, "ssl_write_ex_enter", "ssl_call_exit");
+      add(p.read, "ssl_read_enter", "ssl_call_exit");
+      add(p.read_ex, "ssl_read_ex_enter", "ssl_call_exit");
+      add(p.free, "ssl_free_enter", nullptr);
+      break;
+    }
+    case discovery::LibKind::kGnuTls: {
+      discovery::GnuTlsProbePoints p = discovery::gnutls_probe_points(t);
+      add(p.send, "gnutls_send_enter", "gnutls_call_exit");
+      add(p.recv, "gnutls_recv_enter", "gnutls_call_exit");
+      add(p.recv_seq, "gnutls_recv_enter", "gnutls_call_exit");
+      add(p.deinit, "gnutls_deinit_enter", nullptr);
+      break;
+    }
+    case discovery::LibKind::kGo: {
+      discovery::GoProbePoints p = discovery::go_probe_points(t);
+      add(p.write, "go_write_enter", nullptr);
+      add(p.read, "go_read_enter", nullptr);
+      for (uint64_t ret : p.write_returns) add(ret, "go_call_exit", nullptr);
+      for (uint64_t ret : p.read_returns) add(ret, "go_call_exit", nullptr);
+      break;
+    }
+  }
+  return hooks;
+}
+
+uint8_t lib_code(discovery::LibKind kind) {
+  switch (kind) {
+    case discovery::LibKind::kOpenSsl:
+      return TLSTAP_LIB_OPENSSL;
+    case discovery::LibKind::kGnuTls:
+      return TLSTAP_LIB_GNUTLS;
+    case discovery::LibKind::kGo:
+      return TLSTAP_LIB_GO;
+  }
+  return TLSTAP_LIB_UNKNOWN;
+}
+
+}  // namespace tlstap::loader
