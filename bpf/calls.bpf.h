@@ -13,8 +13,9 @@
 #include "emit.bpf.h"
 #include "sock.bpf.h"
 
-static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
-					  __u64 len_out, __u8 dir)
+/* iov_count > 0: buf is an array of that many NSPR PRIOVec (PR_Writev). */
+static __always_inline int tls_call_enter_iov(struct pt_regs *ctx, __u64 conn, __u64 buf,
+					      __u64 len_out, __u8 dir, __u32 iov_count)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
@@ -53,6 +54,7 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 	f->conn = conn;
 	f->buf = buf;
 	f->len_out = len_out;
+	f->iov_count = iov_count;
 	f->entry_sp = sp;
 	f->sk = 0;
 	f->fd = -1;
@@ -62,6 +64,12 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 	f->untracked = 0;
 	t->depth++;
 	return 0;
+}
+
+static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
+					  __u64 len_out, __u8 dir)
+{
+	return tls_call_enter_iov(ctx, conn, buf, len_out, dir, 0);
 }
 
 static __always_inline void proc_conns_add(__u32 tgid, int delta)
@@ -162,6 +170,10 @@ static __always_inline int tls_call_exit(long ret)
 	h->dir = call->dir;
 	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
 	ectx.buf = call->buf;
+	if (call->iov_count) {
+		ectx.iov = call->buf;
+		ectx.iov_count = call->iov_count;
+	}
 
 	/*
 	 * Which connection: the socket the call used; else the session's last

@@ -12,14 +12,15 @@ constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
 // How long a newly mapped file may take to show up in /proc/PID/maps.
 constexpr auto kRescanWindow = std::chrono::seconds(1);
 
-// The BPF programs (bpf/openssl.bpf.c, bpf/gnutls.bpf.c) each function gets.
+// The BPF programs (bpf/openssl.bpf.c, gnutls.bpf.c, nss.bpf.c) each function gets.
 std::vector<loader::UprobeHook> hooks_for(const discovery::Target& t) {
   std::vector<loader::UprobeHook> hooks;
   auto add = [&hooks](const std::optional<uint64_t>& offset, const char* entry, const char* exit) {
     if (offset) hooks.push_back({entry, exit, *offset});
   };
   switch (t.kind) {
-    case discovery::LibKind::kOpenSsl: {
+    case discovery::LibKind::kOpenSsl:
+    case discovery::LibKind::kBoringSsl: {
       discovery::OpenSslProbePoints p = discovery::openssl_probe_points(t);
       add(p.write, "ssl_write_enter", "ssl_call_exit");
       add(p.write_ex, "ssl_write_ex_enter", "ssl_call_exit");
@@ -34,6 +35,17 @@ std::vector<loader::UprobeHook> hooks_for(const discovery::Target& t) {
       add(p.recv, "gnutls_recv_enter", "gnutls_call_exit");
       add(p.recv_seq, "gnutls_recv_enter", "gnutls_call_exit");
       add(p.deinit, "gnutls_deinit_enter", nullptr);
+      break;
+    }
+    case discovery::LibKind::kNss: {
+      discovery::NssProbePoints p = discovery::nss_probe_points(t);
+      add(p.write, "nspr_write_enter", "nspr_call_exit");
+      add(p.writev, "nspr_writev_enter", "nspr_call_exit");
+      add(p.send, "nspr_write_enter", "nspr_call_exit");  // (fd, buf, amount, flags, timeout)
+      add(p.read, "nspr_read_enter", "nspr_call_exit");
+      add(p.recv, "nspr_recv_enter", "nspr_call_exit");
+      add(p.close, "nspr_close_enter", nullptr);
+      add(p.import_fd, nullptr, "nss_import_fd_exit");
       break;
     }
   }
@@ -51,8 +63,12 @@ uint8_t lib_code(discovery::LibKind kind) {
   switch (kind) {
     case discovery::LibKind::kOpenSsl:
       return TLSTAP_LIB_OPENSSL;
+    case discovery::LibKind::kBoringSsl:
+      return TLSTAP_LIB_BORINGSSL;
     case discovery::LibKind::kGnuTls:
       return TLSTAP_LIB_GNUTLS;
+    case discovery::LibKind::kNss:
+      return TLSTAP_LIB_NSS;
   }
   return TLSTAP_LIB_UNKNOWN;
 }
@@ -103,6 +119,12 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
       attach_status_[t->id] =
           "off (--no-" + std::string(discovery::lib_kind_name(t->kind)) + " or --lib)";
       continue;
+    }
+    // Code in an NSS libssl3 file marks a descriptor's layer as SSL's.
+    if (t->kind == discovery::LibKind::kNss && discovery::nss_probe_points(*t).import_fd) {
+      if (auto r = probes_.add_nss_ssl_file(t->id.dev, t->id.ino); !r) {
+        std::cerr << "tlstap: " << t->path << ": " << r.error().message << "\n";
+      }
     }
     auto n = probes_.attach_library(t->open_path, hooks_for(*t), lib_code(t->kind));
     if (!n) {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "discovery/targets.h"
@@ -44,6 +45,10 @@ class ElfFile {
   std::vector<uint8_t> read(uint64_t file_offset, size_t len) const;
   // ELF e_machine (EM_X86_64, EM_AARCH64, ...).
   uint16_t machine() const { return machine_; }
+
+  // The NUL-terminated string in .rodata that starts with `prefix` (the
+  // first one), or "" if there is none.
+  std::string find_rodata_string(std::string_view prefix) const;
 
   // The defined functions (STT_FUNC) among `names`, as file offsets. .dynsym
   // is searched first and .symtab fills in what it lacks; within a table a

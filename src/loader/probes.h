@@ -43,7 +43,7 @@ struct Options {
 using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
 
 // One function to hook in a library file: the BPF program run at its entry
-// and, unless exit is nullptr, the one run at its return (names as in bpf/).
+// and the one run at its return (names as in bpf/); either may be nullptr.
 struct UprobeHook {
   const char* entry;
   const char* exit;
@@ -76,6 +76,10 @@ class Probes {
   // attached; all or nothing.
   Result<int> attach_library(const std::string& path, const std::vector<UprobeHook>& hooks,
                              uint8_t lib);
+
+  // Tells the probes that code in this file (userspace st_dev encoding,
+  // inode) is NSS's SSL layer.
+  Result<void> add_nss_ssl_file(uint64_t dev, uint64_t ino);
 
   // Waits up to timeout_ms for records and hands each to handler. Returns
   // the number handled, or a negative errno (-EINTR when a signal came).
