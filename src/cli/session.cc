@@ -132,7 +132,7 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
       attach_status_[t->id] = "not attached: " + n.error().message;
       continue;
     }
-    attach_status_[t->id] = "attached " + std::to_string(*n) + " probes";
+    attach_status_[t->id] = "attached " + std::to_string(*n) + (*n == 1 ? " probe" : " probes");
     ++targets_attached_;
     ++attached;
     if (verbose_) {

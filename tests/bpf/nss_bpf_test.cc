@@ -17,7 +17,6 @@
 namespace tlstap::bpf_test {
 namespace {
 
-constexpr char kCertutil[] = "/usr/bin/certutil";
 constexpr char kSelfserv[] = "/usr/bin/selfserv";
 constexpr char kTstclnt[] = "/usr/bin/tstclnt";
 
@@ -48,21 +47,6 @@ class NssTest : public BpfTest, public ::testing::WithParamInterface<NssCase> {
     }
   }
 };
-
-// A throwaway NSS database in dir with a self-signed P-256 certificate
-// "server". ASSERTs.
-void MakeNssDb(const TempDir& dir) {
-  ASSERT_FALSE(dir.path().empty());
-  WriteFile(dir / "noise", Payload("nss-noise", 64));
-  const std::string db = "sql:" + dir.path();
-  RunResult init = RunToEnd(Command({kCertutil, "-N", "-d", db, "--empty-password"}), 60s);
-  ASSERT_EQ(init.status, 0) << "certutil -N: " << init.err;
-  RunResult cert =
-      RunToEnd(Command({kCertutil, "-S", "-d", db, "-n", "server", "-s", "CN=localhost", "-x", "-t",
-                        "CT,,", "-k", "ec", "-q", "nistp256", "-z", dir / "noise", "-v", "2"}),
-               60s);
-  ASSERT_EQ(cert.status, 0) << "certutil -S: " << cert.err;
-}
 
 // selfserv's bulk block: byte i is i mod 256.
 std::string BulkBytes(int bulk) {
