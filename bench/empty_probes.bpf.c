@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * The physical floor of the benchmark: one entry and one return program that
- * do nothing. floor_probes attaches them where tlstap attaches its own
- * (SSL_write, SSL_read, SSL_write_ex, SSL_read_ex, entry-only SSL_free), so
+ * do nothing. floor_probes attaches them where tlstap attaches its own (the
+ * same plan, loader::hooks_for: for OpenSSL SSL_write/SSL_read or their
+ * internal functions, entry-only SSL_free; for Go every entry and RET), so
  * the cost measured is the probe hits alone.
  */
 #include "vmlinux.h"

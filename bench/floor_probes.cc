@@ -115,7 +115,7 @@ int Run(const std::string& lib, bool exported, bool syscalls) {
 
   std::vector<LinkPtr> links;
   for (const tlstap::loader::UprobeHook& hook : tlstap::loader::hooks_for(Inspect(lib, exported))) {
-    links.push_back(Attach(skel->progs.empty_enter, lib, hook.offset, false));
+    if (hook.entry) links.push_back(Attach(skel->progs.empty_enter, lib, hook.offset, false));
     if (hook.exit) links.push_back(Attach(skel->progs.empty_exit, lib, hook.offset, true));
   }
   if (syscalls) {

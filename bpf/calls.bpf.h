@@ -13,8 +13,9 @@
 #include "emit.bpf.h"
 #include "sock.bpf.h"
 
-static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
-					  __u64 len_out, __u8 dir)
+/* iov_count > 0: buf is an array of that many NSPR PRIOVec (PR_Writev). */
+static __always_inline int tls_call_enter_iov(struct pt_regs *ctx, __u64 conn, __u64 buf,
+					      __u64 len_out, __u8 dir, __u32 iov_count)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 sp = PT_REGS_SP(ctx);
@@ -53,6 +54,7 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 	f->conn = conn;
 	f->buf = buf;
 	f->len_out = len_out;
+	f->iov_count = iov_count;
 	f->entry_sp = sp;
 	f->sk = 0;
 	f->fd = -1;
@@ -62,6 +64,12 @@ static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64
 	f->untracked = 0;
 	t->depth++;
 	return 0;
+}
+
+static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
+					  __u64 len_out, __u8 dir)
+{
+	return tls_call_enter_iov(ctx, conn, buf, len_out, dir, 0);
 }
 
 static __always_inline void proc_conns_add(__u32 tgid, int delta)
@@ -121,13 +129,14 @@ static __always_inline void conn_state_forget(__u64 conn)
 }
 
 /*
- * Emits the plaintext of a finished call: len bytes at buf, moved by
+ * Emits the plaintext of a finished call: len bytes at buf (or, iov_count
+ * > 0, in the NSPR PRIOVec array at buf), moved by
  * process pid_tgid through session st (NULL when it could not be stored),
  * on the socket sock (NULL when unknown) found as flags says.
  */
 static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir, __u64 buf,
-					  __u64 len, __u8 flags, const struct sock_info *sock,
-					  struct conn_state *st)
+					  __u32 iov_count, __u64 len, __u8 flags,
+					  const struct sock_info *sock, struct conn_state *st)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct emit_ctx ectx = {};
@@ -160,6 +169,10 @@ static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir, __
 		h->stream_pos = __sync_fetch_and_add(&st->pos[dir == TLSTAP_DIR_RX], len);
 	}
 	ectx.buf = buf;
+	if (iov_count) {
+		ectx.iov = buf;
+		ectx.iov_count = iov_count;
+	}
 	emit_call(&ectx);
 }
 
@@ -233,7 +246,8 @@ static __always_inline int tls_call_exit(long ret)
 		if (call->dir == TLSTAP_DIR_TX && (!st->sk || st->inferred))
 			t->pending_conn = call->conn;
 	}
-	emit_tls_call(pid_tgid, call->lib, call->dir, call->buf, len, flags, sock, st);
+	emit_tls_call(pid_tgid, call->lib, call->dir, call->buf, call->iov_count, len, flags, sock,
+		      st);
 out:
 	t->depth--;
 	return 0;

@@ -16,9 +16,18 @@ static __always_inline __u64 ringbuf_wakeup_flag(void)
 		       BPF_RB_NO_WAKEUP;
 }
 
+/*
+ * A call's plaintext is one buffer, or (PR_Writev) several: each is a
+ * segment, seg_len bytes at buf that start seg_off bytes into the call.
+ */
 struct emit_ctx {
 	struct tlstap_data_event hdr;
-	__u64 buf; /* user address of the plaintext */
+	__u64 buf; /* user address of the current segment */
+	__u64 seg_off;
+	__u64 seg_len;
+	__u64 iov; /* PR_Writev: the PRIOVec array; else 0 */
+	__u32 iov_count;
+	__u32 stopped; /* the ring is full: the rest of the call is counted lost */
 };
 
 /*
@@ -33,12 +42,13 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e) + cap, 0);
 	if (!e) {
-		stat_add(TLSTAP_STAT_LOST_RINGBUF_BYTES, ctx->hdr.call_len - off);
+		stat_add(TLSTAP_STAT_LOST_RINGBUF_BYTES, ctx->hdr.call_len - ctx->seg_off - off);
 		stat_add(TLSTAP_STAT_LOST_RINGBUF_CALLS, 1);
+		ctx->stopped = 1;
 		return 1; /* stop: the rest of the call cannot fit either */
 	}
 	__builtin_memcpy(e, &ctx->hdr, sizeof(*e));
-	e->call_offset = off;
+	e->call_offset = ctx->seg_off + off;
 	e->data_len = n;
 	barrier_var(n);
 	if (n > cap)
@@ -67,9 +77,9 @@ static long emit_chunk(__u32 i, struct emit_ctx *ctx)
 	__u64 off = (__u64)i * TLSTAP_CHUNK_MAX;
 	__u64 left, n; /* 64-bit: a 32-bit copy would lose the verifier's bounds */
 
-	if (off >= ctx->hdr.call_len)
+	if (off >= ctx->seg_len)
 		return 1;
-	left = ctx->hdr.call_len - off;
+	left = ctx->seg_len - off;
 	n = left > TLSTAP_CHUNK_MAX ? TLSTAP_CHUNK_MAX : left;
 
 	EMIT_CLASS(16)
@@ -91,25 +101,71 @@ static long emit_chunk(__u32 i, struct emit_ctx *ctx)
 /* bpf_loop's ceiling; bytes beyond it (256 GiB into a call) are counted lost. */
 #define TLSTAP_MAX_CHUNKS (1 << 23)
 
-static __always_inline void emit_call(struct emit_ctx *ctx)
+static __always_inline void emit_segment(struct emit_ctx *ctx)
 {
-	__u64 chunks = (ctx->hdr.call_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
-	struct tlstap_stats *s = stats_get();
+	__u64 chunks = (ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
 
-	if (s) {
-		s->v[TLSTAP_STAT_CALLS] += 1;
-		s->v[TLSTAP_STAT_CALL_BYTES] += ctx->hdr.call_len;
-	}
 	if (chunks == 1) {
 		emit_chunk(0, ctx); /* most calls: no loop helper */
 		return;
 	}
 	if (chunks > TLSTAP_MAX_CHUNKS) {
 		stat_add(TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES,
-			 ctx->hdr.call_len - (__u64)TLSTAP_MAX_CHUNKS * TLSTAP_CHUNK_MAX);
+			 ctx->seg_len - (__u64)TLSTAP_MAX_CHUNKS * TLSTAP_CHUNK_MAX);
 		chunks = TLSTAP_MAX_CHUNKS;
 	}
 	bpf_loop(chunks, emit_chunk, ctx, 0);
+}
+
+/* NSPR's PRIOVec (prio.h): { char *iov_base; int iov_len; } */
+struct pr_iovec {
+	__u64 base;
+	__s32 len;
+	__s32 pad;
+};
+
+/* NSPR refuses more (PR_MAX_IOVECTOR_SIZE) */
+#define TLSTAP_MAX_IOV 16
+
+/* One PRIOVec entry of a PR_Writev call: the next seg_len bytes of the call. */
+static long emit_iov_entry(__u32 i, struct emit_ctx *ctx)
+{
+	struct pr_iovec v;
+	__u64 left;
+
+	if (i >= ctx->iov_count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(ctx->iov + i * sizeof(v)))) {
+		stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
+		stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
+		return 1;
+	}
+	if (v.len <= 0)
+		return 0;
+	left = ctx->hdr.call_len - ctx->seg_off;
+	ctx->buf = v.base;
+	ctx->seg_len = (__u64)v.len < left ? (__u64)v.len : left;
+	/* always the loop: a direct call here multiplies the verifier's paths */
+	bpf_loop((ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX, emit_chunk, ctx, 0);
+	ctx->seg_off += ctx->seg_len;
+	return 0;
+}
+
+static __always_inline void emit_call(struct emit_ctx *ctx)
+{
+	struct tlstap_stats *s = stats_get();
+
+	if (s) {
+		s->v[TLSTAP_STAT_CALLS] += 1;
+		s->v[TLSTAP_STAT_CALL_BYTES] += ctx->hdr.call_len;
+	}
+	ctx->seg_off = 0;
+	if (ctx->iov) {
+		bpf_loop(TLSTAP_MAX_IOV, emit_iov_entry, ctx, 0);
+		return;
+	}
+	ctx->seg_len = ctx->hdr.call_len;
+	emit_segment(ctx);
 }
 
 #endif /* TLSTAP_BPF_EMIT_BPF_H_ */

@@ -34,6 +34,8 @@ struct call_frame {
 	__u64 conn; /* the library's session pointer (SSL*, ...) */
 	__u64 buf; /* plaintext buffer in the traced process */
 	__u64 len_out; /* *_ex calls: where the byte count is written; else 0 */
+	__u32 iov_count; /* buf is an NSPR PRIOVec array of this many entries (PR_Writev); else 0 */
+	__u32 pad;
 	__u64 entry_sp; /* stack pointer at entry: tells nesting from leftovers */
 	__u64 sk; /* struct sock * of the first socket I/O inside the call */
 	__s32 fd; /* that I/O's fd, if it came from a syscall naming it; else -1 */
@@ -167,6 +169,27 @@ TLSTAP_MAP struct {
 	__type(key, struct go_call_key);
 	__type(value, struct go_call);
 } go_calls SEC(".maps");
+/* What tlstap learned of one process's NSS: which NSPR layer is SSL. */
+struct nss_proc {
+	__s32 ssl_identity; /* the SSL layer's PRDescIdentity; 0 until known */
+	__u32 not_ssl; /* bit i: layer identity i is known not to be SSL */
+};
+
+/* process -> its NSS SSL layer identity; removed at exit and exec */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct nss_proc);
+} nss_procs SEC(".maps");
+
+/* NSS libssl3 files (kernel dev encoding, inode), filled by user space */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct file_key);
+	__type(value, __u8);
+} nss_ssl_files SEC(".maps");
 
 /* --pid filter */
 TLSTAP_MAP struct {

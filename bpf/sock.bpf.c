@@ -161,9 +161,12 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
 
+	/* a new program: what was learned of the old one's NSS no longer holds */
+	bpf_map_delete_elem(&nss_procs, &tgid);
 	if (should_trace(pid_tgid))
-		notify_file(bprm->file, pid_tgid >> 32, TLSTAP_MAPPED_EXE);
+		notify_file(bprm->file, tgid, TLSTAP_MAPPED_EXE);
 	return 0;
 }
 
@@ -188,6 +191,7 @@ int BPF_PROG(sched_process_exit)
 	task = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
+	bpf_map_delete_elem(&nss_procs, &tgid);
 	sessions = bpf_map_lookup_elem(&procs_with_conns, &tgid);
 	if (!sessions)
 		return 0;

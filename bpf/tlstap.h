@@ -111,6 +111,11 @@ enum tlstap_stat {
 	TLSTAP_STAT_LOST_NOTIFY, /* file-mapped notifications lost (ring full) */
 	TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES, /* beyond bpf_loop's 1 << 23 chunks */
 	TLSTAP_STAT_LOST_TOO_DEEP_CALLS, /* nested deeper than TLSTAP_MAX_FRAMES calls */
+	/*
+	 * NSPR calls on a layered descriptor whose layers could not be checked
+	 * for NSS's SSL layer (bpf_find_vma busy): possibly TLS calls, not shown
+	 */
+	TLSTAP_STAT_LOST_NSS_UNCHECKED_CALLS,
 	TLSTAP_STAT_COUNT,
 };
 

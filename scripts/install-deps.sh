@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   openssl curl python3 procps iproute2 util-linux libcap2-bin
   gnutls-bin libgnutls30 libgnutls-openssl27 nodejs golang-go
+  libnss3-tools libnss3 libnspr4 android-libboringssl android-libboringssl-dev
 )
 
 missing=()

@@ -19,6 +19,7 @@ struct Stats {
   uint64_t lost_fault_bytes = 0, lost_fault_records = 0;
   uint64_t lost_no_entry_calls = 0, lost_notify = 0, lost_chunk_limit_bytes = 0;
   uint64_t lost_too_deep_calls = 0;
+  uint64_t lost_nss_unchecked_calls = 0;
   uint64_t stale_entries = 0, nested_calls = 0;
   // User side.
   uint64_t events = 0, captured_bytes = 0, attributed_bytes = 0;
@@ -46,6 +47,7 @@ struct Stats {
             {"fault_records", lost_fault_records},
             {"no_entry_calls", lost_no_entry_calls},
             {"too_deep_calls", lost_too_deep_calls},
+            {"nss_unchecked_calls", lost_nss_unchecked_calls},
             {"chunk_limit_bytes", lost_chunk_limit_bytes},
             {"notify", lost_notify},
             {"incomplete_calls", incomplete_calls},
@@ -73,6 +75,7 @@ void Stats::set_kernel(const Counters& c) {
   lost_notify = c[TLSTAP_STAT_LOST_NOTIFY];
   lost_chunk_limit_bytes = c[TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES];
   lost_too_deep_calls = c[TLSTAP_STAT_LOST_TOO_DEEP_CALLS];
+  lost_nss_unchecked_calls = c[TLSTAP_STAT_LOST_NSS_UNCHECKED_CALLS];
   stale_entries = c[TLSTAP_STAT_STALE_ENTRIES];
   nested_calls = c[TLSTAP_STAT_NESTED_CALLS];
 }

@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
   const bool only_go = options->stacks == std::set{discovery::LibKind::kGo};
   if (targets == 0 && !only_go) {
     return die({ExitCode::kNoTlsLibrary,
-                "no TLS library to attach to: no process maps OpenSSL's libssl or GnuTLS, "
-                "the dynamic linker cache lists neither, and no running Go program uses "
+                "no TLS library to attach to: no process maps OpenSSL, BoringSSL, GnuTLS or "
+                "NSS, the dynamic linker cache lists none, and no running Go program uses "
                 "crypto/tls (run -v to see why candidates were skipped)"});
   }
   if (targets == 0) {

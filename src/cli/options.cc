@@ -11,7 +11,7 @@ namespace tlstap::cli {
 
 const char kUsage[] = R"(Usage: tlstap [OPTION]...
 Show, live, the plaintext that programs on this host send and receive through
-TLS libraries (OpenSSL 1.1 and 3.x): who sent it, on which connection, in
+TLS libraries (OpenSSL 1.1 and 3.x, BoringSSL, GnuTLS, NSS): who sent it, on which connection, in
 which direction, every byte. Needs root. Ctrl-C stops and prints statistics.
 
 Output (default: a live table on standard output, one row per TLS call:
@@ -28,9 +28,11 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          they are always printed at exit (stderr for the table)
 
 TLS stacks (all hooked unless chosen):
-      --lib STACK[,STACK]  hook only these stacks: openssl, gnutls, go
+      --lib STACK[,STACK]  hook only these stacks: openssl, boringssl, gnutls, nss, go
       --no-openssl       do not hook OpenSSL (libssl, and programs exporting SSL_*)
+      --no-boringssl     do not hook BoringSSL (e.g. Debian's android libssl.so.0)
       --no-gnutls        do not hook GnuTLS (libgnutls)
+      --no-nss           do not hook NSS (libnspr4's PR_Read/PR_Write on SSL sockets)
       --no-go            do not hook Go programs' crypto/tls
       --list             list the TLS libraries found, which processes use them,
                          and whether probes attach (or why not); then exit
@@ -79,7 +81,18 @@ std::unexpected<Error> usage(const std::string& message) {
 }  // namespace
 
 Result<Options> parse_options(int argc, char** argv) {
-  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kNoOpenSsl, kNoGnuTls, kNoGo, kList };
+  enum {
+    kStats = 1000,
+    kRingSize,
+    kSyscallHook,
+    kLib,
+    kNoOpenSsl,
+    kNoBoringSsl,
+    kNoGnuTls,
+    kNoNss,
+    kNoGo,
+    kList
+  };
   static const option kLong[] = {
       {"hex", no_argument, nullptr, 'x'},
       {"json", no_argument, nullptr, 'j'},
@@ -92,7 +105,9 @@ Result<Options> parse_options(int argc, char** argv) {
       {"syscall-hook", no_argument, nullptr, kSyscallHook},
       {"lib", required_argument, nullptr, kLib},
       {"no-openssl", no_argument, nullptr, kNoOpenSsl},
+      {"no-boringssl", no_argument, nullptr, kNoBoringSsl},
       {"no-gnutls", no_argument, nullptr, kNoGnuTls},
+      {"no-nss", no_argument, nullptr, kNoNss},
       {"no-go", no_argument, nullptr, kNoGo},
       {"list", no_argument, nullptr, kList},
       {"verbose", no_argument, nullptr, 'v'},
@@ -168,7 +183,11 @@ Result<Options> parse_options(int argc, char** argv) {
           std::string_view name = list.substr(start, comma - start);
           auto kind = discovery::lib_kind_from_name(name);
           if (!kind) {
-            return usage("--lib takes stacks from: openssl, gnutls (got \"" + std::string(name) +
+            std::string known;
+            for (discovery::LibKind k : discovery::kLibKinds) {
+              known += (known.empty() ? "" : ", ") + std::string(discovery::lib_kind_name(k));
+            }
+            return usage("--lib takes stacks from: " + known + " (got \"" + std::string(name) +
                          "\")");
           }
           chosen.insert(*kind);
@@ -181,8 +200,14 @@ Result<Options> parse_options(int argc, char** argv) {
       case kNoOpenSsl:
         excluded.insert(discovery::LibKind::kOpenSsl);
         break;
+      case kNoBoringSsl:
+        excluded.insert(discovery::LibKind::kBoringSsl);
+        break;
       case kNoGnuTls:
         excluded.insert(discovery::LibKind::kGnuTls);
+        break;
+      case kNoNss:
+        excluded.insert(discovery::LibKind::kNss);
         break;
       case kNoGo:
         excluded.insert(discovery::LibKind::kGo);

@@ -68,13 +68,19 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
           "off (--no-" + std::string(discovery::lib_kind_name(t->kind)) + " or --lib)";
       continue;
     }
+    // Code in an NSS libssl3 file marks a descriptor's layer as SSL's.
+    if (t->kind == discovery::LibKind::kNss && discovery::nss_probe_points(*t).import_fd) {
+      if (auto r = probes_.add_nss_ssl_file(t->id.dev, t->id.ino); !r) {
+        std::cerr << "tlstap: " << t->path << ": " << r.error().message << "\n";
+      }
+    }
     auto n = probes_.attach_library(t->open_path, loader::hooks_for(*t), loader::lib_code(t->kind));
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
       attach_status_[t->id] = "not attached: " + n.error().message;
       continue;
     }
-    attach_status_[t->id] = "attached " + std::to_string(*n) + " probes";
+    attach_status_[t->id] = "attached " + std::to_string(*n) + (*n == 1 ? " probe" : " probes");
     ++targets_attached_;
     ++attached;
     if (verbose_) {

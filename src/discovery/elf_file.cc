@@ -216,4 +216,23 @@ std::map<std::string, uint64_t> ElfFile::find_functions(
   return offsets;
 }
 
+std::string ElfFile::find_rodata_string(std::string_view prefix) const {
+  size_t names = 0;
+  if (elf_getshdrstrndx(elf_, &names) != 0) return "";
+  for (Elf_Scn* scn = elf_nextscn(elf_, nullptr); scn != nullptr; scn = elf_nextscn(elf_, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_PROGBITS) continue;
+    const char* name = elf_strptr(elf_, names, shdr.sh_name);
+    if (name == nullptr || std::string_view(name) != ".rodata") continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (data == nullptr || data->d_buf == nullptr) return "";
+    std::string_view bytes(static_cast<const char*>(data->d_buf), data->d_size);
+    size_t at = bytes.find(prefix);
+    if (at == std::string_view::npos) return "";
+    size_t end = bytes.find('\0', at);
+    return std::string(bytes.substr(at, end == std::string_view::npos ? end : end - at));
+  }
+  return "";
+}
+
 }  // namespace tlstap::discovery::internal

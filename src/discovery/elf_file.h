@@ -52,6 +52,10 @@ class ElfFile {
   // ELF e_machine (EM_X86_64, EM_AARCH64, ...).
   uint16_t machine() const { return machine_; }
 
+  // The NUL-terminated string in .rodata that starts with `prefix` (the
+  // first one), or "" if there is none.
+  std::string find_rodata_string(std::string_view prefix) const;
+
   // The defined functions (STT_FUNC) among `names`, as file offsets. .dynsym
   // is searched first and .symtab fills in what it lacks; within a table a
   // default-version global wins over a hidden-version or local one.

@@ -1,7 +1,10 @@
 #include "discovery/targets.h"
 
+#include <elf.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cctype>
 #include <memory>
 #include <utility>
 
@@ -12,16 +15,59 @@
 namespace tlstap::discovery {
 namespace {
 
-// The functions the probes use. A library is OpenSSL-family if it defines
-// SSL_write and SSL_read, GnuTLS if it defines gnutls_record_send and
-// gnutls_record_recv.
+// A function only BoringSSL (and its forks) defines: tells it from OpenSSL.
+constexpr char kBoringSslMarker[] = "SSL_CTX_set_custom_verify";
+
+// The functions the probes use, and the ones that tell libraries apart. A
+// library is OpenSSL-family if it defines SSL_write and SSL_read (BoringSSL
+// if it also defines kBoringSslMarker), GnuTLS if it defines
+// gnutls_record_send and gnutls_record_recv, NSS's NSPR if it defines
+// PR_Write, PR_Read, PR_Send and PR_Recv, NSS's libssl3 if it defines
+// SSL_ImportFD.
 const std::set<std::string, std::less<>>& tls_functions() {
-  static const std::set<std::string, std::less<>> names = {
-      "SSL_write",           "SSL_read",           "SSL_write_ex",
-      "SSL_read_ex",         "SSL_free",           "gnutls_record_send",
-      "gnutls_record_send2", "gnutls_record_recv", "gnutls_record_recv_seq",
-      "gnutls_deinit"};
+  static const std::set<std::string, std::less<>> names = {"SSL_write",
+                                                           "SSL_read",
+                                                           "SSL_write_ex",
+                                                           "SSL_read_ex",
+                                                           "SSL_free",
+                                                           kBoringSslMarker,
+                                                           "gnutls_record_send",
+                                                           "gnutls_record_send2",
+                                                           "gnutls_record_recv",
+                                                           "gnutls_record_recv_seq",
+                                                           "gnutls_deinit",
+                                                           "PR_Write",
+                                                           "PR_Writev",
+                                                           "PR_Send",
+                                                           "PR_Read",
+                                                           "PR_Recv",
+                                                           "PR_Close",
+                                                           "PR_GetVersion",
+                                                           "SSL_ImportFD"};
   return names;
+}
+
+// NSPR's version string, from PR_GetVersion: on x86-64 it is
+// `lea rax, [rip + string]; ret`. "" when it is built otherwise.
+std::string nspr_version(const internal::ElfFile& elf, uint64_t get_version_offset) {
+  std::vector<uint8_t> code = elf.read(get_version_offset, 8);
+  std::optional<uint64_t> vaddr = elf.vaddr(get_version_offset);
+  if (elf.machine() != EM_X86_64 || !vaddr || code.size() < 8 || code[0] != 0x48 ||
+      code[1] != 0x8d || code[2] != 0x05 || code[7] != 0xc3) {
+    return "";
+  }
+  int32_t disp = static_cast<int32_t>(code[3] | code[4] << 8 | code[5] << 16 |
+                                      static_cast<uint32_t>(code[6]) << 24);
+  std::optional<uint64_t> at = elf.file_offset(*vaddr + 7 + disp);
+  if (!at) return "";
+  std::vector<uint8_t> text = elf.read(*at, 16);
+  std::string version;
+  for (uint8_t c : text) {
+    if (c == 0) return version;
+    if (!isdigit(c) && c != '.') return "";
+    version += static_cast<char>(c);
+  }
+  return "";
 }
 
 bool needs_gnutls(const internal::ElfFile& elf) {
@@ -172,14 +218,29 @@ GnuTlsProbePoints gnutls_probe_points(const Target& target) {
           .deinit = at("gnutls_deinit")};
 }
 
+NssProbePoints nss_probe_points(const Target& target) {
+  auto at = [&target](const char* name) { return symbol_offset(target, name); };
+  return {.write = at("PR_Write"),
+          .writev = at("PR_Writev"),
+          .send = at("PR_Send"),
+          .read = at("PR_Read"),
+          .recv = at("PR_Recv"),
+          .close = at("PR_Close"),
+          .import_fd = at("SSL_ImportFD")};
+}
+
 std::string_view lib_kind_name(LibKind kind) {
   switch (kind) {
     case LibKind::kOpenSsl:
       return "openssl";
+    case LibKind::kBoringSsl:
+      return "boringssl";
     case LibKind::kGnuTls:
       return "gnutls";
     case LibKind::kGo:
       return "go";
+    case LibKind::kNss:
+      return "nss";
   }
   return "unknown";
 }
@@ -200,18 +261,32 @@ Result<std::optional<Target>> inspect_file(const std::string& open_path) {
 
   std::map<std::string, uint64_t> offsets = (*elf)->find_functions(tls_functions());
   Target target;
+  target.version = version_from_soname((*elf)->soname());
+  bool nspr = offsets.contains("PR_Write") && offsets.contains("PR_Read") &&
+              offsets.contains("PR_Send") && offsets.contains("PR_Recv");
   if (offsets.contains("gnutls_record_send") && offsets.contains("gnutls_record_recv")) {
     target.kind = LibKind::kGnuTls;
+  } else if (nspr || offsets.contains("SSL_ImportFD")) {
+    target.kind = LibKind::kNss;
+    // "Version: NSS 3.87.1" (libssl3 carries it for `ident`)
+    constexpr std::string_view kNssVersion = "Version: NSS ";
+    std::string nss = (*elf)->find_rodata_string(kNssVersion);
+    auto get_version = offsets.find("PR_GetVersion");
+    if (!nss.empty()) {
+      target.version = nss.substr(kNssVersion.size());
+    } else if (get_version != offsets.end()) {
+      std::string nspr_v = nspr_version(**elf, get_version->second);
+      target.version = nspr_v.empty() ? "NSPR" : "NSPR " + nspr_v;
+    }
   } else if (offsets.contains("SSL_write") && offsets.contains("SSL_read") &&
              !needs_gnutls(**elf)) {
-    target.kind = LibKind::kOpenSsl;
+    target.kind = offsets.contains(kBoringSslMarker) ? LibKind::kBoringSsl : LibKind::kOpenSsl;
   } else {
     return std::optional<Target>();
   }
   target.id = (*elf)->id();
   target.path = open_path;
   target.open_path = open_path;
-  target.version = version_from_soname((*elf)->soname());
   for (const auto& [name, offset] : offsets) {
     target.symbols.emplace(name, Symbol{name, offset});
   }

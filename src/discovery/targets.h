@@ -19,10 +19,14 @@
 
 namespace tlstap::discovery {
 
-enum class LibKind { kOpenSsl, kGnuTls, kGo };
-inline constexpr LibKind kLibKinds[] = {LibKind::kOpenSsl, LibKind::kGnuTls, LibKind::kGo};
+// NSS is two files: libnspr4 (NSPR's I/O, where plaintext passes) and
+// libssl3 (the SSL layer, which tells TLS descriptors from the rest); both are
+// targets of kind kNss. A Go program carries its crypto/tls inside: kGo.
+enum class LibKind { kOpenSsl, kBoringSsl, kGnuTls, kNss, kGo };
+inline constexpr LibKind kLibKinds[] = {LibKind::kOpenSsl, LibKind::kBoringSsl, LibKind::kGnuTls,
+                                        LibKind::kNss, LibKind::kGo};
 
-std::string_view lib_kind_name(LibKind kind);  // "openssl", "gnutls", "go"
+std::string_view lib_kind_name(LibKind kind);  // "openssl", "boringssl", "gnutls", "nss", "go"
 std::optional<LibKind> lib_kind_from_name(std::string_view name);
 
 struct FileId {
@@ -54,8 +58,9 @@ struct Target {
   LibKind kind = LibKind::kOpenSsl;
   std::string path;       // as the owning process sees it ("/usr/lib/.../libssl.so.3")
   std::string open_path;  // how tlstap reaches it ("/proc/123/root/usr/lib/...")
-  // "3" for libssl.so.3, "30" for libgnutls.so.30 (from SONAME); "1.19.8"
-  // for a Go program built by go1.19.8
+  // "3" for libssl.so.3, "30" for libgnutls.so.30 (from SONAME); NSS's own:
+  // "3.87.1" for libssl3, "NSPR 4.35" for libnspr4; "1.19.8" for a Go
+  // program built by go1.19.8
   std::string version;
   std::map<std::string, Symbol> symbols;  // the probe-able functions found
   // Functions probed at each return instruction instead of by a uretprobe
@@ -100,6 +105,16 @@ struct GoProbePoints {
   std::vector<uint64_t> write_returns, read_returns;
 };
 GoProbePoints go_probe_points(const Target& target);
+
+// Where to probe NSS. In NSPR (libnspr4): PR_Write, PR_Writev, PR_Send,
+// PR_Read, PR_Recv, which programs call with the descriptor SSL_ImportFD gave
+// them (the SSL layer on top), and PR_Close. In libssl3: SSL_ImportFD, whose
+// return teaches the probes the SSL layer's identity; the file itself tells
+// SSL layers of processes that started before tlstap.
+struct NssProbePoints {
+  std::optional<uint64_t> write, writev, send, read, recv, close, import_fd;
+};
+NssProbePoints nss_probe_points(const Target& target);
 
 // Library paths from the dynamic linker's cache (/etc/ld.so.cache, new format).
 std::vector<std::string> read_ld_cache(const std::string& path = "/etc/ld.so.cache");

@@ -4,14 +4,15 @@
 
 namespace tlstap::loader {
 
-// The programs are those of bpf/openssl.bpf.c, bpf/gnutls.bpf.c and bpf/go.bpf.c.
+// The programs are those of bpf/openssl.bpf.c, gnutls.bpf.c, nss.bpf.c and go.bpf.c.
 std::vector<UprobeHook> hooks_for(const discovery::Target& t) {
   std::vector<UprobeHook> hooks;
   auto add = [&hooks](const std::optional<uint64_t>& offset, const char* entry, const char* exit) {
     if (offset) hooks.push_back({entry, exit, *offset});
   };
   switch (t.kind) {
-    case discovery::LibKind::kOpenSsl: {
+    case discovery::LibKind::kOpenSsl:
+    case discovery::LibKind::kBoringSsl: {
       discovery::OpenSslProbePoints p = discovery::openssl_probe_points(t);
       add(p.write, "ssl_write_enter", "ssl_call_exit");
       add(p.write_ex, "ssl_write_ex_enter", "ssl_call_exit");
@@ -26,6 +27,17 @@ std::vector<UprobeHook> hooks_for(const discovery::Target& t) {
       add(p.recv, "gnutls_recv_enter", "gnutls_call_exit");
       add(p.recv_seq, "gnutls_recv_enter", "gnutls_call_exit");
       add(p.deinit, "gnutls_deinit_enter", nullptr);
+      break;
+    }
+    case discovery::LibKind::kNss: {
+      discovery::NssProbePoints p = discovery::nss_probe_points(t);
+      add(p.write, "nspr_write_enter", "nspr_call_exit");
+      add(p.writev, "nspr_writev_enter", "nspr_call_exit");
+      add(p.send, "nspr_write_enter", "nspr_call_exit");  // (fd, buf, amount, flags, timeout)
+      add(p.read, "nspr_read_enter", "nspr_call_exit");
+      add(p.recv, "nspr_recv_enter", "nspr_call_exit");
+      add(p.close, "nspr_close_enter", nullptr);
+      add(p.import_fd, nullptr, "nss_import_fd_exit");
       break;
     }
     case discovery::LibKind::kGo: {
@@ -44,8 +56,12 @@ uint8_t lib_code(discovery::LibKind kind) {
   switch (kind) {
     case discovery::LibKind::kOpenSsl:
       return TLSTAP_LIB_OPENSSL;
+    case discovery::LibKind::kBoringSsl:
+      return TLSTAP_LIB_BORINGSSL;
     case discovery::LibKind::kGnuTls:
       return TLSTAP_LIB_GNUTLS;
+    case discovery::LibKind::kNss:
+      return TLSTAP_LIB_NSS;
     case discovery::LibKind::kGo:
       return TLSTAP_LIB_GO;
   }

@@ -11,7 +11,7 @@
 namespace tlstap::loader {
 
 // One function to hook in a library file: the BPF program run at its entry
-// and, unless exit is nullptr, the one run at its return (names as in bpf/).
+// and the one run at its return (names as in bpf/); either may be nullptr.
 // For Go's return points, entry is the program run at that instruction.
 struct UprobeHook {
   const char* entry;

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -153,8 +154,10 @@ Result<int> Probes::attach_library(const std::string& path, const std::vector<Up
                                    uint8_t lib) {
   std::vector<Link> links;
   for (const UprobeHook& hook : hooks) {
-    if (auto r = attach_uprobe(hook.entry, path, hook.offset, false, lib, &links); !r) {
-      return std::unexpected(r.error());
+    if (hook.entry) {
+      if (auto r = attach_uprobe(hook.entry, path, hook.offset, false, lib, &links); !r) {
+        return std::unexpected(r.error());
+      }
     }
     if (hook.exit) {
       if (auto r = attach_uprobe(hook.exit, path, hook.offset, true, lib, &links); !r) {
@@ -165,6 +168,19 @@ Result<int> Probes::attach_library(const std::string& path, const std::vector<Up
   int n = static_cast<int>(links.size());
   for (Link& link : links) links_.push_back(std::move(link));
   return n;
+}
+
+Result<void> Probes::add_nss_ssl_file(uint64_t dev, uint64_t ino) {
+  // The kernel keeps dev as major << 20 | minor.
+  struct {
+    uint64_t dev, ino;  // struct file_key in bpf/maps.bpf.h
+  } key{.dev = static_cast<uint64_t>(major(dev)) << 20 | minor(dev), .ino = ino};
+  uint8_t one = 1;
+  if (bpf_map__update_elem(skel_->maps.nss_ssl_files, &key, sizeof(key), &one, sizeof(one),
+                           BPF_ANY)) {
+    return fail(ExitCode::kFailure, "cannot note the NSS SSL library: " + detail(errno));
+  }
+  return {};
 }
 
 int Probes::poll(int timeout_ms, const RecordHandler& handler) {

@@ -70,6 +70,10 @@ class Probes {
   Result<int> attach_library(const std::string& path, const std::vector<UprobeHook>& hooks,
                              uint8_t lib);
 
+  // Tells the probes that code in this file (userspace st_dev encoding,
+  // inode) is NSS's SSL layer.
+  Result<void> add_nss_ssl_file(uint64_t dev, uint64_t ino);
+
   // Waits up to timeout_ms for records and hands each to handler. Returns
   // the number handled, or a negative errno (-EINTR when a signal came).
   using RecordHandler = std::function<void(std::span<const uint8_t>)>;

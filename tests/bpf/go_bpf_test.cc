@@ -5,8 +5,12 @@
 // and addresses, read from the net.Conn under each tls.Conn.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
 
 #include "tests/bpf/python_peer.h"
 #include "tests/bpf/test_env.h"
@@ -87,6 +91,92 @@ INSTANTIATE_TEST_SUITE_P(Builds, GoTlsTest,
                                            GoCase{"tls_go_stripped", "1.3"},
                                            GoCase{"tls_go_pie", "1.2"}),
                          CaseName);
+
+// Eight connections at once, one goroutine each on both sides, in two
+// threads' worth of Go scheduler (GOMAXPROCS=2): goroutines park inside Read
+// and Write and resume on other threads, and a thread runs other
+// goroutines' calls meanwhile. Each connection's streams must still come out
+// whole and exact, on its own addresses: calls are paired per goroutine.
+class GoConcurrencyTest : public BpfTest {};
+
+// All "connected" lines of a peer.
+std::vector<PeerInfo> AllConnected(Subprocess& peer) {
+  std::vector<PeerInfo> out;
+  std::istringstream lines(peer.Stdout());
+  for (std::string line; std::getline(lines, line);) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("event", "") != "connected") continue;
+    PeerInfo info;
+    info.pid = j.at("pid").get<pid_t>();
+    info.fd = j.at("fd").get<int>();
+    info.laddr = HostPort(j.at("laddr")[0].get<std::string>(), j.at("laddr")[1].get<int>());
+    info.raddr = HostPort(j.at("raddr")[0].get<std::string>(), j.at("raddr")[1].get<int>());
+    out.push_back(info);
+  }
+  return out;
+}
+
+// The events on one connection, by the addresses its process sees.
+Capture OfConnection(const Capture& all, const PeerInfo& peer) {
+  Capture one;
+  one.stats = all.stats;
+  for (const DataEvent& e : all.events) {
+    if (e.pid == peer.pid && e.laddr == peer.laddr && e.raddr == peer.raddr) {
+      one.events.push_back(e);
+    }
+  }
+  return one;
+}
+
+TEST_F(GoConcurrencyTest, EightConnectionsAtOncePairedPerGoroutine) {
+  constexpr int kConns = 8;
+  const std::string program = std::string(kGoPeerDir) + "/tls_go";
+  ASSERT_TRUE(std::filesystem::exists(program)) << program << " was not built: golang-go missing";
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--comm", "tls_go"}));
+
+  PeerOptions server_options = ServerOptions("exchange", cert);
+  server_options.program = {program};
+  server_options.env = {"GOMAXPROCS=2"};
+  server_options.sizes = {100, 16 << 10, 1 << 20};
+  server_options.tag = "goroutines";
+  server_options.extra = {"--conns", std::to_string(kConns)};
+  std::unique_ptr<Subprocess> server = StartPeer(server_options);
+  ASSERT_TRUE(server->ok()) << server->error();
+  PeerOptions client_options = ClientOptions("exchange", server_options);
+  client_options.env = {"GOMAXPROCS=2"};
+  ASSERT_NO_FATAL_FAILURE(WaitForListening(*server, &client_options.port));
+  std::unique_ptr<Subprocess> client = StartPeer(client_options);
+  ASSERT_TRUE(client->ok()) << client->error();
+  ASSERT_EQ(client->Wait(60s), 0) << client->Stderr();
+  ASSERT_EQ(server->Wait(10s), 0) << server->Stderr();
+
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  std::vector<PeerInfo> clients = AllConnected(*client), servers = AllConnected(*server);
+  ASSERT_EQ(clients.size(), size_t{kConns}) << client->Stdout();
+  ASSERT_EQ(servers.size(), size_t{kConns}) << server->Stdout();
+  for (const PeerInfo& c : clients) {
+    auto s = std::find_if(servers.begin(), servers.end(),
+                          [&](const PeerInfo& p) { return p.raddr == c.laddr; });
+    ASSERT_NE(s, servers.end()) << "no server side for " << c.laddr;
+    PeerOptions conn = server_options;  // the connection's seeds: "<tag>/<client port>"
+    conn.tag += "/" + c.laddr.substr(c.laddr.rfind(':') + 1);
+    const std::string upstream = PeerStream(conn, "c2s");
+    const std::string downstream = PeerStream(conn, "s2c");
+    SCOPED_TRACE("connection " + c.laddr + " -> " + c.raddr);
+    const Endpoint client_end{c.pid, "tls_go", c.fd, c.laddr, c.raddr, "go"};
+    const Endpoint server_end{s->pid, "tls_go", s->fd, s->laddr, s->raddr, "go"};
+    ExpectStream(OfConnection(capture, c), client_end, "tx", upstream);
+    ExpectStream(OfConnection(capture, c), client_end, "rx", downstream);
+    ExpectStream(OfConnection(capture, *s), server_end, "rx", upstream);
+    ExpectStream(OfConnection(capture, *s), server_end, "tx", downstream);
+  }
+  ExpectNoLoss(capture);
+}
 
 // A container as runc makes one: the server runs in its own mount
 // namespace whose root is a fresh tmpfs (pivot_root), holding the program

@@ -67,5 +67,63 @@ TEST_F(ListTest, ListsLibrariesProcessesAndWhetherAttached) {
   EXPECT_EQ(EntryOf(r.out, "libgnutls-openssl.so.27"), "") << r.out;
 }
 
+// NSS is two files: libnspr4, where the plaintext passes (PR_Write,
+// PR_Writev, PR_Send, PR_Read, PR_Recv with their returns, and PR_Close: 11
+// probes) and libssl3 (SSL_ImportFD's return: 1); both kind nss with NSS's
+// own versions. BoringSSL's libssl.so.0 is kind boringssl, off here.
+TEST_F(ListTest, ListsNssFilesAndBoringSsl) {
+  TempDir dir;
+  ASSERT_NO_FATAL_FAILURE(MakeNssDb(dir));
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const int nss_port = FreeTcpPort(), boring_port = FreeTcpPort();
+  ASSERT_GT(nss_port, 0);
+  ASSERT_GT(boring_port, 0);
+  Subprocess nss(Command({"/usr/bin/selfserv", "-d", "sql:" + dir.path(), "-e", "server", "-p",
+                          std::to_string(nss_port)}));
+  ASSERT_TRUE(nss.ok()) << nss.error();
+  Subprocess boring(Command({TLSTAP_BORING_PEER, "server", std::to_string(boring_port), cert.cert,
+                             cert.key, "1.3", "1"}));
+  ASSERT_TRUE(boring.ok()) << boring.error();
+  ASSERT_TRUE(WaitForListen(nss_port, 10s)) << nss.Stderr();
+  ASSERT_TRUE(WaitForListen(boring_port, 10s)) << boring.Stderr();
+
+  RunResult r = RunToEnd(Command({kTlstap, "--list", "--no-boringssl"}), 60s);
+  ASSERT_TRUE(r.status.has_value()) << "tlstap --list did not finish; stderr:\n" << r.err;
+  EXPECT_EQ(*r.status, 0) << r.err;
+  RunResult nspr_version =
+      RunToEnd(Command({"dpkg-query", "-W", "-f=${Version}", "libnspr4"}), 10s);
+  RunResult nss_version = RunToEnd(Command({"dpkg-query", "-W", "-f=${Version}", "libnss3"}), 10s);
+  // "2:4.35-1" -> "4.35"
+  auto upstream = [](std::string v) {
+    if (size_t colon = v.find(':'); colon != std::string::npos) v = v.substr(colon + 1);
+    return v.substr(0, v.find('-'));
+  };
+  const std::string selfserv = std::to_string(nss.pid()) + " (selfserv)";
+
+  const std::string nspr = EntryOf(r.out, "libnspr4.so");
+  ASSERT_NE(nspr, "") << "no libnspr4.so in:\n" << r.out;
+  EXPECT_NE(nspr.find("\n  nss NSPR " + upstream(nspr_version.out) + "; attached 11 probes; "),
+            std::string::npos)
+      << nspr;
+  EXPECT_NE(nspr.find(selfserv), std::string::npos) << nspr;
+
+  const std::string libssl3 = EntryOf(r.out, "libssl3.so");
+  ASSERT_NE(libssl3, "") << "no libssl3.so in:\n" << r.out;
+  EXPECT_NE(libssl3.find("\n  nss " + upstream(nss_version.out) + "; attached 1 probe; "),
+            std::string::npos)
+      << libssl3;
+  EXPECT_NE(libssl3.find(selfserv), std::string::npos) << libssl3;
+  // libnss3 (certificates, PKCS #11) is no target.
+  EXPECT_EQ(EntryOf(r.out, "libnss3.so"), "") << r.out;
+
+  const std::string android = EntryOf(r.out, "libssl.so.0");
+  ASSERT_NE(android, "") << "no android libssl.so.0 in:\n" << r.out;
+  EXPECT_NE(android.find("\n  boringssl 0; off (--no-boringssl or --lib); "), std::string::npos)
+      << android;
+  EXPECT_NE(android.find(std::to_string(boring.pid()) + " (tls_boring)"), std::string::npos)
+      << android;
+}
+
 }  // namespace
 }  // namespace tlstap::bpf_test

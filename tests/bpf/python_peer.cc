@@ -29,6 +29,7 @@ std::unique_ptr<Subprocess> StartPeer(const PeerOptions& o) {
   if (o.sndbuf) spawn.argv.insert(spawn.argv.end(), {"--sndbuf", std::to_string(o.sndbuf)});
   if (o.rcvbuf) spawn.argv.insert(spawn.argv.end(), {"--rcvbuf", std::to_string(o.rcvbuf)});
   if (o.cert) spawn.argv.insert(spawn.argv.end(), {"--cert", o.cert->cert, "--key", o.cert->key});
+  spawn.argv.insert(spawn.argv.end(), o.extra.begin(), o.extra.end());
   return std::make_unique<Subprocess>(std::move(spawn));
 }
 

@@ -32,6 +32,7 @@ struct PeerOptions {
   int sndbuf = 0, rcvbuf = 0;
   const Certificate* cert = nullptr;  // server
   std::vector<std::string> prefix;    // e.g. setpriv ... to run it as another user
+  std::vector<std::string> extra;     // more arguments, after all the above
   std::vector<std::string> env;
 };
 

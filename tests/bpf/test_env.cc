@@ -35,6 +35,19 @@ void MakeCertificate(const TempDir& dir, Certificate* out) {
   ASSERT_EQ(r.status, 0) << "openssl req failed: " << r.err;
 }
 
+void MakeNssDb(const TempDir& dir) {
+  ASSERT_FALSE(dir.path().empty());
+  WriteFile(dir / "noise", Payload("nss-noise", 64));
+  const std::string db = "sql:" + dir.path();
+  RunResult init = RunToEnd(Command({kCertutil, "-N", "-d", db, "--empty-password"}), 60s);
+  ASSERT_EQ(init.status, 0) << "certutil -N: " << init.err;
+  RunResult cert =
+      RunToEnd(Command({kCertutil, "-S", "-d", db, "-n", "server", "-s", "CN=localhost", "-x", "-t",
+                        "CT,,", "-k", "ec", "-q", "nistp256", "-z", dir / "noise", "-v", "2"}),
+               60s);
+  ASSERT_EQ(cert.status, 0) << "certutil -S: " << cert.err;
+}
+
 std::string Payload(std::string_view seed, size_t size) {
   std::string out;
   out.reserve(size + 64);

@@ -26,6 +26,7 @@ inline constexpr char kNodePeerScript[] = TLSTAP_SOURCE_DIR "/tests/progs/tls_no
 // tests/progs/tls_go built as is, stripped and as a PIE (tests/CMakeLists.txt).
 inline constexpr char kGoPeerDir[] = TLSTAP_BINARY_DIR "/tests/progs";
 inline constexpr char kSystemLibssl[] = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+inline constexpr char kCertutil[] = "/usr/bin/certutil";  // NSS's (libnss3-tools)
 
 // A directory under $TMPDIR (or /tmp) removed with its contents at the end,
 // kept if TLSTAP_KEEP_TMP is set (to look at a failure's files).
@@ -47,6 +48,11 @@ struct Certificate {
   std::string cert, key;
 };
 void MakeCertificate(const TempDir& dir, Certificate* out);  // ASSERTs
+
+// A throwaway NSS database in dir ("sql:" + dir.path()) holding a
+// self-signed P-256 certificate for CN=localhost, nicknamed "server", made
+// with certutil. ASSERTs.
+void MakeNssDb(const TempDir& dir);
 
 // size printable bytes, distinct per seed: SHA-256 hex digests of
 // "<seed>/<block index>", concatenated (tests/progs/tls_peer.py makes the same).

@@ -31,8 +31,9 @@ TEST(Options, Defaults) {
   EXPECT_FALSE(o->stats_interval);
   EXPECT_FALSE(o->list);
   EXPECT_EQ(o->stacks,
-            (std::set<discovery::LibKind>{discovery::LibKind::kOpenSsl, discovery::LibKind::kGnuTls,
-                                          discovery::LibKind::kGo}));
+            (std::set<discovery::LibKind>{
+                discovery::LibKind::kOpenSsl, discovery::LibKind::kBoringSsl,
+                discovery::LibKind::kGnuTls, discovery::LibKind::kNss, discovery::LibKind::kGo}));
 }
 
 TEST(Options, StacksChosenAndTurnedOff) {
@@ -46,7 +47,8 @@ TEST(Options, StacksChosenAndTurnedOff) {
   EXPECT_TRUE(both->list);
   auto off = Parse({"--no-gnutls", "--no-go"});
   ASSERT_TRUE(off);
-  EXPECT_EQ(off->stacks, std::set<LibKind>{LibKind::kOpenSsl});
+  EXPECT_EQ(off->stacks,
+            (std::set<LibKind>{LibKind::kOpenSsl, LibKind::kBoringSsl, LibKind::kNss}));
   auto go = Parse({"--lib", "go"});
   ASSERT_TRUE(go);
   EXPECT_EQ(go->stacks, std::set<LibKind>{LibKind::kGo});
@@ -54,6 +56,30 @@ TEST(Options, StacksChosenAndTurnedOff) {
   auto mixed = Parse({"--no-openssl", "--lib", "openssl,gnutls"});
   ASSERT_TRUE(mixed);
   EXPECT_EQ(mixed->stacks, std::set<LibKind>{LibKind::kGnuTls});
+}
+
+TEST(Options, NssAndBoringSslStacks) {
+  using discovery::LibKind;
+  auto nss = Parse({"--lib", "nss"});
+  ASSERT_TRUE(nss) << nss.error().message;
+  EXPECT_EQ(nss->stacks, std::set<LibKind>{LibKind::kNss});
+  auto boring = Parse({"--lib", "boringssl,nss", "--no-nss"});
+  ASSERT_TRUE(boring) << boring.error().message;
+  EXPECT_EQ(boring->stacks, std::set<LibKind>{LibKind::kBoringSsl});
+  auto no_new = Parse({"--no-nss", "--no-boringssl"});
+  ASSERT_TRUE(no_new) << no_new.error().message;
+  EXPECT_EQ(no_new->stacks, (std::set<LibKind>{LibKind::kOpenSsl, LibKind::kGnuTls, LibKind::kGo}));
+  // Every kind's name is one --lib takes, and lib_kind_name round-trips.
+  for (LibKind kind : discovery::kLibKinds) {
+    auto one = Parse({"--lib", std::string(discovery::lib_kind_name(kind))});
+    ASSERT_TRUE(one) << discovery::lib_kind_name(kind);
+    EXPECT_EQ(one->stacks, std::set<LibKind>{kind});
+  }
+  auto usage = Parse({"--help"});
+  ASSERT_TRUE(usage);
+  for (const char* text : {"--no-nss", "--no-boringssl", "openssl, boringssl, gnutls, nss"}) {
+    EXPECT_NE(std::string(cli::kUsage).find(text), std::string::npos) << text;
+  }
 }
 
 TEST(Options, FiltersAndOutput) {
@@ -78,19 +104,22 @@ TEST(Options, UserNameResolves) {
 }
 
 TEST(Options, BadInputIsAUsageErrorWithOneLine) {
-  for (auto args : std::vector<std::vector<std::string>>{{"--pid", "abc"},
-                                                         {"--pid", "0"},
-                                                         {"--ring-size", "3"},
-                                                         {"--comm", "a-name-longer-than-15"},
-                                                         {"--uid", "no-such-user-here"},
-                                                         {"--stats=0"},
-                                                         {"--bogus"},
-                                                         {"-p"},
-                                                         {"--lib", "rustls"},
-                                                         {"--lib", "openssl,"},
-                                                         {"--lib", ""},
-                                                         {"--no-openssl", "--no-gnutls", "--no-go"},
-                                                         {"stray"}}) {
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"--pid", "abc"},
+           {"--pid", "0"},
+           {"--ring-size", "3"},
+           {"--comm", "a-name-longer-than-15"},
+           {"--uid", "no-such-user-here"},
+           {"--stats=0"},
+           {"--bogus"},
+           {"-p"},
+           {"--lib", "wolfssl"},
+           {"--lib", "nss,rustls"},
+           {"--lib", "openssl,"},
+           {"--lib", ""},
+           {"--no-openssl", "--no-gnutls", "--no-nss", "--no-boringssl", "--no-go"},
+           {"--lib", "nss", "--no-nss"},
+           {"stray"}}) {
     auto o = Parse(args);
     ASSERT_FALSE(o) << args[0];
     EXPECT_EQ(o.error().code, ExitCode::kUsage);

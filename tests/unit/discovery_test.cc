@@ -152,6 +152,8 @@ void WriteFile(const std::string& path, const std::string& contents) {
 TEST(LibKindNameTest, OpenSsl) { EXPECT_EQ(lib_kind_name(LibKind::kOpenSsl), "openssl"); }
 TEST(LibKindNameTest, GnuTls) { EXPECT_EQ(lib_kind_name(LibKind::kGnuTls), "gnutls"); }
 TEST(LibKindNameTest, Go) { EXPECT_EQ(lib_kind_name(LibKind::kGo), "go"); }
+TEST(LibKindNameTest, BoringSsl) { EXPECT_EQ(lib_kind_name(LibKind::kBoringSsl), "boringssl"); }
+TEST(LibKindNameTest, Nss) { EXPECT_EQ(lib_kind_name(LibKind::kNss), "nss"); }
 
 // --- ParseMaps ---
 
@@ -817,6 +819,101 @@ TEST(InspectFileTest, GnutlsOpensslCompatibilityLayerIsNotATarget) {
   const std::string path = SystemLibrary("libgnutls-openssl.so.27");
   ASSERT_FALSE(path.empty()) << "libgnutls-openssl.so.27 is not in the linker cache";
   ASSERT_TRUE(ReadelfFunctions(path, "dyn-syms").contains("SSL_write"));
+  Result<std::optional<Target>> result = inspect_file(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  EXPECT_FALSE(result->has_value());
+}
+
+// The upstream version of an installed Debian package: "2:4.35-1" -> "4.35".
+std::string PackageVersion(const std::string& package) {
+  std::string v = RunCommand("dpkg-query -W -f='${Version}' " + package + " 2>/dev/null");
+  if (size_t colon = v.find(':'); colon != std::string::npos) v = v.substr(colon + 1);
+  return v.substr(0, v.find('-'));
+}
+
+// Debian's BoringSSL (android-libboringssl, a dependency in
+// scripts/install-deps.sh) lives outside the linker cache, under android/.
+constexpr char kAndroidLibssl[] = "/usr/lib/x86_64-linux-gnu/android/libssl.so.0";
+
+// BoringSSL exports SSL_write/SSL_read like OpenSSL, plus functions of its
+// own (SSL_CTX_set_custom_verify): it is kind boringssl, probed at the
+// exported functions (it has no SSL_write_ex/SSL_read_ex).
+TEST(InspectFileTest, AndroidBoringSsl) {
+  ASSERT_EQ(access(kAndroidLibssl, R_OK), 0) << kAndroidLibssl << ": install android-libboringssl";
+  Result<std::optional<Target>> result = inspect_file(kAndroidLibssl);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  const Target& target = **result;
+  EXPECT_EQ(target.kind, LibKind::kBoringSsl);
+  EXPECT_EQ(target.version, "0");
+  std::map<std::string, ReadelfSymbol> readelf = ReadelfFunctions(kAndroidLibssl, "dyn-syms");
+  ASSERT_TRUE(readelf.contains("SSL_CTX_set_custom_verify"));
+  OpenSslProbePoints points = openssl_probe_points(target);
+  EXPECT_EQ(points.write, readelf.at("SSL_write").file_offset);
+  EXPECT_EQ(points.read, readelf.at("SSL_read").file_offset);
+  EXPECT_EQ(points.free, readelf.at("SSL_free").file_offset);
+  EXPECT_EQ(points.write_ex, std::nullopt);
+  EXPECT_EQ(points.read_ex, std::nullopt);
+}
+
+// The same functions without BoringSSL's own: OpenSSL, both the system
+// libssl.so.3 and the fixture.
+TEST(InspectFileTest, OpenSslIsNotTakenForBoringSsl) {
+  for (const std::string& path :
+       {SystemLibrary("libssl.so.3"), std::string(DISCOVERY_FAKE_LIBSSL)}) {
+    ASSERT_FALSE(path.empty()) << "libssl.so.3 is not in the linker cache";
+    Result<std::optional<Target>> result = inspect_file(path);
+    ASSERT_TRUE(result.has_value() && result->has_value()) << path;
+    EXPECT_EQ((*result)->kind, LibKind::kOpenSsl) << path;
+  }
+}
+
+// NSS's NSPR (libnspr4, a dependency of libnss3-tools): kind nss, probed at
+// PR_Write, PR_Writev, PR_Send, PR_Read, PR_Recv and PR_Close; its version
+// read from the library is the package's.
+TEST(InspectFileTest, SystemLibnspr) {
+  const std::string path = SystemLibrary("libnspr4.so");
+  ASSERT_FALSE(path.empty()) << "libnspr4.so is not in the linker cache";
+  Result<std::optional<Target>> result = inspect_file(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  const Target& target = **result;
+  EXPECT_EQ(target.kind, LibKind::kNss);
+  EXPECT_EQ(target.version, "NSPR " + PackageVersion("libnspr4"));
+  std::map<std::string, ReadelfSymbol> readelf = ReadelfFunctions(path, "dyn-syms");
+  NssProbePoints points = nss_probe_points(target);
+  EXPECT_EQ(points.write, readelf.at("PR_Write").file_offset);
+  EXPECT_EQ(points.writev, readelf.at("PR_Writev").file_offset);
+  EXPECT_EQ(points.send, readelf.at("PR_Send").file_offset);
+  EXPECT_EQ(points.read, readelf.at("PR_Read").file_offset);
+  EXPECT_EQ(points.recv, readelf.at("PR_Recv").file_offset);
+  EXPECT_EQ(points.close, readelf.at("PR_Close").file_offset);
+  EXPECT_EQ(points.import_fd, std::nullopt);
+}
+
+// NSS's libssl3: kind nss too, probed only at SSL_ImportFD; version "3.87.1"
+// as the package has it.
+TEST(InspectFileTest, SystemLibssl3) {
+  const std::string path = SystemLibrary("libssl3.so");
+  ASSERT_FALSE(path.empty()) << "libssl3.so is not in the linker cache";
+  Result<std::optional<Target>> result = inspect_file(path);
+  ASSERT_TRUE(result.has_value()) << result.error().message;
+  ASSERT_TRUE(result->has_value());
+  const Target& target = **result;
+  EXPECT_EQ(target.kind, LibKind::kNss);
+  EXPECT_EQ(target.version, PackageVersion("libnss3"));
+  std::map<std::string, ReadelfSymbol> readelf = ReadelfFunctions(path, "dyn-syms");
+  NssProbePoints points = nss_probe_points(target);
+  EXPECT_EQ(points.import_fd, readelf.at("SSL_ImportFD").file_offset);
+  EXPECT_EQ(points.write, std::nullopt);
+  EXPECT_EQ(points.read, std::nullopt);
+  EXPECT_EQ(points.close, std::nullopt);
+}
+
+// libnss3 (certificates, PKCS #11) carries no plaintext of its own.
+TEST(InspectFileTest, SystemLibnss3IsNotATarget) {
+  const std::string path = SystemLibrary("libnss3.so");
+  ASSERT_FALSE(path.empty()) << "libnss3.so is not in the linker cache";
   Result<std::optional<Target>> result = inspect_file(path);
   ASSERT_TRUE(result.has_value()) << result.error().message;
   EXPECT_FALSE(result->has_value());

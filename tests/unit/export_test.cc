@@ -82,14 +82,15 @@ TEST(JsonLines, StatsNameEveryLossCause) {
   std::string line = out.str();
   EXPECT_EQ(line.rfind(R"({"type":"stats","ts_ns":)", 0), 0u);
   EXPECT_NE(
-      line.find(R"("final":true,"calls":10,"call_bytes":1000,"events":10,)"
-                R"("captured_bytes":900,"attributed_bytes":450,"attributed_share":0.5,)"
-                R"("targets":1,"probes":9,"late_attaches":0,"stale_entries":0,"nested_calls":0,)"
-                R"("lost":{"ringbuf_bytes":100,"ringbuf_calls":1,"fault_bytes":0,)"
-                R"("fault_records":0,"no_entry_calls":0,"too_deep_calls":0,"chunk_limit_bytes":0,)"
-                R"("notify":0,)"
-                R"("incomplete_calls":0,"malformed_records":0}})"
-                "\n"),
+      line.find(
+          R"("final":true,"calls":10,"call_bytes":1000,"events":10,)"
+          R"("captured_bytes":900,"attributed_bytes":450,"attributed_share":0.5,)"
+          R"("targets":1,"probes":9,"late_attaches":0,"stale_entries":0,"nested_calls":0,)"
+          R"("lost":{"ringbuf_bytes":100,"ringbuf_calls":1,"fault_bytes":0,)"
+          R"("fault_records":0,"no_entry_calls":0,"too_deep_calls":0,"nss_unchecked_calls":0,)"
+          R"("chunk_limit_bytes":0,"notify":0,)"
+          R"("incomplete_calls":0,"malformed_records":0}})"
+          "\n"),
       std::string::npos)
       << line;
 }

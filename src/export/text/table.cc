@@ -104,6 +104,10 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
   if (s.lost_too_deep_calls) {
     add(std::to_string(s.lost_too_deep_calls) + " calls (nested more than 4 deep in TLS calls)");
   }
+  if (s.lost_nss_unchecked_calls) {
+    add(std::to_string(s.lost_nss_unchecked_calls) +
+        " NSPR calls (their descriptor's layers could not be checked for NSS's SSL layer)");
+  }
   if (s.lost_chunk_limit_bytes) add(human_bytes(s.lost_chunk_limit_bytes) + " (chunk limit)");
   if (s.lost_notify) {
     add(std::to_string(s.lost_notify) + " library-load notices (ring buffer full)");

@@ -1,6 +1,7 @@
 // A TLS peer for tlstap's bpf tests on Go's crypto/tls: the same command
 // line, payloads and JSON lines as tests/progs/tls_peer.py, for the
-// "exchange" mode (each size: the client sends c2s, the server answers s2c).
+// "exchange" mode (each size: the client sends c2s, the server answers s2c),
+// and --conns N for N such connections at once.
 // One Write per payload; Read returns at most one record, so a payload
 // arrives over several Reads.
 package main
@@ -17,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 func payload(seed string, size int) []byte {
@@ -28,8 +30,12 @@ func payload(seed string, size int) []byte {
 	return []byte(b.String()[:size])
 }
 
+var emitLock sync.Mutex
+
 func emit(fields map[string]any) {
 	line, _ := json.Marshal(fields)
+	emitLock.Lock()
+	defer emitLock.Unlock()
 	os.Stdout.Write(append(line, '\n'))
 }
 
@@ -88,6 +94,7 @@ func main() {
 	keyFile := flag.String("key", "", "server key")
 	sizesArg := flag.String("sizes", "100", "payload sizes, comma-separated")
 	tag := flag.String("tag", "peer", "payload seed prefix")
+	conns := flag.Int("conns", 1, "connections at once, one goroutine each")
 	// tls_peer.py's order: role and mode first, then the flags.
 	if len(os.Args) < 3 || os.Args[2] != "exchange" {
 		fail("usage: tls_go server|client exchange [flags]")
@@ -110,6 +117,16 @@ func main() {
 	}
 	address := net.JoinHostPort(*host, strconv.Itoa(*port))
 
+	// With --conns N, N connections run at once, one goroutine each, and a
+	// connection's payload seeds are "<tag>/<client port>/...": goroutines
+	// park inside Read and Write and resume on other threads meanwhile.
+	connTag := func(clientPort int) string {
+		if *conns == 1 {
+			return *tag
+		}
+		return fmt.Sprintf("%s/%d", *tag, clientPort)
+	}
+	var wg sync.WaitGroup
 	switch role {
 	case "server":
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
@@ -122,40 +139,55 @@ func main() {
 			fail("listen: %v", err)
 		}
 		emit(map[string]any{"event": "listening", "port": listener.Addr().(*net.TCPAddr).Port})
-		raw, err := listener.Accept()
-		if err != nil {
-			fail("accept: %v", err)
+		for i := 0; i < *conns; i++ {
+			raw, err := listener.Accept()
+			if err != nil {
+				fail("accept: %v", err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn := tls.Server(raw, config)
+				if err := conn.Handshake(); err != nil {
+					fail("handshake: %v", err)
+				}
+				announce("server", raw.(*net.TCPConn), conn)
+				tag := connTag(raw.RemoteAddr().(*net.TCPAddr).Port)
+				for _, size := range sizes {
+					expect(conn, fmt.Sprintf("%s/c2s/%d", tag, size), size)
+					send(conn, fmt.Sprintf("%s/s2c/%d", tag, size), size)
+				}
+				io.Copy(io.Discard, conn) // until the client closes
+				conn.Close()
+			}()
 		}
 		listener.Close()
-		conn := tls.Server(raw, config)
-		if err := conn.Handshake(); err != nil {
-			fail("handshake: %v", err)
-		}
-		announce("server", raw.(*net.TCPConn), conn)
-		for _, size := range sizes {
-			expect(conn, fmt.Sprintf("%s/c2s/%d", *tag, size), size)
-			send(conn, fmt.Sprintf("%s/s2c/%d", *tag, size), size)
-		}
-		io.Copy(io.Discard, conn) // until the client closes
-		conn.Close()
 	case "client":
 		config.InsecureSkipVerify = true
-		raw, err := net.Dial("tcp", address)
-		if err != nil {
-			fail("dial: %v", err)
+		for i := 0; i < *conns; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				raw, err := net.Dial("tcp", address)
+				if err != nil {
+					fail("dial: %v", err)
+				}
+				conn := tls.Client(raw, config)
+				if err := conn.Handshake(); err != nil {
+					fail("handshake: %v", err)
+				}
+				announce("client", raw.(*net.TCPConn), conn)
+				tag := connTag(raw.LocalAddr().(*net.TCPAddr).Port)
+				for _, size := range sizes {
+					send(conn, fmt.Sprintf("%s/c2s/%d", tag, size), size)
+					expect(conn, fmt.Sprintf("%s/s2c/%d", tag, size), size)
+				}
+				conn.Close()
+			}()
 		}
-		conn := tls.Client(raw, config)
-		if err := conn.Handshake(); err != nil {
-			fail("handshake: %v", err)
-		}
-		announce("client", raw.(*net.TCPConn), conn)
-		for _, size := range sizes {
-			send(conn, fmt.Sprintf("%s/c2s/%d", *tag, size), size)
-			expect(conn, fmt.Sprintf("%s/s2c/%d", *tag, size), size)
-		}
-		conn.Close()
 	default:
 		fail("role must be server or client")
 	}
+	wg.Wait()
 	emit(map[string]any{"event": "done"})
 }
