@@ -3,8 +3,8 @@
 #include <elf.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cctype>
+#include <cstdio>
 #include <memory>
 #include <utility>
 
