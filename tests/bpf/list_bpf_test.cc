@@ -4,7 +4,10 @@
 // --no-gnutls. Then tlstap exits 0, leaving nothing attached.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "tests/bpf/proc_inspect.h"
 #include "tests/bpf/subprocess.h"
@@ -123,6 +126,37 @@ TEST_F(ListTest, ListsNssFilesAndBoringSsl) {
       << android;
   EXPECT_NE(android.find(std::to_string(boring.pid()) + " (tls_boring)"), std::string::npos)
       << android;
+}
+
+// A stripped Go program is listed as kind go with its toolchain version,
+// its probes (two entries and one per RET) attached; off under --no-go.
+TEST_F(ListTest, ListsGoPrograms) {
+  const std::string program = std::string(kGoPeerDir) + "/tls_go_stripped";
+  ASSERT_TRUE(std::filesystem::exists(program)) << program << " was not built: golang-go missing";
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  Subprocess server(Command({program, "server", "exchange", "--cert", cert.cert, "--key",
+                             cert.key}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(server.WaitForStdout(
+      [](std::string_view out) { return out.find("listening") != std::string_view::npos; }, 10s))
+      << server.Stderr();
+
+  for (bool off : {false, true}) {
+    std::vector<std::string> argv = {kTlstap, "--list"};
+    if (off) argv.push_back("--no-go");
+    RunResult r = RunToEnd(Command(argv), 60s);
+    ASSERT_TRUE(r.status.has_value()) << "tlstap --list did not finish; stderr:\n" << r.err;
+    EXPECT_EQ(*r.status, 0) << r.err;
+    const std::string entry = EntryOf(r.out, "tls_go_stripped");
+    ASSERT_NE(entry, "") << "no tls_go_stripped in:\n" << r.out;
+    EXPECT_NE(entry.find("\n  go 1."), std::string::npos) << entry;
+    EXPECT_NE(entry.find(off ? "; off (--no-go or --lib); " : "; attached "), std::string::npos)
+        << entry;
+    EXPECT_NE(entry.find(std::to_string(server.pid()) + " (tls_go_strippe"), std::string::npos)
+        << entry;
+  }
 }
 
 }  // namespace
