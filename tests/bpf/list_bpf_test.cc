@@ -136,8 +136,8 @@ TEST_F(ListTest, ListsGoPrograms) {
   TempDir dir;
   Certificate cert;
   ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
-  Subprocess server(Command({program, "server", "exchange", "--cert", cert.cert, "--key",
-                             cert.key}));
+  Subprocess server(
+      Command({program, "server", "exchange", "--cert", cert.cert, "--key", cert.key}));
   ASSERT_TRUE(server.ok()) << server.error();
   ASSERT_TRUE(server.WaitForStdout(
       [](std::string_view out) { return out.find("listening") != std::string_view::npos; }, 10s))
