@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <iterator>
+#include <string>
+#include <vector>
 
 namespace tlstap::cli {
 
@@ -81,47 +84,46 @@ std::unexpected<Error> usage(const std::string& message) {
 }  // namespace
 
 Result<Options> parse_options(int argc, char** argv) {
-  enum {
-    kStats = 1000,
-    kRingSize,
-    kSyscallHook,
-    kLib,
-    kNoOpenSsl,
-    kNoBoringSsl,
-    kNoGnuTls,
-    kNoNss,
-    kNoGo,
-    kList
-  };
-  static const option kLong[] = {
-      {"hex", no_argument, nullptr, 'x'},
-      {"json", no_argument, nullptr, 'j'},
-      {"write", required_argument, nullptr, 'w'},
-      {"stats", optional_argument, nullptr, kStats},
-      {"pid", required_argument, nullptr, 'p'},
-      {"comm", required_argument, nullptr, 'c'},
-      {"uid", required_argument, nullptr, 'u'},
-      {"ring-size", required_argument, nullptr, kRingSize},
-      {"syscall-hook", no_argument, nullptr, kSyscallHook},
-      {"lib", required_argument, nullptr, kLib},
-      {"no-openssl", no_argument, nullptr, kNoOpenSsl},
-      {"no-boringssl", no_argument, nullptr, kNoBoringSsl},
-      {"no-gnutls", no_argument, nullptr, kNoGnuTls},
-      {"no-nss", no_argument, nullptr, kNoNss},
-      {"no-go", no_argument, nullptr, kNoGo},
-      {"list", no_argument, nullptr, kList},
-      {"verbose", no_argument, nullptr, 'v'},
-      {"help", no_argument, nullptr, 'h'},
-      {"version", no_argument, nullptr, 'V'},
-      {nullptr, 0, nullptr, 0},
-  };
+  // --no-STACK for each stack in kLibKinds: values kNoStack + its index.
+  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kList, kNoStack };
+  constexpr int kStacks = std::size(discovery::kLibKinds);
+  static const std::vector<std::string> kNoNames = [] {
+    std::vector<std::string> names;
+    for (discovery::LibKind kind : discovery::kLibKinds) {
+      names.push_back("no-" + std::string(discovery::lib_kind_name(kind)));
+    }
+    return names;
+  }();
+  static const std::vector<option> kLong = [] {
+    std::vector<option> all = {
+        {"hex", no_argument, nullptr, 'x'},
+        {"json", no_argument, nullptr, 'j'},
+        {"write", required_argument, nullptr, 'w'},
+        {"stats", optional_argument, nullptr, kStats},
+        {"pid", required_argument, nullptr, 'p'},
+        {"comm", required_argument, nullptr, 'c'},
+        {"uid", required_argument, nullptr, 'u'},
+        {"ring-size", required_argument, nullptr, kRingSize},
+        {"syscall-hook", no_argument, nullptr, kSyscallHook},
+        {"lib", required_argument, nullptr, kLib},
+        {"list", no_argument, nullptr, kList},
+        {"verbose", no_argument, nullptr, 'v'},
+        {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},
+    };
+    for (int i = 0; i < kStacks; ++i) {
+      all.push_back({kNoNames[i].c_str(), no_argument, nullptr, kNoStack + i});
+    }
+    all.push_back({nullptr, 0, nullptr, 0});
+    return all;
+  }();
   Options o;
   std::optional<std::set<discovery::LibKind>> lib_chosen;
   std::set<discovery::LibKind> excluded;
   optind = 0;  // reset: tests call this more than once
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":xjw:p:c:u:vhV", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, ":xjw:p:c:u:vhV", kLong.data(), nullptr)) != -1) {
     switch (c) {
       case 'x':
         o.hex = true;
@@ -197,21 +199,6 @@ Result<Options> parse_options(int argc, char** argv) {
         lib_chosen = std::move(chosen);
         break;
       }
-      case kNoOpenSsl:
-        excluded.insert(discovery::LibKind::kOpenSsl);
-        break;
-      case kNoBoringSsl:
-        excluded.insert(discovery::LibKind::kBoringSsl);
-        break;
-      case kNoGnuTls:
-        excluded.insert(discovery::LibKind::kGnuTls);
-        break;
-      case kNoNss:
-        excluded.insert(discovery::LibKind::kNss);
-        break;
-      case kNoGo:
-        excluded.insert(discovery::LibKind::kGo);
-        break;
       case kList:
         o.list = true;
         break;
@@ -227,6 +214,10 @@ Result<Options> parse_options(int argc, char** argv) {
       case ':':
         return usage(std::string("option needs a value: ") + argv[optind - 1]);
       default:
+        if (c >= kNoStack && c < kNoStack + kStacks) {
+          excluded.insert(discovery::kLibKinds[c - kNoStack]);
+          break;
+        }
         return usage(std::string("unknown option: ") + argv[optind - 1]);
     }
   }
