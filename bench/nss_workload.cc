@@ -28,8 +28,8 @@
 #include <pk11pub.h>
 #include <prerror.h>
 #include <prinit.h>
-#include <prnetdb.h>
 #include <prio.h>
+#include <prnetdb.h>
 #include <spawn.h>
 #include <ssl.h>
 #include <sslproto.h>
