@@ -1,13 +1,14 @@
 // floor_probes: attaches empty BPF programs exactly where tlstap attaches its
 // own — the same file offsets, chosen by the same discovery code and hook
-// plan (loader/hooks.h) — for every process using the given TLS library or
+// plan (loader/hooks.h) — for every process using the given TLS libraries or
 // Go program. What a workload loses under it is the cost of the probe hits
 // alone, the floor any uprobe-based tracer pays at those addresses
 // (bench/README.md). With --exported (OpenSSL) it probes the exported
 // SSL_write/SSL_read/SSL_write_ex/SSL_read_ex instead, as most tools do.
 //
-// usage: floor_probes [-v] [--exported] [--syscalls] [FILE]
-// Without a file it uses the libssl.so.3 the dynamic linker finds. Prints
+// usage: floor_probes [-v] [--exported] [--syscalls] [FILE...]
+// Without a file it uses the libssl.so.3 the dynamic linker finds. A stack
+// tlstap probes in two files (NSS: libnspr4 and libssl3) takes both. Prints
 // "floor: attached" on stderr once every probe is in place, detaches and exits
 // 0 on SIGINT or SIGTERM.
 
@@ -97,7 +98,7 @@ tlstap::discovery::Target Inspect(const std::string& file, bool exported) {
   return std::move(**target);
 }
 
-int Run(const std::string& lib, bool exported, bool syscalls) {
+int Run(const std::vector<std::string>& libs, bool exported, bool syscalls) {
   // Block the stop signals first so one arriving during setup is not lost;
   // sigwait collects it after attaching.
   sigset_t stop_signals;
@@ -114,16 +115,21 @@ int Run(const std::string& lib, bool exported, bool syscalls) {
   }
 
   std::vector<LinkPtr> links;
-  for (const tlstap::loader::UprobeHook& hook : tlstap::loader::hooks_for(Inspect(lib, exported))) {
-    if (hook.entry) links.push_back(Attach(skel->progs.empty_enter, lib, hook.offset, false));
-    if (hook.exit) links.push_back(Attach(skel->progs.empty_exit, lib, hook.offset, true));
+  std::string names;
+  for (const std::string& lib : libs) {
+    for (const tlstap::loader::UprobeHook& hook :
+         tlstap::loader::hooks_for(Inspect(lib, exported))) {
+      if (hook.entry) links.push_back(Attach(skel->progs.empty_enter, lib, hook.offset, false));
+      if (hook.exit) links.push_back(Attach(skel->progs.empty_exit, lib, hook.offset, true));
+    }
+    names += (names.empty() ? "" : ", ") + lib;
   }
   if (syscalls) {
     links.emplace_back(bpf_program__attach(skel->progs.empty_sys_enter));
     if (!links.back()) throw std::runtime_error("attach tp_btf/sys_enter failed");
   }
 
-  std::fprintf(stderr, "floor: attached %zu probes to %s\n", links.size(), lib.c_str());
+  std::fprintf(stderr, "floor: attached %zu probes to %s\n", links.size(), names.c_str());
   std::fflush(stderr);
 
   int sig = 0;
@@ -134,7 +140,7 @@ int Run(const std::string& lib, bool exported, bool syscalls) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string lib;
+  std::vector<std::string> libs;
   bool exported = false;
   bool syscalls = false;
   for (int i = 1; i < argc; ++i) {
@@ -145,16 +151,17 @@ int main(int argc, char** argv) {
       exported = true;
     } else if (arg == "--syscalls") {
       syscalls = true;
-    } else if (arg == "-h" || arg == "--help" || !lib.empty()) {
-      std::fprintf(stderr, "usage: floor_probes [-v] [--exported] [--syscalls] [FILE]\n");
+    } else if (arg == "-h" || arg == "--help" || arg.starts_with("-")) {
+      std::fprintf(stderr, "usage: floor_probes [-v] [--exported] [--syscalls] [FILE...]\n");
       return 2;
     } else {
-      lib = arg;
+      libs.emplace_back(arg);
     }
   }
   libbpf_set_print(PrintLibbpf);
   try {
-    return Run(lib.empty() ? FindLibssl() : lib, exported, syscalls);
+    if (libs.empty()) libs.push_back(FindLibssl());
+    return Run(libs, exported, syscalls);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "floor_probes: %s\n", e.what());
     return 1;

@@ -2,8 +2,9 @@
 """tlstap overhead benchmark: untraced vs empty probes (the floor) vs tlstap.
 
 Runs bench/ssl_workload (an in-process OpenSSL ping-pong over a socketpair),
-or with --stack go bench/go_workload (the same on Go's crypto/tls over
-loopback TCP), for each message size, interleaving the three modes R times, and prints the
+or with --stack boringssl|gnutls|nss|go the same ping-pong on that stack
+(boringssl_workload, gnutls_workload, nss_workload, go_workload), for each
+message size, interleaving the modes R times, and prints the
 median times, the overhead ratios, bytes captured / bytes sent, drops, and
 tlstap's CPU time and peak RSS. See bench/README.md.
 
@@ -40,9 +41,19 @@ import time
 MODES = ("untraced", "floor", "floor+sys", "exported", "tlstap", "tlstap-null")
 FLOOR_MODES = {"floor": [], "floor+sys": ["--syscalls"], "exported": ["--exported"]}
 SIZES = (64, 16384)
-WORKLOADS = {"openssl": "ssl_workload", "go": "go_workload"}
+WORKLOADS = {"openssl": "ssl_workload", "boringssl": "boringssl_workload",
+             "gnutls": "gnutls_workload", "nss": "nss_workload", "go": "go_workload"}
 WORKLOAD_TITLES = {"openssl": "ssl_workload (OpenSSL) over a socketpair",
+                   "boringssl": "boringssl_workload (Debian's android-libboringssl) over a "
+                                "socketpair",
+                   "gnutls": "gnutls_workload (GnuTLS) over a socketpair",
+                   "nss": "nss_workload (NSS/NSPR) over loopback TCP",
                    "go": "go_workload (Go crypto/tls) over loopback TCP"}
+# The files tlstap probes for each library stack, by the start of their names
+# in the workload's /proc/PID/maps; the floor probes all of them. NSS is two:
+# NSPR's PR_* functions and libssl3's SSL_ImportFD.
+TARGET_FILES = {"openssl": ("libssl.so",), "boringssl": ("libssl.so",),
+                "gnutls": ("libgnutls.so",), "nss": ("libnspr4.so", "libssl3.so")}
 
 # Iterations per run, calibrated so an untraced run takes about 1.3 s on the
 # development VM (2 vCPUs, kernel 6.18, OpenSSL 3.0, TLS 1.3 AES-256-GCM):
@@ -178,18 +189,26 @@ class Workload:
                              (self.name, ready["ready"], self.proc.pid))
         self.pid = self.proc.pid
 
-    def target_path(self, stack):
-        """The file the floor probes must hit: the libssl this process mapped,
-        or for Go the program itself."""
+    def target_paths(self, stack):
+        """The files the floor probes must hit: the TLS libraries this process
+        mapped (TARGET_FILES), or for Go the program itself."""
         if stack == "go":
-            return os.path.realpath("/proc/%d/exe" % self.pid)
+            return [os.path.realpath("/proc/%d/exe" % self.pid)]
+        found = {}
         with open("/proc/%d/maps" % self.pid) as maps:
             for line in maps:
                 fields = line.split(None, 5)
-                if len(fields) == 6 and os.path.basename(fields[5].strip()).startswith("libssl.so"):
-                    return fields[5].strip()
-        raise BenchError("%s (pid %d) has no libssl mapped; it must link libssl "
-                         "dynamically" % (self.name, self.pid))
+                if len(fields) < 6:
+                    continue
+                path = fields[5].strip()
+                for prefix in TARGET_FILES[stack]:
+                    if os.path.basename(path).startswith(prefix):
+                        found.setdefault(prefix, path)
+        missing = [p for p in TARGET_FILES[stack] if p not in found]
+        if missing:
+            raise BenchError("%s (pid %d) has no %s mapped; it must link its TLS library "
+                             "dynamically" % (self.name, self.pid, " or ".join(missing)))
+        return [found[p] for p in TARGET_FILES[stack]]
 
     def run(self, timeout):
         self.proc.stdin.write(b"\n")
@@ -357,7 +376,8 @@ def run_once(mode, exe, size, count, args, out_dir):
     try:
         if mode in FLOOR_MODES:
             extra = FLOOR_MODES[mode]
-            tracer = Tracer("floor_probes", [exe["floor_probes"]] + extra + [workload.target_path(args.stack)],
+            tracer = Tracer("floor_probes",
+                            [exe["floor_probes"]] + extra + workload.target_paths(args.stack),
                             "floor: attached")
         elif mode in ("tlstap", "tlstap-null"):
             if mode == "tlstap":
@@ -634,8 +654,9 @@ def main():
 
     if os.geteuid() == 0 and probe_holders():
         print("run.py: WARNING: these processes hold kprobe/uprobe BPF programs: %s; if they "
-              "probe libssl, every mode pays for their hits (and they may capture the "
-              "workload's traffic)" % " ".join(sorted(probe_holders())), file=sys.stderr)
+              "probe the workload's TLS library, every mode pays for their hits (and they may "
+              "capture the workload's traffic)" % " ".join(sorted(probe_holders())),
+              file=sys.stderr)
 
     out_dir = args.out_dir
     tmp = None

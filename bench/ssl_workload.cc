@@ -14,10 +14,15 @@
 //                        "bytes_read":..,"ssl_calls":..,"pid":..}
 // "seconds" covers the loop only; "ssl_calls" counts every SSL_write/SSL_read
 // (or _ex) call made in it, i.e. the probe hits a tracer sees per function.
+//
+// The same source builds boringssl_workload (run.py --stack boringssl)
+// against Debian's android-libboringssl; there --api takes only "plain"
+// (that BoringSSL has no SSL_write_ex/SSL_read_ex).
 
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
@@ -45,12 +50,19 @@ struct Options {
   bool wait_stdin = false;
 };
 
+#ifdef OPENSSL_IS_BORINGSSL
+constexpr char kName[] = "boringssl_workload";
+constexpr char kApis[] = "plain";
+#else
+constexpr char kName[] = "ssl_workload";
+constexpr char kApis[] = "plain|ex";
+#endif
+
 [[noreturn]] void Usage(const char* why) {
   std::fprintf(stderr,
-               "ssl_workload: %s\n"
-               "usage: ssl_workload [--size BYTES] [--count N] [--api plain|ex] [--tls 1.2|1.3]"
-               " [--wait-stdin]\n",
-               why);
+               "%s: %s\n"
+               "usage: %s [--size BYTES] [--count N] [--api %s] [--tls 1.2|1.3] [--wait-stdin]\n",
+               kName, why, kName, kApis);
   std::exit(2);
 }
 
@@ -89,7 +101,11 @@ Options ParseOptions(int argc, char** argv) {
       o.count = ParseNumber("--count", value());
     } else if (arg == "--api") {
       std::string_view v = value();
+#ifdef OPENSSL_IS_BORINGSSL
+      if (v != "plain") Usage("--api is plain (this BoringSSL has no _ex functions)");
+#else
       if (v != "plain" && v != "ex") Usage("--api is plain or ex");
+#endif
       o.ex_api = v == "ex";
     } else if (arg == "--tls") {
       std::string_view v = value();
@@ -139,6 +155,22 @@ class Fd {
  private:
   int fd_;
 };
+
+struct PkeyCtxFree {
+  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
+};
+
+// A P-256 key, by the EVP calls OpenSSL 3 and BoringSSL share.
+PkeyPtr MakeKey() {
+  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 ||
+      EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx.get(), NID_X9_62_prime256v1) != 1 ||
+      EVP_PKEY_keygen(ctx.get(), &key) != 1) {
+    Fail("P-256 key generation");
+  }
+  return PkeyPtr(key);
+}
 
 // A self-signed P-256 certificate, built in memory so the benchmark needs no
 // files.
@@ -214,10 +246,12 @@ void WriteAll(SSL* ssl, const unsigned char* buf, size_t len, bool ex_api, Count
   size_t done = 0;
   while (done < len) {
     size_t n = 0;
-    int r;
+    int r = 0;
     ++c->ssl_calls;
     if (ex_api) {
+#ifndef OPENSSL_IS_BORINGSSL
       r = SSL_write_ex(ssl, buf + done, len - done, &n);
+#endif
     } else {
       r = SSL_write(ssl, buf + done, static_cast<int>(len - done));
       n = r > 0 ? static_cast<size_t>(r) : 0;
@@ -234,10 +268,12 @@ void ReadAll(SSL* ssl, unsigned char* buf, size_t len, bool ex_api, Counters* c)
   size_t done = 0;
   while (done < len) {
     size_t n = 0;
-    int r;
+    int r = 0;
     ++c->ssl_calls;
     if (ex_api) {
+#ifndef OPENSSL_IS_BORINGSSL
       r = SSL_read_ex(ssl, buf + done, len - done, &n);
+#endif
     } else {
       r = SSL_read(ssl, buf + done, static_cast<int>(len - done));
       n = r > 0 ? static_cast<size_t>(r) : 0;
@@ -261,8 +297,7 @@ void WaitForStdin() {
 }
 
 int Run(const Options& o) {
-  PkeyPtr key(EVP_EC_gen("P-256"));
-  if (!key) Fail("EVP_EC_gen");
+  PkeyPtr key = MakeKey();
   X509Ptr cert = MakeCertificate(key.get());
 
   SslCtxPtr server_ctx = MakeContext(TLS_server_method(), o.tls_version);
@@ -335,7 +370,7 @@ int main(int argc, char** argv) {
   try {
     return Run(o);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ssl_workload: %s\n", e.what());
+    std::fprintf(stderr, "%s: %s\n", kName, e.what());
     return 1;
   }
 }

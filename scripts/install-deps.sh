@@ -12,6 +12,7 @@ packages=(
   openssl curl python3 procps iproute2 util-linux libcap2-bin
   gnutls-bin libgnutls30 libgnutls-openssl27 nodejs golang-go
   libnss3-tools libnss3 libnspr4 android-libboringssl android-libboringssl-dev
+  libgnutls28-dev libnss3-dev libnspr4-dev  # the bench workloads on GnuTLS and NSS
 )
 
 missing=()
