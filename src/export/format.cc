@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace tlstap::exporting {
@@ -20,35 +21,43 @@ std::string base64(std::string_view bytes) {
   return out;
 }
 
-void write_json_string(std::ostream& out, std::string_view s) {
+void append_json_string(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out.put('"');
+  auto plain = [](unsigned char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; };
+  out->push_back('"');
+  if (std::all_of(s.begin(), s.end(), plain)) {  // the usual comm: no escapes
+    out->append(s);
+    out->push_back('"');
+    return;
+  }
   for (unsigned char c : s) {
     switch (c) {
       case '"':
-        out << "\\\"";
+        out->append("\\\"");
         break;
       case '\\':
-        out << "\\\\";
+        out->append("\\\\");
         break;
       case '\n':
-        out << "\\n";
+        out->append("\\n");
         break;
       case '\r':
-        out << "\\r";
+        out->append("\\r");
         break;
       case '\t':
-        out << "\\t";
+        out->append("\\t");
         break;
       default:
         if (c < 0x20 || c >= 0x7f) {
-          out << "\\u00" << kHex[c >> 4] << kHex[c & 0xf];
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xf]);
         } else {
-          out.put(static_cast<char>(c));
+          out->push_back(static_cast<char>(c));
         }
     }
   }
-  out.put('"');
+  out->push_back('"');
 }
 
 std::string human_bytes(uint64_t n) {

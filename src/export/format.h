@@ -11,9 +11,9 @@ namespace tlstap::exporting {
 std::string base64(std::string_view bytes);
 // The same into *out (resized), so a caller can reuse one buffer.
 void base64_into(std::string_view bytes, std::string* out);
-// A JSON string literal, quotes included. Bytes >= 0x80 become \u00XX, so
-// any comm survives as valid JSON.
-void write_json_string(std::ostream& out, std::string_view s);
+// Appends a JSON string literal, quotes included. Bytes >= 0x80 become
+// \u00XX, so any comm survives as valid JSON.
+void append_json_string(std::string* out, std::string_view s);
 // "1.5 KiB", "3 B".
 std::string human_bytes(uint64_t n);
 // Printable ASCII kept, everything else as '.'.

@@ -20,6 +20,7 @@ class JsonLinesExporter : public Exporter {
  private:
   std::ostream& out_;
   std::string base64_;  // reused: no allocation per event
+  std::string line_;
 };
 
 }  // namespace tlstap::exporting
