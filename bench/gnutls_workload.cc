@@ -8,91 +8,30 @@
 // it back, and the client receives it. "ssl_calls" counts every
 // gnutls_record_send/recv call made in the timed loop, the probe hits per
 // function. --api takes only "plain" (GnuTLS has no _ex forms).
-//
-// Output (stdout, one JSON object per line):
-//   with --wait-stdin:  {"ready":<pid>}  after the handshake, then it waits
-//                       for a newline (or EOF) on stdin before the timed loop;
-//   always, at the end: {"size":..,"count":..,"seconds":..,"bytes_written":..,
-//                        "bytes_read":..,"ssl_calls":..,"pid":..}
+// Command line and output lines: bench/workload.h.
 
-#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <vector>
 
+#include "bench/workload.h"
+
 namespace {
 
-struct Options {
-  size_t size = 64;
-  uint64_t count = 10000;
-  std::string tls = "1.3";
-  bool wait_stdin = false;
-};
-
-[[noreturn]] void Usage(const char* why) {
-  std::fprintf(stderr,
-               "gnutls_workload: %s\n"
-               "usage: gnutls_workload [--size BYTES] [--count N] [--api plain] [--tls 1.2|1.3]"
-               " [--wait-stdin]\n",
-               why);
-  std::exit(2);
-}
+using namespace tlstap::bench;
 
 // A GnuTLS call that returned the error code `ret`.
 void Check(int ret, const char* what) {
   if (ret < 0) throw std::runtime_error(std::string(what) + ": " + gnutls_strerror(ret));
-}
-
-uint64_t ParseNumber(const char* flag, const char* text) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v == 0) {
-    Usage((std::string(flag) + " wants a positive integer").c_str());
-  }
-  return v;
-}
-
-Options ParseOptions(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) Usage((std::string(arg) + " needs a value").c_str());
-      return argv[++i];
-    };
-    if (arg == "--size") {
-      o.size = ParseNumber("--size", value());
-    } else if (arg == "--count") {
-      o.count = ParseNumber("--count", value());
-    } else if (arg == "--api") {
-      if (std::string_view(value()) != "plain") Usage("--api is plain (GnuTLS has no _ex forms)");
-    } else if (arg == "--tls") {
-      o.tls = value();
-      if (o.tls != "1.2" && o.tls != "1.3") Usage("--tls is 1.2 or 1.3");
-    } else if (arg == "--wait-stdin") {
-      o.wait_stdin = true;
-    } else {
-      Usage(("unknown argument " + std::string(arg)).c_str());
-    }
-  }
-  return o;
 }
 
 // Owners of GnuTLS's handle types (each a pointer to an opaque struct).
@@ -106,20 +45,6 @@ using PrivkeyPtr = Owned<gnutls_x509_privkey_t, gnutls_x509_privkey_deinit>;
 using CrtPtr = Owned<gnutls_x509_crt_t, gnutls_x509_crt_deinit>;
 using CredentialsPtr = Owned<gnutls_certificate_credentials_t, gnutls_certificate_free_credentials>;
 using SessionPtr = Owned<gnutls_session_t, gnutls_deinit>;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 PrivkeyPtr MakeKey() {
   gnutls_x509_privkey_t key = nullptr;
@@ -161,39 +86,6 @@ SessionPtr MakeSession(unsigned flags, gnutls_certificate_credentials_t cred,
   return owned;
 }
 
-void SetNonBlocking(int fd, bool on) {
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK) < 0) {
-    throw std::runtime_error(std::string("fcntl: ") + std::strerror(errno));
-  }
-}
-
-// Drives both ends of the handshake from one thread: each side runs until it
-// would block on the other, then the other side gets its turn.
-void Handshake(gnutls_session_t client, gnutls_session_t server) {
-  bool client_done = false;
-  bool server_done = false;
-  for (int round = 0; !(client_done && server_done); ++round) {
-    if (round > 1000) throw std::runtime_error("handshake does not finish");
-    for (auto [session, done, who] : {std::tuple{client, &client_done, "client handshake"},
-                                      std::tuple{server, &server_done, "server handshake"}}) {
-      if (*done) continue;
-      int r = gnutls_handshake(session);
-      if (r == GNUTLS_E_SUCCESS) {
-        *done = true;
-      } else if (gnutls_error_is_fatal(r)) {
-        Check(r, who);
-      }
-    }
-  }
-}
-
-struct Counters {
-  uint64_t bytes_written = 0;
-  uint64_t bytes_read = 0;
-  uint64_t ssl_calls = 0;
-};
-
 bool Retry(ssize_t r) { return r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED; }
 
 // Sends the whole message (blocking: normally one call).
@@ -224,19 +116,7 @@ void ReadAll(gnutls_session_t session, unsigned char* buf, size_t len, Counters*
   }
 }
 
-// Blocks until the driver writes a newline (or closes stdin).
-void WaitForStdin() {
-  for (;;) {
-    char ch;
-    ssize_t n = read(STDIN_FILENO, &ch, 1);
-    if (n == 0 || (n == 1 && ch == '\n')) return;
-    if (n < 0 && errno != EINTR) {
-      throw std::runtime_error(std::string("read stdin: ") + std::strerror(errno));
-    }
-  }
-}
-
-int Run(const Options& o) {
+void Run(const WorkloadOptions& o) {
   Check(gnutls_global_init(), "gnutls_global_init");
   PrivkeyPtr key = MakeKey();
   CrtPtr cert = MakeCertificate(key.get());
@@ -251,64 +131,44 @@ int Run(const Options& o) {
   Check(gnutls_certificate_allocate_credentials(&cred), "allocate client credentials");
   CredentialsPtr client_cred(cred);
 
-  int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
-    throw std::runtime_error(std::string("socketpair: ") + std::strerror(errno));
-  }
-  Fd client_fd(fds[0]);
-  Fd server_fd(fds[1]);
+  auto [client_sock, server_sock] = SocketPair();
+  Fd client_fd(client_sock);
+  Fd server_fd(server_sock);
 
-  SessionPtr client = MakeSession(GNUTLS_CLIENT, client_cred.get(), o.tls, client_fd.get());
-  SessionPtr server = MakeSession(GNUTLS_SERVER, server_cred.get(), o.tls, server_fd.get());
+  SessionPtr client =
+      MakeSession(GNUTLS_CLIENT, client_cred.get(), o.tls12 ? "1.2" : "1.3", client_fd.get());
+  SessionPtr server =
+      MakeSession(GNUTLS_SERVER, server_cred.get(), o.tls12 ? "1.2" : "1.3", server_fd.get());
 
   SetNonBlocking(client_fd.get(), true);
   SetNonBlocking(server_fd.get(), true);
-  Handshake(client.get(), server.get());
+  // A step is done at success; GNUTLS_E_AGAIN and other non-fatal codes
+  // wait for the other side.
+  auto step = [](gnutls_session_t session, const char* what) {
+    int r = gnutls_handshake(session);
+    if (r == GNUTLS_E_SUCCESS) return true;
+    if (gnutls_error_is_fatal(r)) Check(r, what);
+    return false;
+  };
+  Handshake([&] { return step(client.get(), "client handshake"); },
+            [&] { return step(server.get(), "server handshake"); });
   SetNonBlocking(client_fd.get(), false);
   SetNonBlocking(server_fd.get(), false);
 
-  std::vector<unsigned char> message(o.size);
-  for (size_t i = 0; i < message.size(); ++i) message[i] = static_cast<unsigned char>('a' + i % 26);
-  std::vector<unsigned char> server_buf(o.size);
-  std::vector<unsigned char> client_buf(o.size);
-
-  if (o.wait_stdin) {
-    std::printf("{\"ready\":%d}\n", getpid());
-    std::fflush(stdout);
-    WaitForStdin();
-  }
-
-  Counters c;
-  auto start = std::chrono::steady_clock::now();
-  for (uint64_t i = 0; i < o.count; ++i) {
-    WriteAll(client.get(), message.data(), message.size(), &c);
-    ReadAll(server.get(), server_buf.data(), server_buf.size(), &c);
-    WriteAll(server.get(), server_buf.data(), server_buf.size(), &c);
-    ReadAll(client.get(), client_buf.data(), client_buf.size(), &c);
-  }
-  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-
-  if (client_buf != message) throw std::runtime_error("echoed message differs from the sent one");
-
-  std::printf(
-      "{\"size\":%zu,\"count\":%llu,\"seconds\":%.6f,\"bytes_written\":%llu,\"bytes_read\":%llu,"
-      "\"ssl_calls\":%llu,\"pid\":%d}\n",
-      o.size, static_cast<unsigned long long>(o.count), elapsed.count(),
-      static_cast<unsigned long long>(c.bytes_written),
-      static_cast<unsigned long long>(c.bytes_read), static_cast<unsigned long long>(c.ssl_calls),
-      getpid());
-  std::fflush(stdout);
-  return 0;
+  auto session = [&](Side side) { return side == Side::kClient ? client.get() : server.get(); };
+  RunRoundTrips(
+      o,
+      [&](Side side, const unsigned char* buf, size_t len, Counters* c) {
+        WriteAll(session(side), buf, len, c);
+      },
+      [&](Side side, unsigned char* buf, size_t len, Counters* c) {
+        ReadAll(session(side), buf, len, c);
+      });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o = ParseOptions(argc, argv);
-  try {
-    return Run(o);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gnutls_workload: %s\n", e.what());
-    return 1;
-  }
+  WorkloadOptions o = ParseWorkloadOptions(argc, argv, "gnutls_workload", false);
+  return WorkloadMain("gnutls_workload", [&o] { Run(o); });
 }

@@ -15,11 +15,7 @@
 // temporary directory, removed at exit. That costs about a second before the
 // handshake; nothing of it is timed.
 //
-// Output (stdout, one JSON object per line):
-//   with --wait-stdin:  {"ready":<pid>}  after the handshake, then it waits
-//                       for a newline (or EOF) on stdin before the timed loop;
-//   always, at the end: {"size":..,"count":..,"seconds":..,"bytes_written":..,
-//                        "bytes_read":..,"ssl_calls":..,"pid":..}
+// Command line and output lines: bench/workload.h.
 
 #include <cert.h>
 #include <fcntl.h>
@@ -37,7 +33,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -49,76 +44,21 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <vector>
+
+#include "bench/workload.h"
 
 extern char** environ;
 
 namespace {
 
-struct Options {
-  size_t size = 64;
-  uint64_t count = 10000;
-  uint16_t tls_version = SSL_LIBRARY_VERSION_TLS_1_3;
-  bool wait_stdin = false;
-};
-
-[[noreturn]] void Usage(const char* why) {
-  std::fprintf(stderr,
-               "nss_workload: %s\n"
-               "usage: nss_workload [--size BYTES] [--count N] [--api plain] [--tls 1.2|1.3]"
-               " [--wait-stdin]\n",
-               why);
-  std::exit(2);
-}
+using namespace tlstap::bench;
 
 // One fatal error: NSPR's error code, set by the failed call, explains it.
 [[noreturn]] void Fail(const std::string& what) {
   PRErrorCode code = PR_GetError();
   const char* name = PR_ErrorToName(code);
   throw std::runtime_error(what + ": " + (name ? name : "error " + std::to_string(code)));
-}
-
-uint64_t ParseNumber(const char* flag, const char* text) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0' || v == 0) {
-    Usage((std::string(flag) + " wants a positive integer").c_str());
-  }
-  return v;
-}
-
-Options ParseOptions(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) Usage((std::string(arg) + " needs a value").c_str());
-      return argv[++i];
-    };
-    if (arg == "--size") {
-      o.size = ParseNumber("--size", value());
-    } else if (arg == "--count") {
-      o.count = ParseNumber("--count", value());
-    } else if (arg == "--api") {
-      if (std::string_view(value()) != "plain") Usage("--api is plain (NSPR has no _ex forms)");
-    } else if (arg == "--tls") {
-      std::string_view v = value();
-      if (v == "1.2") {
-        o.tls_version = SSL_LIBRARY_VERSION_TLS_1_2;
-      } else if (v == "1.3") {
-        o.tls_version = SSL_LIBRARY_VERSION_TLS_1_3;
-      } else {
-        Usage("--tls is 1.2 or 1.3");
-      }
-    } else if (arg == "--wait-stdin") {
-      o.wait_stdin = true;
-    } else {
-      Usage(("unknown argument " + std::string(arg)).c_str());
-    }
-  }
-  return o;
 }
 
 // A directory under $TMPDIR (or /tmp), removed with everything in it.
@@ -270,36 +210,6 @@ void SetNonBlocking(PRFileDesc* fd, bool on) {
   SetOption(fd, option);
 }
 
-// Drives both ends of the handshake from one thread: each side runs until it
-// would block on the other, then the other side gets its turn.
-void Handshake(PRFileDesc* client, PRFileDesc* server) {
-  bool client_done = false;
-  bool server_done = false;
-  for (int round = 0; !(client_done && server_done); ++round) {
-    if (round > 1000) throw std::runtime_error("handshake does not finish");
-    if (!client_done) {
-      if (SSL_ForceHandshake(client) == SECSuccess) {
-        client_done = true;
-      } else if (PR_GetError() != PR_WOULD_BLOCK_ERROR) {
-        Fail("client handshake");
-      }
-    }
-    if (!server_done) {
-      if (SSL_ForceHandshake(server) == SECSuccess) {
-        server_done = true;
-      } else if (PR_GetError() != PR_WOULD_BLOCK_ERROR) {
-        Fail("server handshake");
-      }
-    }
-  }
-}
-
-struct Counters {
-  uint64_t bytes_written = 0;
-  uint64_t bytes_read = 0;
-  uint64_t ssl_calls = 0;
-};
-
 // Writes the whole message (blocking: one call).
 void WriteAll(PRFileDesc* fd, const unsigned char* buf, size_t len, Counters* c) {
   size_t done = 0;
@@ -326,19 +236,8 @@ void ReadAll(PRFileDesc* fd, unsigned char* buf, size_t len, Counters* c) {
   }
 }
 
-// Blocks until the driver writes a newline (or closes stdin).
-void WaitForStdin() {
-  for (;;) {
-    char ch;
-    ssize_t n = read(STDIN_FILENO, &ch, 1);
-    if (n == 0 || (n == 1 && ch == '\n')) return;
-    if (n < 0 && errno != EINTR) {
-      throw std::runtime_error(std::string("read stdin: ") + std::strerror(errno));
-    }
-  }
-}
-
-int Run(const Options& o) {
+void Run(const WorkloadOptions& o) {
+  const uint16_t tls_version = o.tls12 ? SSL_LIBRARY_VERSION_TLS_1_2 : SSL_LIBRARY_VERSION_TLS_1_3;
   TempDir dir;
   MakeNssDb(dir.path());
   NssContext nss(dir.path());
@@ -352,12 +251,12 @@ int Run(const Options& o) {
   FdPtr server;
   ConnectLoopback(&client, &server);
 
-  ImportFd(client.get(), false, o.tls_version);
+  ImportFd(client.get(), false, tls_version);
   if (SSL_AuthCertificateHook(client.get(), AcceptAnyCertificate, nullptr) != SECSuccess ||
       SSL_SetURL(client.get(), "tlstap-bench") != SECSuccess) {
     Fail("SSL_AuthCertificateHook/SSL_SetURL");
   }
-  ImportFd(server.get(), true, o.tls_version);
+  ImportFd(server.get(), true, tls_version);
   if (SSL_ConfigServerCert(server.get(), cert.get(), key.get(), nullptr, 0) != SECSuccess) {
     Fail("SSL_ConfigServerCert");
   }
@@ -368,52 +267,31 @@ int Run(const Options& o) {
 
   SetNonBlocking(client.get(), true);
   SetNonBlocking(server.get(), true);
-  Handshake(client.get(), server.get());
+  // A step is done at success; PR_WOULD_BLOCK_ERROR waits for the other side.
+  auto step = [](PRFileDesc* fd, const char* what) {
+    if (SSL_ForceHandshake(fd) == SECSuccess) return true;
+    if (PR_GetError() != PR_WOULD_BLOCK_ERROR) Fail(what);
+    return false;
+  };
+  Handshake([&] { return step(client.get(), "client handshake"); },
+            [&] { return step(server.get(), "server handshake"); });
   SetNonBlocking(client.get(), false);
   SetNonBlocking(server.get(), false);
 
-  std::vector<unsigned char> message(o.size);
-  for (size_t i = 0; i < message.size(); ++i) message[i] = static_cast<unsigned char>('a' + i % 26);
-  std::vector<unsigned char> server_buf(o.size);
-  std::vector<unsigned char> client_buf(o.size);
-
-  if (o.wait_stdin) {
-    std::printf("{\"ready\":%d}\n", getpid());
-    std::fflush(stdout);
-    WaitForStdin();
-  }
-
-  Counters c;
-  auto start = std::chrono::steady_clock::now();
-  for (uint64_t i = 0; i < o.count; ++i) {
-    WriteAll(client.get(), message.data(), message.size(), &c);
-    ReadAll(server.get(), server_buf.data(), server_buf.size(), &c);
-    WriteAll(server.get(), server_buf.data(), server_buf.size(), &c);
-    ReadAll(client.get(), client_buf.data(), client_buf.size(), &c);
-  }
-  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-
-  if (client_buf != message) throw std::runtime_error("echoed message differs from the sent one");
-
-  std::printf(
-      "{\"size\":%zu,\"count\":%llu,\"seconds\":%.6f,\"bytes_written\":%llu,\"bytes_read\":%llu,"
-      "\"ssl_calls\":%llu,\"pid\":%d}\n",
-      o.size, static_cast<unsigned long long>(o.count), elapsed.count(),
-      static_cast<unsigned long long>(c.bytes_written),
-      static_cast<unsigned long long>(c.bytes_read), static_cast<unsigned long long>(c.ssl_calls),
-      getpid());
-  std::fflush(stdout);
-  return 0;
+  auto fd = [&](Side side) { return side == Side::kClient ? client.get() : server.get(); };
+  RunRoundTrips(
+      o,
+      [&](Side side, const unsigned char* buf, size_t len, Counters* c) {
+        WriteAll(fd(side), buf, len, c);
+      },
+      [&](Side side, unsigned char* buf, size_t len, Counters* c) {
+        ReadAll(fd(side), buf, len, c);
+      });
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o = ParseOptions(argc, argv);
-  try {
-    return Run(o);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "nss_workload: %s\n", e.what());
-    return 1;
-  }
+  WorkloadOptions o = ParseWorkloadOptions(argc, argv, "nss_workload", false);
+  return WorkloadMain("nss_workload", [&o] { Run(o); });
 }
