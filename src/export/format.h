@@ -9,8 +9,8 @@
 namespace tlstap::exporting {
 
 std::string base64(std::string_view bytes);
-// The same into *out (resized), so a caller can reuse one buffer.
-void base64_into(std::string_view bytes, std::string* out);
+// The same appended to *out, so a caller builds a line in one buffer.
+void append_base64(std::string* out, std::string_view bytes);
 // Appends a JSON string literal, quotes included. Bytes >= 0x80 become
 // \u00XX, so any comm survives as valid JSON.
 void append_json_string(std::string* out, std::string_view s);

@@ -31,6 +31,10 @@ class Line {
     append_json_string(text_, s);
     return *this;
   }
+  Line& base64(std::string_view bytes) {
+    append_base64(text_, bytes);
+    return *this;
+  }
   Line& endpoint(const capture::Endpoint& e) {
     std::string s = capture::format_endpoint(e);
     return s.empty() ? *this << "null" : string(s);
@@ -66,8 +70,8 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
     }
     line << "]";
   }
-  base64_into(e.data, &base64_);
-  line << R"(,"data":")" << base64_ << "\"}\n";
+  line << R"(,"data":")";
+  line.base64(e.data) << "\"}\n";
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
 }
 

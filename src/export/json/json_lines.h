@@ -19,8 +19,7 @@ class JsonLinesExporter : public Exporter {
 
  private:
   std::ostream& out_;
-  std::string base64_;  // reused: no allocation per event
-  std::string line_;
+  std::string line_;  // reused: no allocation per event
 };
 
 }  // namespace tlstap::exporting
