@@ -62,6 +62,7 @@ static __always_inline int tls_call_enter_iov(struct pt_regs *ctx, __u64 conn, _
 	f->lib = bpf_get_attach_cookie(ctx);
 	f->wrapped = 0;
 	f->untracked = 0;
+	f->ktls = 0;
 	t->depth++;
 	return 0;
 }
@@ -129,13 +130,12 @@ static __always_inline void conn_state_forget(__u64 conn)
 }
 
 /*
- * Emits the plaintext of a finished call: len bytes at buf (or, iov_count
- * > 0, in the NSPR PRIOVec array at buf), moved by
- * process pid_tgid through session st (NULL when it could not be stored),
- * on the socket sock (NULL when unknown) found as flags says.
+ * Emits the plaintext of a finished call: its first len bytes at src, moved
+ * by process pid_tgid through session st (NULL when it could not be
+ * stored), on the socket sock (NULL when unknown) found as flags says.
  */
-static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir, __u64 buf,
-					  __u32 iov_count, __u64 len, __u8 flags,
+static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir,
+					  const struct emit_src *src, __u64 len, __u8 flags,
 					  const struct sock_info *sock, struct conn_state *st)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -168,11 +168,7 @@ static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir, __
 		h->conn_id = st->conn_id;
 		h->stream_pos = __sync_fetch_and_add(&st->pos[dir == TLSTAP_DIR_RX], len);
 	}
-	ectx.buf = buf;
-	if (iov_count) {
-		ectx.iov = buf;
-		ectx.iov_count = iov_count;
-	}
+	ectx.src = *src;
 	emit_call(&ectx);
 }
 
@@ -188,6 +184,7 @@ static __always_inline int tls_call_exit(long ret)
 	struct thread_calls *t = thread_calls_get(false);
 	struct call_frame *call;
 	struct sock_info *sock = NULL, unremembered = {};
+	struct emit_src src = {};
 	struct conn_state *st;
 	__u64 len = 0;
 	__u8 flags = 0;
@@ -246,8 +243,14 @@ static __always_inline int tls_call_exit(long ret)
 		if (call->dir == TLSTAP_DIR_TX && (!st->sk || st->inferred))
 			t->pending_conn = call->conn;
 	}
-	emit_tls_call(pid_tgid, call->lib, call->dir, call->buf, call->iov_count, len, flags, sock,
-		      st);
+	if (call->ktls) /* the kernel's TLS layer carried them too: this event is both */
+		flags |= TLSTAP_F_KTLS;
+	src.buf = call->buf;
+	if (call->iov_count) {
+		src.segs = EMIT_NSPR_IOV;
+		src.count = call->iov_count;
+	}
+	emit_tls_call(pid_tgid, call->lib, call->dir, &src, len, flags, sock, st);
 out:
 	t->depth--;
 	return 0;

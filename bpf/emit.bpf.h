@@ -7,6 +7,7 @@
 #ifndef TLSTAP_BPF_EMIT_BPF_H_
 #define TLSTAP_BPF_EMIT_BPF_H_
 
+#include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 
 static __always_inline __u64 ringbuf_wakeup_flag(void)
@@ -16,18 +17,14 @@ static __always_inline __u64 ringbuf_wakeup_flag(void)
 		       BPF_RB_NO_WAKEUP;
 }
 
-/*
- * A call's plaintext is one buffer, or (PR_Writev) several: each is a
- * segment, seg_len bytes at buf that start seg_off bytes into the call.
- */
 struct emit_ctx {
 	struct tlstap_data_event hdr;
-	__u64 buf; /* user address of the current segment */
+	__u64 buf; /* address of the current segment */
 	__u64 seg_off;
 	__u64 seg_len;
-	__u64 iov; /* PR_Writev: the PRIOVec array; else 0 */
-	__u32 iov_count;
+	struct emit_src src;
 	__u32 stopped; /* the ring is full: the rest of the call is counted lost */
+	__u32 kernel; /* the current segment is kernel memory */
 };
 
 /*
@@ -53,7 +50,8 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 	barrier_var(n);
 	if (n > cap)
 		n = cap;
-	if (bpf_probe_read_user(e + 1, n, (const void *)(ctx->buf + off))) {
+	if (ctx->kernel ? bpf_probe_read_kernel(e + 1, n, (const void *)(ctx->buf + off)) :
+			  bpf_probe_read_user(e + 1, n, (const void *)(ctx->buf + off))) {
 		bpf_ringbuf_discard(e, 0);
 		stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, n);
 		stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
@@ -124,18 +122,49 @@ struct pr_iovec {
 	__s32 pad;
 };
 
+/* The kernel's struct iovec: { void __user *iov_base; size_t iov_len; } */
+struct kernel_iovec {
+	__u64 base;
+	__u64 len;
+};
+
 /* NSPR refuses more (PR_MAX_IOVECTOR_SIZE) */
 #define TLSTAP_MAX_IOV 16
+/* The kernel refuses more (UIO_MAXIOV) */
+#define TLSTAP_MAX_KERNEL_IOV 1024
+
+/*
+ * The kernel's direct-map address of a struct page (x86-64: every page is
+ * mapped at page_offset_base + pfn * 4096; both bases move with KASLR, so
+ * user space passes where the kernel keeps them). 0 when not known.
+ */
+static __always_inline __u64 page_address(__u64 page)
+{
+#if defined(__TARGET_ARCH_x86)
+	__u64 vmemmap = 0, direct_map = 0;
+
+	if (!tlstap_cfg.vmemmap_base_sym || !tlstap_cfg.page_offset_base_sym)
+		return 0;
+	if (bpf_probe_read_kernel(&vmemmap, sizeof(vmemmap), (void *)tlstap_cfg.vmemmap_base_sym) ||
+	    bpf_probe_read_kernel(&direct_map, sizeof(direct_map),
+				  (void *)tlstap_cfg.page_offset_base_sym) ||
+	    page < vmemmap)
+		return 0;
+	return direct_map + (page - vmemmap) / bpf_core_type_size(struct page) * 4096;
+#else
+	return 0;
+#endif
+}
 
 /* One PRIOVec entry of a PR_Writev call: the next seg_len bytes of the call. */
-static long emit_iov_entry(__u32 i, struct emit_ctx *ctx)
+static long emit_nspr_iov_entry(__u32 i, struct emit_ctx *ctx)
 {
 	struct pr_iovec v;
 	__u64 left;
 
-	if (i >= ctx->iov_count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
+	if (i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
 		return 1;
-	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(ctx->iov + i * sizeof(v)))) {
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(ctx->src.buf + i * sizeof(v)))) {
 		stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
 		stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
 		return 1;
@@ -151,6 +180,55 @@ static long emit_iov_entry(__u32 i, struct emit_ctx *ctx)
 	return 0;
 }
 
+/*
+ * One entry of a kernel iov_iter's vector (struct iovec of process buffers,
+ * or struct bio_vec of pages): the next seg_len bytes of the call. The
+ * iterator's position inside its first entry (src.skip) is skipped once.
+ */
+static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
+{
+	__u64 left, len, skip;
+
+	if (i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
+		return 1;
+	if (ctx->src.segs == EMIT_KERNEL_IOV) {
+		struct kernel_iovec v;
+
+		if (bpf_probe_read_kernel(&v, sizeof(v),
+					  (const void *)(ctx->src.buf + i * sizeof(v)))) {
+			stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
+			stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
+			return 1;
+		}
+		ctx->buf = v.base;
+		len = v.len;
+		ctx->kernel = 0;
+	} else {
+		struct bio_vec *bv = (struct bio_vec *)ctx->src.buf + i;
+		__u64 base = page_address((__u64)BPF_CORE_READ(bv, bv_page));
+
+		if (!base) {
+			stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
+			stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
+			return 1;
+		}
+		ctx->buf = base + BPF_CORE_READ(bv, bv_offset);
+		len = BPF_CORE_READ(bv, bv_len);
+		ctx->kernel = 1;
+	}
+	skip = ctx->src.skip < len ? ctx->src.skip : len;
+	ctx->src.skip = 0;
+	ctx->buf += skip;
+	len -= skip;
+	left = ctx->hdr.call_len - ctx->seg_off;
+	ctx->seg_len = len < left ? len : left;
+	if (!ctx->seg_len)
+		return 0;
+	bpf_loop((ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX, emit_chunk, ctx, 0);
+	ctx->seg_off += ctx->seg_len;
+	return 0;
+}
+
 static __always_inline void emit_call(struct emit_ctx *ctx)
 {
 	struct tlstap_stats *s = stats_get();
@@ -160,12 +238,17 @@ static __always_inline void emit_call(struct emit_ctx *ctx)
 		s->v[TLSTAP_STAT_CALL_BYTES] += ctx->hdr.call_len;
 	}
 	ctx->seg_off = 0;
-	if (ctx->iov) {
-		bpf_loop(TLSTAP_MAX_IOV, emit_iov_entry, ctx, 0);
+	if (ctx->src.segs == EMIT_BUFFER || ctx->src.segs == EMIT_KERNEL_BUFFER) {
+		ctx->buf = ctx->src.buf;
+		ctx->kernel = ctx->src.segs == EMIT_KERNEL_BUFFER;
+		ctx->seg_len = ctx->hdr.call_len;
+		emit_segment(ctx);
 		return;
 	}
-	ctx->seg_len = ctx->hdr.call_len;
-	emit_segment(ctx);
+	if (ctx->src.segs == EMIT_NSPR_IOV)
+		bpf_loop(TLSTAP_MAX_IOV, emit_nspr_iov_entry, ctx, 0);
+	else
+		bpf_loop(TLSTAP_MAX_KERNEL_IOV, emit_kernel_vector_entry, ctx, 0);
 }
 
 #endif /* TLSTAP_BPF_EMIT_BPF_H_ */

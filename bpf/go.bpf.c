@@ -112,6 +112,8 @@ int go_call_exit(struct pt_regs *ctx)
 		flags = TLSTAP_F_FD_CACHED; /* (closed under us: the last one known) */
 		sock = &st->sock;
 	}
-	emit_tls_call(pid_tgid, call.lib, call.dir, call.buf, 0, n, flags, sock, st);
+	struct emit_src src = { .buf = call.buf };
+
+	emit_tls_call(pid_tgid, call.lib, call.dir, &src, n, flags, sock, st);
 	return 0;
 }

@@ -26,6 +26,27 @@ struct sock_info {
 	__u8 raddr[16];
 };
 
+/*
+ * Where a call's plaintext lies: one buffer, or a vector of buffers whose
+ * entries are read one by one, each a segment of the call.
+ */
+enum emit_segs {
+	EMIT_BUFFER = 0, /* one buffer in the traced process */
+	EMIT_NSPR_IOV, /* NSPR PRIOVec array in the process (PR_Writev) */
+	EMIT_KERNEL_IOV, /* kernel struct iovec array of process buffers (kTLS) */
+	EMIT_KERNEL_BVEC, /* kernel struct bio_vec array of pages (kTLS sendfile/splice) */
+	EMIT_KERNEL_BUFFER, /* one buffer in kernel memory (a page: kTLS sendpage) */
+};
+
+/* The source of a call's bytes, as its hook found it. */
+struct emit_src {
+	__u64 buf; /* EMIT_BUFFER, EMIT_KERNEL_BUFFER: the bytes; else the vector */
+	__u64 skip; /* bytes of the first entry already consumed (iov_iter.iov_offset) */
+	__u32 count; /* entries in the vector */
+	__u8 segs; /* enum emit_segs */
+	__u8 pad[3];
+};
+
 /* TLS calls nested on one thread that are tracked (a power of two) */
 #define TLSTAP_MAX_FRAMES 4
 
@@ -35,7 +56,8 @@ struct call_frame {
 	__u64 buf; /* plaintext buffer in the traced process */
 	__u64 len_out; /* *_ex calls: where the byte count is written; else 0 */
 	__u32 iov_count; /* buf is an NSPR PRIOVec array of this many entries (PR_Writev); else 0 */
-	__u32 pad;
+	__u8 ktls; /* the kernel's TLS layer (kTLS) carried the call's bytes */
+	__u8 pad[3];
 	__u64 entry_sp; /* stack pointer at entry: tells nesting from leftovers */
 	__u64 sk; /* struct sock * of the first socket I/O inside the call */
 	__s32 fd; /* that I/O's fd, if it came from a syscall naming it; else -1 */
@@ -64,6 +86,14 @@ struct thread_calls {
 	__s32 recent_fd;
 	__u64 recent_sk;
 	__u64 pending_conn;
+	/* The kTLS call in progress (tls_sw_sendmsg, ...), from entry to return. */
+	struct ktls_call {
+		__u64 sk; /* struct sock * the call was handed */
+		struct emit_src src; /* where its bytes lie: the iov_iter at entry */
+		__u8 dir;
+		__u8 active;
+		__u8 pad[6];
+	} ktls;
 };
 
 struct conn_key {

@@ -23,16 +23,6 @@ static __always_inline void note_call_socket(struct call_frame *call, struct soc
 	call->fd = fd;
 }
 
-/* The fd the current syscall reads or writes, if it is one that names it. */
-static __always_inline int current_socket_fd(void)
-{
-	struct pt_regs *regs = current_user_regs();
-
-	if (!is_socket_io_syscall(syscall_nr(regs)))
-		return -1; /* io_uring, splice, ... */
-	return (int)PT_REGS_PARM1_SYSCALL(regs);
-}
-
 /*
  * Where the kernel has them (6.3+), the socket I/O tracepoints: they fire
  * only for socket reads and writes, with the socket at hand, so syscalls in

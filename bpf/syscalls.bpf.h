@@ -12,6 +12,7 @@
 #define NR_mmap 9
 #define NR_readv 19
 #define NR_writev 20
+#define NR_sendfile 40
 #define NR_sendto 44
 #define NR_recvfrom 45
 #define NR_sendmsg 46
@@ -23,6 +24,7 @@
 #define NR_write 64
 #define NR_readv 65
 #define NR_writev 66
+#define NR_sendfile 71
 #define NR_sendto 206
 #define NR_recvfrom 207
 #define NR_sendmsg 211
@@ -54,7 +56,7 @@ static __always_inline long syscall_nr(struct pt_regs *regs)
 #endif
 }
 
-/* Syscalls whose first argument is the socket they read or write. */
+/* Syscalls whose first argument is the socket they read or write (sendfile: out_fd). */
 static __always_inline bool is_socket_io_syscall(long nr)
 {
 	switch (nr) {
@@ -68,10 +70,21 @@ static __always_inline bool is_socket_io_syscall(long nr)
 	case NR_recvmsg:
 	case NR_sendmmsg:
 	case NR_recvmmsg:
+	case NR_sendfile:
 		return true;
 	default:
 		return false;
 	}
+}
+
+/* The fd the current syscall reads or writes, if it is one that names it. */
+static __always_inline int current_socket_fd(void)
+{
+	struct pt_regs *regs = current_user_regs();
+
+	if (!is_socket_io_syscall(syscall_nr(regs)))
+		return -1; /* io_uring, splice, ... */
+	return (int)PT_REGS_PARM1_SYSCALL(regs);
 }
 
 #endif /* TLSTAP_BPF_SYSCALLS_BPF_H_ */

@@ -48,6 +48,16 @@ enum tlstap_data_flags {
 	TLSTAP_F_FD_THREAD = 1 << 2,
 	/* fd read from the session's own connection object (Go's net.Conn) */
 	TLSTAP_F_FD_FROM_CONN = 1 << 3,
+	/*
+	 * A library call whose bytes the kernel's TLS layer (kTLS) also carried:
+	 * reported once, here, not again as lib ktls.
+	 */
+	TLSTAP_F_KTLS = 1 << 4,
+	/*
+	 * lib ktls: addresses from the socket the kernel's TLS layer was handed;
+	 * no syscall named its fd (splice, sendfile from another path)
+	 */
+	TLSTAP_F_SOCK_KERNEL = 1 << 5,
 };
 
 /*
@@ -116,6 +126,12 @@ enum tlstap_stat {
 	 * for NSS's SSL layer (bpf_find_vma busy): possibly TLS calls, not shown
 	 */
 	TLSTAP_STAT_LOST_NSS_UNCHECKED_CALLS,
+	/* kTLS plaintext spliced into a pipe (tls_sw_splice_read): not readable */
+	TLSTAP_STAT_LOST_KTLS_SPLICE_BYTES,
+	TLSTAP_STAT_LOST_KTLS_SPLICE_CALLS,
+	/* kTLS calls whose iov_iter is of a kind tlstap cannot read (kernel users' kvec, ...) */
+	TLSTAP_STAT_LOST_KTLS_UNREADABLE_BYTES,
+	TLSTAP_STAT_LOST_KTLS_UNREADABLE_CALLS,
 	TLSTAP_STAT_COUNT,
 };
 
@@ -138,6 +154,13 @@ struct tlstap_config {
 	 * microseconds (irq_work + wake_up) on every TLS call.
 	 */
 	__u64 wakeup_bytes;
+	/*
+	 * Kernel addresses (from /proc/kallsyms) of vmemmap_base and
+	 * page_offset_base, which KASLR moves: how kTLS sendfile's pages are
+	 * found in the direct map. 0: not known, such bytes are counted lost.
+	 */
+	__u64 vmemmap_base_sym;
+	__u64 page_offset_base_sym;
 };
 
 #endif /* TLSTAP_BPF_TLSTAP_H_ */

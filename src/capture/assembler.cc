@@ -32,7 +32,9 @@ DataEvent CallAssembler::start(const tlstap_data_event& h) const {
                   : (h.flags & TLSTAP_F_FD_CACHED)     ? Attribution::kCached
                   : (h.flags & TLSTAP_F_FD_THREAD)     ? Attribution::kThread
                   : (h.flags & TLSTAP_F_FD_FROM_CONN)  ? Attribution::kConn
+                  : (h.flags & TLSTAP_F_SOCK_KERNEL)   ? Attribution::kSocket
                                                        : Attribution::kNone;
+  e.ktls = h.flags & TLSTAP_F_KTLS;
   e.comm.assign(h.comm, strnlen(h.comm, sizeof(h.comm)));
   e.local.family = e.remote.family = h.family;
   std::copy(std::begin(h.laddr), std::end(h.laddr), e.local.addr.begin());

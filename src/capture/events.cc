@@ -37,6 +37,8 @@ std::string_view attribution_name(Attribution a) {
       return "cached";
     case Attribution::kConn:
       return "conn";
+    case Attribution::kSocket:
+      return "socket";
     case Attribution::kNone:
       break;
   }

@@ -22,6 +22,7 @@ enum class Attribution : uint8_t {
   kCached,   // remembered from an earlier call on the same TLS session
   kThread,   // inferred: the socket the thread used next to the session's calls
   kConn,     // read from the session's own connection object (Go's net.Conn)
+  kSocket,   // kTLS: the socket the kernel's TLS layer was handed; no syscall named its fd
 };
 
 std::string_view lib_name(Lib lib);  // "openssl", ...
@@ -49,6 +50,9 @@ struct DataEvent {
   Lib lib = Lib::kUnknown;
   Dir dir = Dir::kTx;
   Attribution attribution = Attribution::kNone;
+  // A library call whose bytes the kernel's TLS layer (kTLS) carried too;
+  // they are reported once, here.
+  bool ktls = false;
   std::string comm;
   Endpoint local, remote;
   uint64_t len = 0;  // bytes the call transferred

@@ -20,6 +20,8 @@ struct Stats {
   uint64_t lost_no_entry_calls = 0, lost_notify = 0, lost_chunk_limit_bytes = 0;
   uint64_t lost_too_deep_calls = 0;
   uint64_t lost_nss_unchecked_calls = 0;
+  uint64_t lost_ktls_splice_bytes = 0, lost_ktls_splice_calls = 0;
+  uint64_t lost_ktls_unreadable_bytes = 0, lost_ktls_unreadable_calls = 0;
   uint64_t stale_entries = 0, nested_calls = 0;
   // User side.
   uint64_t events = 0, captured_bytes = 0, attributed_bytes = 0;
@@ -48,6 +50,10 @@ struct Stats {
             {"no_entry_calls", lost_no_entry_calls},
             {"too_deep_calls", lost_too_deep_calls},
             {"nss_unchecked_calls", lost_nss_unchecked_calls},
+            {"ktls_splice_bytes", lost_ktls_splice_bytes},
+            {"ktls_splice_calls", lost_ktls_splice_calls},
+            {"ktls_unreadable_bytes", lost_ktls_unreadable_bytes},
+            {"ktls_unreadable_calls", lost_ktls_unreadable_calls},
             {"chunk_limit_bytes", lost_chunk_limit_bytes},
             {"notify", lost_notify},
             {"incomplete_calls", incomplete_calls},
@@ -76,6 +82,10 @@ void Stats::set_kernel(const Counters& c) {
   lost_chunk_limit_bytes = c[TLSTAP_STAT_LOST_CHUNK_LIMIT_BYTES];
   lost_too_deep_calls = c[TLSTAP_STAT_LOST_TOO_DEEP_CALLS];
   lost_nss_unchecked_calls = c[TLSTAP_STAT_LOST_NSS_UNCHECKED_CALLS];
+  lost_ktls_splice_bytes = c[TLSTAP_STAT_LOST_KTLS_SPLICE_BYTES];
+  lost_ktls_splice_calls = c[TLSTAP_STAT_LOST_KTLS_SPLICE_CALLS];
+  lost_ktls_unreadable_bytes = c[TLSTAP_STAT_LOST_KTLS_UNREADABLE_BYTES];
+  lost_ktls_unreadable_calls = c[TLSTAP_STAT_LOST_KTLS_UNREADABLE_CALLS];
   stale_entries = c[TLSTAP_STAT_STALE_ENTRIES];
   nested_calls = c[TLSTAP_STAT_NESTED_CALLS];
 }

@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
   auto probes = loader::Probes::make({.filters = options->filters,
                                       .ring_bytes = options->ring_bytes,
                                       .verbose = options->verbose,
-                                      .syscall_hook = options->syscall_hook});
+                                      .syscall_hook = options->syscall_hook,
+                                      .ktls = options->ktls});
   if (!probes) return die(probes.error());
   if (options->verbose) {
     std::cerr << "tlstap: TLS calls' sockets found through the " << (*probes)->attribution_hook()
@@ -82,26 +83,35 @@ int main(int argc, char** argv) {
 
   install_signal_handlers();
   cli::Session session(**probes, *exporter, options->verbose, options->stacks);
-  int targets = session.attach_existing();
+  int targets = options->stacks.empty() ? 0 : session.attach_existing();
+  const bool ktls = options->ktls && session.start_ktls(loader::ktls_support());
   if (options->list) {
     session.list(std::cout);
     return 0;
   }
+  if (options->stacks.empty() && !ktls) {
+    return die({ExitCode::kFailure, "--lib ktls: kTLS capture is unavailable (above)"});
+  }
   // Go programs carry their TLS inside: when they are all that was asked
   // for, one may start at any moment; a library is usually there already.
+  // So may a kTLS socket.
   const bool only_go = options->stacks == std::set{discovery::LibKind::kGo};
-  if (targets == 0 && !only_go) {
+  if (targets == 0 && !only_go && !ktls) {
     return die({ExitCode::kNoTlsLibrary,
                 "no TLS library to attach to: no process maps OpenSSL, BoringSSL, GnuTLS or "
                 "NSS, the dynamic linker cache lists none, and no running Go program uses "
                 "crypto/tls (run -v to see why candidates were skipped)"});
   }
-  if (targets == 0) {
+  std::string sources;
+  if (targets > 0) {
+    sources = std::to_string(targets) + " TLS " + (targets == 1 ? "library" : "libraries");
+  }
+  if (ktls) sources += (sources.empty() ? "" : " and ") + session.ktls_summary();
+  if (targets == 0 && only_go) {
     std::cerr << "tlstap: no Go program using crypto/tls is running; waiting for one; "
                  "Ctrl-C to stop\n";
   } else {
-    std::cerr << "tlstap: capturing from " << targets << " TLS "
-              << (targets == 1 ? "library" : "libraries") << " (" << (*probes)->attached_probes()
+    std::cerr << "tlstap: capturing from " << sources << " (" << (*probes)->attached_probes()
               << " probes); Ctrl-C to stop\n";
   }
 

@@ -14,8 +14,9 @@ namespace tlstap::cli {
 
 const char kUsage[] = R"(Usage: tlstap [OPTION]...
 Show, live, the plaintext that programs on this host send and receive through
-TLS libraries (OpenSSL 1.1 and 3.x, BoringSSL, GnuTLS, NSS): who sent it, on which connection, in
-which direction, every byte. Needs root. Ctrl-C stops and prints statistics.
+TLS libraries (OpenSSL 1.1 and 3.x, BoringSSL, GnuTLS, NSS, Go's crypto/tls)
+and the kernel's own TLS (kTLS): who sent it, on which connection, in which
+direction, every byte. Needs root. Ctrl-C stops and prints statistics.
 
 Output (default: a live table on standard output, one row per TLS call:
 TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
@@ -31,12 +32,17 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          they are always printed at exit (stderr for the table)
 
 TLS stacks (all hooked unless chosen):
-      --lib STACK[,STACK]  hook only these stacks: openssl, boringssl, gnutls, nss, go
+      --lib STACK[,STACK]  hook only these stacks: openssl, boringssl, gnutls, nss, go,
+                         ktls
       --no-openssl       do not hook OpenSSL (libssl, and programs exporting SSL_*)
       --no-boringssl     do not hook BoringSSL (e.g. Debian's android libssl.so.0)
       --no-gnutls        do not hook GnuTLS (libgnutls)
       --no-nss           do not hook NSS (libnspr4's PR_Read/PR_Write on SSL sockets)
       --no-go            do not hook Go programs' crypto/tls
+      --no-ktls          do not probe the kernel's TLS layer (kTLS: tls_sw_sendmsg,
+                         tls_sw_recvmsg, ...; needs kprobes and the tls module).
+                         A library call on a kTLS socket is reported once, by the
+                         library, with "ktls":true
       --list             list the TLS libraries found, which processes use them,
                          and whether probes attach (or why not); then exit
 
@@ -85,7 +91,7 @@ std::unexpected<Error> usage(const std::string& message) {
 
 Result<Options> parse_options(int argc, char** argv) {
   // --no-STACK for each stack in kLibKinds: values kNoStack + its index.
-  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kList, kNoStack };
+  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kList, kNoKtls, kNoStack };
   constexpr int kStacks = std::size(discovery::kLibKinds);
   static const std::vector<std::string> kNoNames = [] {
     std::vector<std::string> names;
@@ -107,6 +113,7 @@ Result<Options> parse_options(int argc, char** argv) {
         {"syscall-hook", no_argument, nullptr, kSyscallHook},
         {"lib", required_argument, nullptr, kLib},
         {"list", no_argument, nullptr, kList},
+        {"no-ktls", no_argument, nullptr, kNoKtls},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
@@ -119,6 +126,7 @@ Result<Options> parse_options(int argc, char** argv) {
   }();
   Options o;
   std::optional<std::set<discovery::LibKind>> lib_chosen;
+  bool ktls_chosen = false;
   std::set<discovery::LibKind> excluded;
   optind = 0;  // reset: tests call this more than once
   opterr = 0;
@@ -183,24 +191,32 @@ Result<Options> parse_options(int argc, char** argv) {
         for (size_t start = 0; start <= list.size();) {
           size_t comma = std::min(list.find(',', start), list.size());
           std::string_view name = list.substr(start, comma - start);
+          start = comma + 1;
+          if (name == "ktls") {
+            ktls_chosen = true;
+            continue;
+          }
           auto kind = discovery::lib_kind_from_name(name);
           if (!kind) {
             std::string known;
             for (discovery::LibKind k : discovery::kLibKinds) {
               known += (known.empty() ? "" : ", ") + std::string(discovery::lib_kind_name(k));
             }
+            known += ", ktls";
             return usage("--lib takes stacks from: " + known + " (got \"" + std::string(name) +
                          "\")");
           }
           chosen.insert(*kind);
-          start = comma + 1;
         }
-        if (chosen.empty()) return usage("--lib needs at least one stack");
+        if (chosen.empty() && !ktls_chosen) return usage("--lib needs at least one stack");
         lib_chosen = std::move(chosen);
         break;
       }
       case kList:
         o.list = true;
+        break;
+      case kNoKtls:
+        o.ktls = false;
         break;
       case 'v':
         o.verbose = true;
@@ -222,9 +238,13 @@ Result<Options> parse_options(int argc, char** argv) {
     }
   }
   if (optind < argc) return usage(std::string("unexpected argument: ") + argv[optind]);
-  if (lib_chosen) o.stacks = *lib_chosen;
+  if (lib_chosen) {
+    o.stacks = *lib_chosen;
+    o.ktls = o.ktls && ktls_chosen;
+  }
   for (discovery::LibKind kind : excluded) o.stacks.erase(kind);
-  if (o.stacks.empty()) return usage("every TLS stack is turned off: nothing to capture");
+  if (o.stacks.empty() && !o.ktls)
+    return usage("every TLS stack is turned off: nothing to capture");
   return o;
 }
 

@@ -24,6 +24,7 @@ struct Options {
   // The TLS stacks to hook (--lib, --no-STACK): all by default.
   std::set<discovery::LibKind> stacks{std::begin(discovery::kLibKinds),
                                       std::end(discovery::kLibKinds)};
+  bool ktls = true;  // kernel TLS capture (--no-ktls, --lib)
   bool verbose = false;
   bool help = false;
   bool version = false;

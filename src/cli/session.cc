@@ -13,6 +13,8 @@ namespace {
 constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
 // How long a newly mapped file may take to show up in /proc/PID/maps.
 constexpr auto kRescanWindow = std::chrono::seconds(1);
+// How often to look for the tls module while waiting for it.
+constexpr auto kKtlsModuleCheck = std::chrono::milliseconds(200);
 
 // The command name of a running process ("" if it is gone).
 std::string comm_of(pid_t pid) {
@@ -101,6 +103,51 @@ int Session::attach_existing() {
   return targets_attached_;
 }
 
+bool Session::attach_ktls() {
+  auto probed = probes_.attach_ktls();
+  if (!probed) {
+    ktls_ = KtlsState::kOff;
+    ktls_status_ = "unavailable: " + probed.error().message;
+    std::cerr << "tlstap: kTLS capture unavailable: " << probed.error().message << "\n";
+    return false;
+  }
+  ktls_ = KtlsState::kAttached;
+  ktls_functions_ = *probed;
+  ktls_status_ = "probes on";
+  for (const std::string& f : ktls_functions_) ktls_status_ += " " + f;
+  if (verbose_) std::cerr << "tlstap: kTLS " << ktls_status_ << "\n";
+  return true;
+}
+
+bool Session::start_ktls(const loader::KtlsSupport& support) {
+  switch (support.state) {
+    case loader::KtlsSupport::kReady:
+      return attach_ktls();
+    case loader::KtlsSupport::kWaitingModule:
+      ktls_ = KtlsState::kWaiting;
+      ktls_status_ = "waiting: " + support.why;
+      std::cerr << "tlstap: kTLS capture starts when the tls module loads: " << support.why << "\n";
+      return true;
+    case loader::KtlsSupport::kUnavailable:
+      break;
+  }
+  ktls_status_ = "unavailable: " + support.why;
+  std::cerr << "tlstap: kTLS capture unavailable: " << support.why << "\n";
+  return false;
+}
+
+std::string Session::ktls_summary() const {
+  switch (ktls_) {
+    case KtlsState::kAttached:
+      return "kTLS (" + std::to_string(ktls_functions_.size()) + " kernel functions)";
+    case KtlsState::kWaiting:
+      return "kTLS (once the tls module loads)";
+    case KtlsState::kOff:
+      break;
+  }
+  return "";
+}
+
 void Session::list(std::ostream& out) const {
   const auto& targets = inventory_.targets();
   if (targets.empty()) out << "no TLS library found\n";
@@ -121,6 +168,7 @@ void Session::list(std::ostream& out) const {
     out << "\n";
   }
   for (const auto& [id, why] : inventory_.failures()) out << "not inspected: " << why << "\n";
+  if (!ktls_status_.empty()) out << "kernel TLS (kTLS): " << ktls_status_ << "\n";
 }
 
 void Session::process_rescans(Clock::time_point now) {
@@ -159,6 +207,14 @@ void Session::run(const std::atomic<bool>& stop,
     }
     auto now = Clock::now();
     process_rescans(now);
+    if (ktls_ == KtlsState::kWaiting && now >= next_ktls_check_) {
+      next_ktls_check_ = now + kKtlsModuleCheck;
+      if (loader::tls_module_loaded() &&
+          loader::ktls_support().state == loader::KtlsSupport::kReady && attach_ktls()) {
+        std::cerr << "tlstap: the tls module was loaded: kTLS capture is on (kTLS data sent "
+                     "before this moment is not shown)\n";
+      }
+    }
     pipeline_.flush(now, kMaxCallIdle);
     exporter_.flush();
     if (exporter_.failed()) {

@@ -17,6 +17,7 @@
 #include "capture/stats.h"
 #include "discovery/targets.h"
 #include "export/exporter.h"
+#include "loader/ktls.h"
 #include "loader/probes.h"
 
 namespace tlstap::cli {
@@ -30,6 +31,13 @@ class Session {
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
   int attach_existing();
+
+  // Kernel TLS: attaches its probes now if the tls module is loaded, or
+  // watches for the module while running. When kTLS capture is unavailable
+  // (no kprobes, no kernel TLS) says why in one line and returns false.
+  bool start_ktls(const loader::KtlsSupport& support);
+  // "kTLS (N probes)", "kTLS (waiting for the tls module)", "" when off.
+  std::string ktls_summary() const;
 
   // tlstap --list: every TLS library found, the processes that map it, and
   // whether its probes are attached or why not; then the files that could
@@ -55,6 +63,9 @@ class Session {
   void report_late_attach(pid_t pid, const discovery::Target& t, Clock::time_point noticed);
   void on_file_mapped(const capture::FileMappedEvent& m);
   void process_rescans(Clock::time_point now);
+  bool attach_ktls();
+
+  enum class KtlsState { kOff, kWaiting, kAttached };
 
   loader::Probes& probes_;
   exporting::Exporter& exporter_;
@@ -65,6 +76,10 @@ class Session {
   std::set<discovery::LibKind> stacks_;
   // Per target file: "attached N probes", or why not.
   std::map<discovery::FileId, std::string> attach_status_;
+  KtlsState ktls_ = KtlsState::kOff;
+  std::string ktls_status_;  // for --list: functions probed, or why not
+  std::vector<std::string> ktls_functions_;
+  Clock::time_point next_ktls_check_{};
   int targets_attached_ = 0;
   uint64_t late_attaches_ = 0;
 };

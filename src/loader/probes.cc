@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <set>
 
+#include "loader/ktls.h"
 #include "tlstap_bpf.skel.h"
 
 namespace tlstap::loader {
@@ -76,6 +78,15 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   cfg.filter_comm = !f.comm.empty();
   strncpy(cfg.comm, f.comm.c_str(), sizeof(cfg.comm) - 1);
   cfg.wakeup_bytes = options.ring_bytes / 8;
+  // Where kTLS sendfile's pages are mapped (x86-64; KASLR moves both).
+  auto bases = kernel_symbols({"vmemmap_base", "page_offset_base"});
+  cfg.vmemmap_base_sym = bases.contains("vmemmap_base") ? bases["vmemmap_base"] : 0;
+  cfg.page_offset_base_sym = bases.contains("page_offset_base") ? bases["page_offset_base"] : 0;
+  for (bpf_program* prog : {skel->progs.ktls_sendmsg_enter, skel->progs.ktls_recvmsg_enter,
+                            skel->progs.ktls_sendpage_enter, skel->progs.ktls_call_exit,
+                            skel->progs.ktls_splice_read_exit, skel->progs.ktls_close_enter}) {
+    bpf_program__set_autoload(prog, options.ktls);
+  }
 
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes)) {
     return fail(ExitCode::kUsage, "ring buffer size rejected: " + detail(err));
@@ -168,6 +179,67 @@ Result<int> Probes::attach_library(const std::string& path, const std::vector<Up
   int n = static_cast<int>(links.size());
   for (Link& link : links) links_.push_back(std::move(link));
   return n;
+}
+
+Result<void> Probes::attach_kprobe(const char* prog_name, const std::string& function,
+                                   bool retprobe, std::vector<Link>* out) {
+  bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
+  bpf_link* link = prog ? bpf_program__attach_kprobe(prog, retprobe, function.c_str()) : nullptr;
+  if (!link) {
+    int err = errno;
+    return fail(ExitCode::kFailure,
+                std::string("cannot attach ") + prog_name + " to " + function + ": " + detail(err));
+  }
+  out->emplace_back(link);
+  return {};
+}
+
+Result<std::vector<std::string>> Probes::attach_ktls() {
+  // Where plaintext crosses the tls module, and the program that reads it
+  // there; the first two exist wherever kTLS does, the rest on some kernels
+  // (sendpage before 6.5, tls_device_* with CONFIG_TLS_DEVICE).
+  struct Point {
+    const char* function;
+    const char* entry;  // nullptr: none
+    const char* exit;
+    bool required;
+  };
+  static constexpr Point kPoints[] = {
+      {"tls_sw_sendmsg", "ktls_sendmsg_enter", "ktls_call_exit", true},
+      {"tls_sw_recvmsg", "ktls_recvmsg_enter", "ktls_call_exit", true},
+      {"tls_sw_sendpage", "ktls_sendpage_enter", "ktls_call_exit", false},
+      {"tls_device_sendmsg", "ktls_sendmsg_enter", "ktls_call_exit", false},
+      {"tls_device_sendpage", "ktls_sendpage_enter", "ktls_call_exit", false},
+      {"tls_sw_splice_read", nullptr, "ktls_splice_read_exit", false},
+      {"tls_sk_proto_close", "ktls_close_enter", nullptr, false},
+  };
+  std::set<std::string> names;
+  for (const Point& p : kPoints) names.insert(p.function);
+  auto present = kernel_symbols(names);
+  std::vector<Link> links;
+  std::vector<std::string> probed;
+  for (const Point& p : kPoints) {
+    if (!present.contains(p.function)) {
+      if (p.required) {
+        return fail(ExitCode::kFailure,
+                    std::string("kTLS: ") + p.function + " is not in /proc/kallsyms");
+      }
+      continue;
+    }
+    if (p.entry) {
+      if (auto r = attach_kprobe(p.entry, p.function, false, &links); !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    if (p.exit) {
+      if (auto r = attach_kprobe(p.exit, p.function, true, &links); !r) {
+        return std::unexpected(r.error());
+      }
+    }
+    probed.push_back(p.function);
+  }
+  for (Link& link : links) links_.push_back(std::move(link));
+  return probed;
 }
 
 Result<void> Probes::add_nss_ssl_file(uint64_t dev, uint64_t ino) {

@@ -39,6 +39,8 @@ struct Options {
   // Attribute connections from sys_enter, as on kernels without the socket
   // I/O tracepoints (before 6.3), even where they exist: tests that path.
   bool syscall_hook = false;
+  // Load the kTLS programs (attached later, by attach_ktls).
+  bool ktls = true;
 };
 
 using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
@@ -70,6 +72,10 @@ class Probes {
   Result<int> attach_library(const std::string& path, const std::vector<UprobeHook>& hooks,
                              uint8_t lib);
 
+  // Attaches the kTLS probes to the tls module's functions (it must be
+  // loaded). Returns the functions probed; all or nothing.
+  Result<std::vector<std::string>> attach_ktls();
+
   // Tells the probes that code in this file (userspace st_dev encoding,
   // inode) is NSS's SSL layer.
   Result<void> add_nss_ssl_file(uint64_t dev, uint64_t ino);
@@ -94,6 +100,9 @@ class Probes {
   Probes() = default;
   Result<void> attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
                              bool retprobe, uint8_t lib, std::vector<Link>* out);
+
+  Result<void> attach_kprobe(const char* prog_name, const std::string& function, bool retprobe,
+                             std::vector<Link>* out);
 
   tlstap_bpf* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;

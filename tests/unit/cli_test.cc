@@ -103,6 +103,28 @@ TEST(Options, UserNameResolves) {
   EXPECT_EQ(o->stats_interval, 10);
 }
 
+// kTLS is on by default; --lib names it like a library stack.
+TEST(Options, KtlsIsChosenLikeAStack) {
+  auto all = Parse({});
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all->ktls);
+  auto only = Parse({"--lib", "ktls"});
+  ASSERT_TRUE(only);
+  EXPECT_TRUE(only->ktls);
+  EXPECT_TRUE(only->stacks.empty());
+  auto libs = Parse({"--lib", "openssl"});
+  ASSERT_TRUE(libs);
+  EXPECT_FALSE(libs->ktls);
+  auto both = Parse({"--lib", "go,ktls"});
+  ASSERT_TRUE(both);
+  EXPECT_TRUE(both->ktls);
+  EXPECT_EQ(both->stacks, std::set{discovery::LibKind::kGo});
+  auto off = Parse({"--no-ktls"});
+  ASSERT_TRUE(off);
+  EXPECT_FALSE(off->ktls);
+  EXPECT_EQ(off->stacks.size(), std::size(discovery::kLibKinds));
+}
+
 TEST(Options, BadInputIsAUsageErrorWithOneLine) {
   for (auto args : std::vector<std::vector<std::string>>{
            {"--pid", "abc"},
@@ -117,7 +139,8 @@ TEST(Options, BadInputIsAUsageErrorWithOneLine) {
            {"--lib", "nss,rustls"},
            {"--lib", "openssl,"},
            {"--lib", ""},
-           {"--no-openssl", "--no-gnutls", "--no-nss", "--no-boringssl", "--no-go"},
+           {"--no-openssl", "--no-gnutls", "--no-nss", "--no-boringssl", "--no-go", "--no-ktls"},
+           {"--lib", "ktls", "--no-ktls"},
            {"--lib", "nss", "--no-nss"},
            {"stray"}}) {
     auto o = Parse(args);

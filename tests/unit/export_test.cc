@@ -92,6 +92,8 @@ TEST(JsonLines, StatsNameEveryLossCause) {
           R"("targets":1,"probes":9,"late_attaches":0,"stale_entries":0,"nested_calls":0,)"
           R"("lost":{"ringbuf_bytes":100,"ringbuf_calls":1,"fault_bytes":0,)"
           R"("fault_records":0,"no_entry_calls":0,"too_deep_calls":0,"nss_unchecked_calls":0,)"
+          R"("ktls_splice_bytes":0,"ktls_splice_calls":0,"ktls_unreadable_bytes":0,)"
+          R"("ktls_unreadable_calls":0,)"
           R"("chunk_limit_bytes":0,"notify":0,)"
           R"("incomplete_calls":0,"malformed_records":0}})"
           "\n"),

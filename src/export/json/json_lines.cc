@@ -61,8 +61,9 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
                       << R"(","fd":)" << e.fd << R"(,"laddr":)";
   line.endpoint(e.local) << R"(,"raddr":)";
   line.endpoint(e.remote) << R"(,"attribution":")" << capture::attribution_name(e.attribution)
-                          << R"(","conn_id":)" << e.conn_id << R"(,"stream_pos":)" << e.stream_pos
-                          << R"(,"len":)" << e.len << R"(,"captured":)" << e.data.size();
+                          << (e.ktls ? R"(","ktls":true,"conn_id":)" : R"(","conn_id":)")
+                          << e.conn_id << R"(,"stream_pos":)" << e.stream_pos << R"(,"len":)"
+                          << e.len << R"(,"captured":)" << e.data.size();
   if (!e.lost.empty()) {
     line << R"(,"lost":[)";
     for (size_t i = 0; i < e.lost.size(); ++i) {

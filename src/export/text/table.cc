@@ -108,6 +108,14 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
     add(std::to_string(s.lost_nss_unchecked_calls) +
         " NSPR calls (their descriptor's layers could not be checked for NSS's SSL layer)");
   }
+  if (s.lost_ktls_splice_calls) {
+    add(std::to_string(s.lost_ktls_splice_calls) + " kTLS splices, " +
+        human_bytes(s.lost_ktls_splice_bytes) + " (spliced into a pipe: not readable)");
+  }
+  if (s.lost_ktls_unreadable_calls) {
+    add(std::to_string(s.lost_ktls_unreadable_calls) + " kTLS calls, " +
+        human_bytes(s.lost_ktls_unreadable_bytes) + " (buffers of a kind tlstap cannot read)");
+  }
   if (s.lost_chunk_limit_bytes) add(human_bytes(s.lost_chunk_limit_bytes) + " (chunk limit)");
   if (s.lost_notify) {
     add(std::to_string(s.lost_notify) + " library-load notices (ring buffer full)");

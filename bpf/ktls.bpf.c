@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Kernel TLS (kTLS): plaintext that programs hand to the kernel's TLS layer
+ * (setsockopt SOL_TLS) is read where it crosses it, from kprobes on the tls
+ * module's functions. tlstap attaches them once the module is loaded.
+ *
+ *  - tls_sw_sendmsg / tls_device_sendmsg: write, send, sendmsg (and, 6.5+,
+ *    sendfile and splice, as pages); the bytes are the program's, read at
+ *    the return from the msghdr's iov_iter as it was at entry.
+ *  - tls_sw_sendpage / tls_device_sendpage (before 6.5): sendfile's pages.
+ *  - tls_sw_recvmsg: read, recv, recvmsg; the decrypted bytes, in the
+ *    program's buffers by the return.
+ *  - tls_sw_splice_read: plaintext spliced into a pipe; not readable from
+ *    here, counted lost.
+ *
+ * A library call (SSL_write on a kTLS socket) already reports its bytes:
+ * the kernel call inside it only marks that event (TLSTAP_F_KTLS), so every
+ * byte is reported once.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "calls.bpf.h"
+#include "sock.bpf.h"
+#include "syscalls.bpf.h"
+
+#define TLSTAP_MSG_PEEK 2
+
+/* Linux before 6.4 named the iovec array iov (now __iov). */
+struct iov_iter___pre_6_4 {
+	const struct iovec *iov;
+} __attribute__((preserve_access_index));
+
+/* Where an iov_iter's bytes lie, as they are at the call's entry. */
+static __always_inline bool read_iov_iter(struct iov_iter *it, struct emit_src *src)
+{
+	__u8 type = BPF_CORE_READ(it, iter_type);
+
+	src->skip = BPF_CORE_READ(it, iov_offset);
+	src->count = BPF_CORE_READ(it, nr_segs);
+	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) &&
+	    type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+		/* one user buffer (6.0+: write, send, a single-entry sendmsg) */
+		src->segs = EMIT_BUFFER;
+		src->buf = (__u64)BPF_CORE_READ(it, ubuf) + src->skip;
+		src->skip = 0;
+		return true;
+	}
+	if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+		src->segs = EMIT_KERNEL_IOV;
+		if (bpf_core_field_exists(it->__iov))
+			src->buf = (__u64)BPF_CORE_READ(it, __iov);
+		else
+			src->buf = (__u64)BPF_CORE_READ((struct iov_iter___pre_6_4 *)it, iov);
+		return true;
+	}
+	if (type == bpf_core_enum_value(enum iter_type, ITER_BVEC)) {
+		src->segs = EMIT_KERNEL_BVEC; /* pages: sendfile, splice (6.5+) */
+		src->buf = (__u64)BPF_CORE_READ(it, bvec);
+		return true;
+	}
+	return false; /* kvec (the kernel's own users), xarray, ... */
+}
+
+/*
+ * A library TLS call of this thread that is really in progress (its entry is
+ * further up the user stack than the syscall we are in), or NULL.
+ */
+static __always_inline struct call_frame *library_call_in_progress(struct thread_calls *t)
+{
+	struct call_frame *f = top_frame(t);
+
+	if (!f || PT_REGS_SP(current_user_regs()) >= f->entry_sp)
+		return NULL;
+	return f;
+}
+
+static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *src, bool readable,
+				       __u8 dir)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct thread_calls *t;
+	struct call_frame *lib;
+
+	if (!should_trace(pid_tgid))
+		return;
+	t = thread_calls_get(true);
+	if (!t) {
+		stat_add(TLSTAP_STAT_LOST_NO_ENTRY_CALLS, 1);
+		return;
+	}
+	lib = library_call_in_progress(t);
+	if (lib) {
+		lib->ktls = 1; /* its event reports these bytes */
+		t->ktls.active = 0;
+		return;
+	}
+	t->ktls.sk = (__u64)sk;
+	t->ktls.src = *src;
+	if (!readable)
+		t->ktls.src.segs = 0xff;
+	t->ktls.dir = dir;
+	t->ktls.active = 1;
+}
+
+static __always_inline void ktls_enter_msg(struct sock *sk, struct msghdr *msg, __u8 dir)
+{
+	struct emit_src src = {};
+	bool readable = read_iov_iter(&msg->msg_iter, &src);
+
+	ktls_enter(sk, &src, readable, dir);
+}
+
+/* The fd the current syscall names, if it is sk's. */
+static __always_inline int fd_of_current_syscall(__u64 sk)
+{
+	int fd = current_socket_fd();
+
+	return fd >= 0 && (__u64)sock_from_fd(fd) == sk ? fd : -1;
+}
+
+static __always_inline void ktls_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct thread_calls *t = thread_calls_get(false);
+	struct sock_info *sock = NULL, unremembered = {};
+	struct conn_state *st;
+	struct ktls_call call;
+	int fd;
+
+	if (!t || !t->ktls.active)
+		return;
+	call = t->ktls;
+	t->ktls.active = 0;
+	if (ret <= 0)
+		return;
+	if (call.src.segs == 0xff) {
+		stat_add(TLSTAP_STAT_CALLS, 1);
+		stat_add(TLSTAP_STAT_CALL_BYTES, ret);
+		stat_add(TLSTAP_STAT_LOST_KTLS_UNREADABLE_BYTES, ret);
+		stat_add(TLSTAP_STAT_LOST_KTLS_UNREADABLE_CALLS, 1);
+		return;
+	}
+	fd = fd_of_current_syscall(call.sk);
+	st = conn_state_get(pid_tgid >> 32, call.sk);
+	if (st) {
+		if (st->sk != call.sk || st->sock.fd != fd)
+			conn_state_set_sock(st, call.sk, fd, 0);
+		sock = &st->sock;
+	} else {
+		read_sock_addrs((struct sock *)call.sk, &unremembered);
+		unremembered.fd = fd;
+		sock = &unremembered;
+	}
+	emit_tls_call(pid_tgid, TLSTAP_LIB_KTLS, call.dir, &call.src, ret,
+		      fd >= 0 ? TLSTAP_F_FD_FROM_SYSCALL : TLSTAP_F_SOCK_KERNEL, sock, st);
+}
+
+SEC("kprobe")
+int BPF_KPROBE(ktls_sendmsg_enter, struct sock *sk, struct msghdr *msg)
+{
+	ktls_enter_msg(sk, msg, TLSTAP_DIR_TX);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(ktls_recvmsg_enter, struct sock *sk, struct msghdr *msg, size_t len, int flags)
+{
+	if (flags & TLSTAP_MSG_PEEK)
+		return 0; /* the bytes are read again, without MSG_PEEK */
+	ktls_enter_msg(sk, msg, TLSTAP_DIR_RX);
+	return 0;
+}
+
+SEC("kprobe")
+int BPF_KPROBE(ktls_sendpage_enter, struct sock *sk, struct page *page, int offset)
+{
+	struct emit_src src = { .segs = EMIT_KERNEL_BUFFER };
+	__u64 base = page_address((__u64)page);
+
+	src.buf = base + offset;
+	ktls_enter(sk, &src, base != 0, TLSTAP_DIR_TX);
+	return 0;
+}
+
+/* One return program for every kTLS call: the entry recorded what it was. */
+SEC("kretprobe")
+int BPF_KRETPROBE(ktls_call_exit, long ret)
+{
+	ktls_exit(ret);
+	return 0;
+}
+
+SEC("kretprobe")
+int BPF_KRETPROBE(ktls_splice_read_exit, long ret)
+{
+	if (ret > 0 && should_trace(bpf_get_current_pid_tgid())) {
+		stat_add(TLSTAP_STAT_CALLS, 1);
+		stat_add(TLSTAP_STAT_CALL_BYTES, ret);
+		stat_add(TLSTAP_STAT_LOST_KTLS_SPLICE_BYTES, ret);
+		stat_add(TLSTAP_STAT_LOST_KTLS_SPLICE_CALLS, 1);
+	}
+	return 0;
+}
+
+/* The socket is closing: a later socket at the same address starts afresh. */
+SEC("kprobe")
+int BPF_KPROBE(ktls_close_enter, struct sock *sk)
+{
+	conn_state_forget((__u64)sk);
+	return 0;
+}
