@@ -26,6 +26,33 @@
 #include "syscalls.bpf.h"
 
 #define TLSTAP_MSG_PEEK 2
+#define TLSTAP_SOL_TLS 282
+#define TLSTAP_TLS_SET_RECORD_TYPE 1
+#define TLSTAP_TLS_GET_RECORD_TYPE 2
+#define TLSTAP_RECORD_APPLICATION_DATA 23
+
+/* struct cmsghdr and its first data byte, the TLS record type */
+struct tls_cmsg {
+	__u64 len;
+	__s32 level;
+	__s32 type;
+	__u8 record_type;
+};
+
+/* CMSG_LEN(1): what a program passes for one record-type message */
+#define TLS_CMSG_LEN (__builtin_offsetof(struct tls_cmsg, record_type) + 1)
+
+/*
+ * Whether a control message says the bytes are not application data: a
+ * library sends and receives its own handshake messages and alerts
+ * (Finished, NewSessionTicket, close_notify) through the kTLS socket as
+ * records of another type. Those are TLS's, not the program's plaintext.
+ */
+static __always_inline bool not_application_data(const struct tls_cmsg *c, int type)
+{
+	return c->level == TLSTAP_SOL_TLS && c->type == type &&
+	       c->record_type != TLSTAP_RECORD_APPLICATION_DATA;
+}
 
 /* Linux before 6.4 named the iovec array iov (now __iov). */
 struct iov_iter___pre_6_4 {
@@ -98,6 +125,8 @@ static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *s
 	}
 	t->ktls.sk = (__u64)sk;
 	t->ktls.src = *src;
+	t->ktls.control = 0;
+	t->ktls.controllen = 0;
 	if (!readable)
 		t->ktls.src.segs = 0xff;
 	t->ktls.dir = dir;
@@ -108,8 +137,35 @@ static __always_inline void ktls_enter_msg(struct sock *sk, struct msghdr *msg, 
 {
 	struct emit_src src = {};
 	bool readable = read_iov_iter(&msg->msg_iter, &src);
+	__u64 controllen = BPF_CORE_READ(msg, msg_controllen);
+	struct thread_calls *t;
 
+	/* sendmsg: the control messages were copied into the kernel already */
+	if (dir == TLSTAP_DIR_TX && controllen >= TLS_CMSG_LEN) {
+		struct tls_cmsg c = {};
+
+		bpf_probe_read_kernel(&c, sizeof(c), BPF_CORE_READ(msg, msg_control));
+		if (not_application_data(&c, TLSTAP_TLS_SET_RECORD_TYPE))
+			return;
+	}
 	ktls_enter(sk, &src, readable, dir);
+	t = thread_calls_get(false);
+	if (t && t->ktls.active) {
+		t->ktls.control = dir == TLSTAP_DIR_RX ? (__u64)BPF_CORE_READ(msg, msg_control) : 0;
+		t->ktls.controllen = controllen;
+	}
+}
+
+/* recvmsg: the record type the kernel wrote into the program's control buffer */
+static __always_inline bool received_application_data(const struct ktls_call *call)
+{
+	struct tls_cmsg c = {};
+
+	if (!call->control || call->controllen < TLS_CMSG_LEN)
+		return true; /* no buffer: the kernel returns only application data */
+	if (bpf_probe_read_user(&c, sizeof(c), (const void *)call->control))
+		return true;
+	return !not_application_data(&c, TLSTAP_TLS_GET_RECORD_TYPE);
 }
 
 /* The fd the current syscall names, if it is sk's. */
@@ -134,6 +190,8 @@ static __always_inline void ktls_exit(long ret)
 	call = t->ktls;
 	t->ktls.active = 0;
 	if (ret <= 0)
+		return;
+	if (call.dir == TLSTAP_DIR_RX && !received_application_data(&call))
 		return;
 	if (call.src.segs == 0xff) {
 		stat_add(TLSTAP_STAT_CALLS, 1);

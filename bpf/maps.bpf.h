@@ -90,6 +90,8 @@ struct thread_calls {
 	struct ktls_call {
 		__u64 sk; /* struct sock * the call was handed */
 		struct emit_src src; /* where its bytes lie: the iov_iter at entry */
+		__u64 control; /* recvmsg: the program's control buffer (its record type lands there) */
+		__u64 controllen; /* its length at entry */
 		__u8 dir;
 		__u8 active;
 		__u8 pad[6];
@@ -146,12 +148,19 @@ static __always_inline struct thread_calls *thread_calls_get(bool create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-/* The innermost call in progress, or NULL. */
+/*
+ * The innermost call in progress, or NULL. (The barrier keeps callers'
+ * NULL checks on the pointer: merged into a second depth comparison, they
+ * are more than the 6.1 verifier can follow.)
+ */
 static __always_inline struct call_frame *top_frame(struct thread_calls *t)
 {
-	if (!t->depth || t->depth > TLSTAP_MAX_FRAMES)
-		return NULL;
-	return &t->frames[(t->depth - 1) & (TLSTAP_MAX_FRAMES - 1)];
+	struct call_frame *f = NULL;
+
+	if (t->depth && t->depth <= TLSTAP_MAX_FRAMES)
+		f = &t->frames[(t->depth - 1) & (TLSTAP_MAX_FRAMES - 1)];
+	barrier_var(f);
+	return f;
 }
 
 /* (process, session pointer) -> session state; LRU bounds what is forgotten */

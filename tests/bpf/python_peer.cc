@@ -70,6 +70,9 @@ void WaitForConnected(Subprocess& peer, PeerInfo* info) {
   info->raddr = HostPort(j.at("raddr")[0].get<std::string>(), j.at("raddr")[1].get<int>());
   info->version = j.at("version").get<std::string>();
   info->libssl = j.at("libssl").get<std::vector<std::string>>();
+  info->ktls_tx = j.value("ktls_tx", false);
+  info->ktls_rx = j.value("ktls_rx", false);
+  info->cipher = j.value("cipher", "");
 }
 
 void StartPair(const PeerOptions& server, const PeerOptions& client, PeerPair* out) {

@@ -43,6 +43,9 @@ struct PeerInfo {
   std::string laddr, raddr;  // formatted like tlstap's
   std::string version;
   std::vector<std::string> libssl;  // mapped paths containing "libssl"
+  // ktls_peer only: whether the kernel's TLS layer took over each direction.
+  bool ktls_tx = false, ktls_rx = false;
+  std::string cipher;
 };
 
 std::unique_ptr<Subprocess> StartPeer(const PeerOptions& options);

@@ -157,6 +157,7 @@ void ParseJsonLines(const std::string& text, Capture* out) {
       e.laddr = OptionalString(j.at("laddr"));
       e.raddr = OptionalString(j.at("raddr"));
       e.attribution = j.at("attribution").get<std::string>();
+      e.ktls = j.value("ktls", false);
       e.conn_id = j.at("conn_id").get<uint64_t>();
       e.stream_pos = j.at("stream_pos").get<uint64_t>();
       e.len = j.at("len").get<uint64_t>();

@@ -27,6 +27,7 @@ struct DataEvent {
   std::string comm;
   uint32_t uid = 0;
   std::string lib, dir, attribution;
+  bool ktls = false;  // "ktls":true: a library call whose bytes kTLS carried too
   int fd = -1;
   std::optional<std::string> laddr, raddr;  // null in JSON: nullopt
   uint64_t conn_id = 0, stream_pos = 0, len = 0, captured = 0;
