@@ -338,36 +338,94 @@ void print_hints(std::ostream& out, SSL* ssl, KtlsState state) {
   }
 }
 
-// Reads until the server closes (or stays silent for the I/O timeout after
-// sending something). An error before any byte is the error.
-std::expected<std::string, std::string> read_reply(SSL* ssl) {
-  std::string reply;
+struct Reply {
+  std::string bytes;
+  std::string ending;  // how it ended: "the server closed", or the error after it
+};
+
+// Reads until the server closes. An error (a silence of kIoTimeoutSeconds
+// among them) ends the reply if something came, and is the error otherwise.
+std::expected<Reply, std::string> read_reply(SSL* ssl) {
+  Reply reply;
   for (;;) {
     char buf[16384];
     size_t n = 0;
     int r = SSL_read_ex(ssl, buf, sizeof(buf), &n);
     if (r == 1) {
-      reply.append(buf, n);
+      reply.bytes.append(buf, n);
       continue;
     }
-    int error = SSL_get_error(ssl, r);
-    if (error == SSL_ERROR_ZERO_RETURN) return reply;  // close_notify, or EOF (ignored)
+    if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN) {  // close_notify, or EOF (allowed)
+      reply.ending = "until the server closed";
+      return reply;
+    }
     std::string why = take_openssl_errors();
-    if (why.empty()) why = errno == EAGAIN ? "no reply within the timeout" : strerror(errno);
-    if (!reply.empty()) return reply;
-    return std::unexpected(why);
+    if (why.empty()) why = errno == EAGAIN ? "nothing more within the timeout" : strerror(errno);
+    if (reply.bytes.empty()) return std::unexpected(why);
+    reply.ending = "then " + why;
+    return reply;
   }
 }
 
+// The TCP connection and the handshake; the error is one line.
+std::expected<SslPtr, std::string> handshake(SSL_CTX* ctx, const Connection& connection,
+                                             const std::string& host, const std::string& target,
+                                             bool verify) {
+  SslPtr ssl(SSL_new(ctx));
+  if (!ssl || SSL_set_fd(ssl.get(), connection.fd.get()) != 1) {
+    return std::unexpected("SSL_new: " + take_openssl_errors());
+  }
+  if (!is_ip_literal(host)) SSL_set_tlsext_host_name(ssl.get(), host.c_str());
+  if (verify) SSL_set1_host(ssl.get(), host.c_str());
+  if (SSL_connect(ssl.get()) == 1) return ssl;
+  std::string why = take_openssl_errors();
+  if (long v = SSL_get_verify_result(ssl.get()); verify && v != X509_V_OK) {
+    why = std::string("certificate: ") + X509_verify_cert_error_string(v);
+  }
+  if (why.empty()) why = "the server closed the connection";
+  return std::unexpected("TLS handshake with " + target + " failed: " + why);
+}
+
+// The box's rows. server: ktls_client's own test server, or null.
+Rows status_rows(SSL* ssl, const std::string& target, const Connection& connection,
+                 KtlsTestServer* server, const ClientOptions& o) {
+  const KtlsState state = ktls_state(ssl);
+  Rows rows;
+  if (server) {
+    rows.emplace_back("server", target + " (ktls_client's own test server)");
+  } else if (connection.address.empty() || connection.address == o.host) {
+    rows.emplace_back("server", target);
+  } else {
+    rows.emplace_back("server", target + " (" + connection.address + ")");
+  }
+  rows.emplace_back("TLS version", SSL_get_version(ssl));
+  rows.emplace_back("cipher", SSL_get_cipher_name(ssl));
+  rows.emplace_back("kTLS TX", direction_text(state.tx, true));
+  rows.emplace_back("kTLS RX", direction_text(state.rx, false));
+  if (server) {
+    rows.emplace_back("certificate", "the test server's own, self-signed; not checked");
+    rows.emplace_back("test server", test_server_text(*server));
+  } else if (o.verify) {
+    rows.emplace_back("certificate", "verified for " + o.host + " against the system CAs");
+  } else {
+    rows.emplace_back("certificate", "not checked (a demo; --verify checks it)");
+  }
+  rows.emplace_back("kernel", kernel_text());
+  rows.emplace_back("OpenSSL", OpenSSL_version(OPENSSL_VERSION));
+  return rows;
+}
+
+int fail(const std::string& what, int status = 1) {
+  std::cerr << "ktls_client: " << what << "\n";
+  return status;
+}
+
 int run(const ClientOptions& o) {
-  std::unique_ptr<KtlsTestServer> server;
+  std::unique_ptr<KtlsTestServer> server;  // outlives the connection: see ~KtlsTestServer
   std::string host = o.host, port = o.port.empty() ? "443" : o.port;
   if (host.empty()) {
     auto started = KtlsTestServer::start();
-    if (!started) {
-      std::cerr << "ktls_client: cannot start the test server: " << started.error() << "\n";
-      return 1;
-    }
+    if (!started) return fail("cannot start the test server: " + started.error());
     server = std::move(*started);
     host = "127.0.0.1";
     port = std::to_string(server->port());
@@ -375,90 +433,39 @@ int run(const ClientOptions& o) {
   const std::string target = join_host_port(host, port);
 
   auto ctx = make_context(TLS_client_method(), o.tls);
-  if (!ctx) {
-    std::cerr << "ktls_client: " << ctx.error() << "\n";
-    return 2;
-  }
+  if (!ctx) return fail(ctx.error(), 2);  // --tls and --cipher
   SSL_CTX_set_options(ctx->get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   if (o.verify) {
     SSL_CTX_set_verify(ctx->get(), SSL_VERIFY_PEER, nullptr);
     if (SSL_CTX_set_default_verify_paths(ctx->get()) != 1) {
-      std::cerr << "ktls_client: cannot load the system CAs: " << take_openssl_errors() << "\n";
-      return 1;
+      return fail("cannot load the system CAs: " + take_openssl_errors());
     }
   }
-
   auto connection = connect_to(host, port);
-  if (!connection) {
-    std::cerr << "ktls_client: " << connection.error() << "\n";
-    return 1;
-  }
-  SslPtr ssl(SSL_new(ctx->get()));
-  if (!ssl || SSL_set_fd(ssl.get(), connection->fd.get()) != 1) {
-    std::cerr << "ktls_client: SSL_new: " << take_openssl_errors() << "\n";
-    return 1;
-  }
-  if (!is_ip_literal(host)) SSL_set_tlsext_host_name(ssl.get(), host.c_str());
-  if (o.verify) SSL_set1_host(ssl.get(), host.c_str());
-  if (SSL_connect(ssl.get()) != 1) {
-    std::string why = take_openssl_errors();
-    if (long v = SSL_get_verify_result(ssl.get()); o.verify && v != X509_V_OK) {
-      why = std::string("certificate: ") + X509_verify_cert_error_string(v);
-    }
-    if (why.empty()) why = "the server closed the connection";
-    std::cerr << "ktls_client: TLS handshake with " << target << " failed: " << why << "\n";
-    return 1;
-  }
+  if (!connection) return fail(connection.error());
+  auto ssl = handshake(ctx->get(), *connection, host, target, o.verify);
+  if (!ssl) return fail(ssl.error());
 
-  const KtlsState state = ktls_state(ssl.get());
-  Rows rows;
-  if (server) {
-    rows.emplace_back("server", target + " (ktls_client's own test server)");
-  } else {
-    rows.emplace_back("server", target + (connection->address.empty() || connection->address == host
-                                              ? ""
-                                              : " (" + connection->address + ")"));
-  }
-  rows.emplace_back("TLS version", SSL_get_version(ssl.get()));
-  rows.emplace_back("cipher", SSL_get_cipher_name(ssl.get()));
-  rows.emplace_back("kTLS TX", direction_text(state.tx, true));
-  rows.emplace_back("kTLS RX", direction_text(state.rx, false));
-  if (server) {
-    rows.emplace_back("certificate", "the test server's own, self-signed; not checked");
-    rows.emplace_back("test server", test_server_text(*server));
-  } else if (o.verify) {
-    rows.emplace_back("certificate", "verified for " + host + " against the system CAs");
-  } else {
-    rows.emplace_back("certificate", "not checked (a demo; --verify checks it)");
-  }
-  rows.emplace_back("kernel", kernel_text());
-  rows.emplace_back("OpenSSL", OpenSSL_version(OPENSSL_VERSION));
-  print_box(std::cout, "kTLS status", rows);
-  print_hints(std::cout, ssl.get(), state);
+  print_box(std::cout, "kTLS status",
+            status_rows(ssl->get(), target, *connection, server.get(), o));
+  print_hints(std::cout, ssl->get(), ktls_state(ssl->get()));
 
   const std::string host_header = o.port.empty() && !server ? host : target;
   const std::string request = "GET " + o.path + " HTTP/1.1\r\nHost: " + host_header +
                               "\r\nUser-Agent: ktls_client\r\nConnection: close\r\n\r\n";
   size_t written = 0;
-  if (SSL_write_ex(ssl.get(), request.data(), request.size(), &written) != 1) {
-    std::cerr << "ktls_client: cannot send the GET to " << target << ": " << take_openssl_errors()
-              << "\n";
-    return 1;
+  if (SSL_write_ex(ssl->get(), request.data(), request.size(), &written) != 1) {
+    return fail("cannot send the GET to " + target + ": " + take_openssl_errors());
   }
-  auto reply = read_reply(ssl.get());
-  if (!reply) {
-    std::cerr << "ktls_client: no reply from " << target << ": " << reply.error() << "\n";
-    return 1;
-  }
+  auto reply = read_reply(ssl->get());
+  if (!reply) return fail("no reply from " + target + ": " + reply.error());
   std::cout << "\nsent GET " << o.path << " (" << request.size() << " bytes, one SSL_write); "
-            << "received " << reply->size() << " bytes (SSL_read, until the server closed):\n"
-            << *reply << (reply->ends_with('\n') ? "" : "\n");
-  SSL_shutdown(ssl.get());
+            << "received " << reply->bytes.size() << " bytes (SSL_read, " << reply->ending << "):\n"
+            << reply->bytes << (reply->bytes.ends_with('\n') ? "" : "\n");
+  SSL_shutdown(ssl->get());
   connection->fd.reset();
   if (server) {
-    if (std::string error = server->finish(); !error.empty()) {
-      std::cerr << "ktls_client: " << error << "\n";
-    }
+    if (std::string error = server->finish(); !error.empty()) fail(error);
   }
   return 0;
 }
