@@ -8,6 +8,9 @@
  *    sendfile and splice, as pages); the bytes are the program's, read at
  *    the return from the msghdr's iov_iter as it was at entry.
  *  - tls_sw_sendpage / tls_device_sendpage (before 6.5): sendfile's pages.
+ *    Not read yet: on 6.1 the bytes read there through the direct map were
+ *    not the page's (the same reading works for 6.12's bio_vec pages); they
+ *    are counted lost (ktls_unreadable) rather than shown wrong.
  *  - tls_sw_recvmsg: read, recv, recvmsg; the decrypted bytes, in the
  *    program's buffers by the return.
  *  - tls_sw_splice_read: plaintext spliced into a pipe; not readable from
@@ -232,13 +235,11 @@ int BPF_KPROBE(ktls_recvmsg_enter, struct sock *sk, struct msghdr *msg, size_t l
 }
 
 SEC("kprobe")
-int BPF_KPROBE(ktls_sendpage_enter, struct sock *sk, struct page *page, int offset)
+int BPF_KPROBE(ktls_sendpage_enter, struct sock *sk)
 {
-	struct emit_src src = { .segs = EMIT_KERNEL_BUFFER };
-	__u64 base = page_address((__u64)page);
+	struct emit_src src = {};
 
-	src.buf = base + offset;
-	ktls_enter(sk, &src, base != 0, TLSTAP_DIR_TX);
+	ktls_enter(sk, &src, false, TLSTAP_DIR_TX); /* counted at the return, not read */
 	return 0;
 }
 
