@@ -84,24 +84,34 @@ int main(int argc, char** argv) {
   install_signal_handlers();
   cli::Session session(**probes, *exporter, options->verbose, options->stacks);
   int targets = options->stacks.empty() ? 0 : session.attach_existing();
-  const bool ktls = options->ktls && session.start_ktls(loader::ktls_support());
+  const loader::KtlsSupport ktls_support =
+      options->ktls ? loader::ktls_support()
+                    : loader::KtlsSupport{loader::KtlsSupport::kUnavailable, "--no-ktls"};
   if (options->list) {
+    if (options->ktls) session.start_ktls(ktls_support);
     session.list(std::cout);
     return 0;
   }
-  if (options->stacks.empty() && !ktls) {
-    return die({ExitCode::kFailure, "--lib ktls: kTLS capture is unavailable (above)"});
+  if (options->stacks.empty() && ktls_support.state == loader::KtlsSupport::kUnavailable) {
+    return die(
+        {ExitCode::kFailure, "--lib ktls: kTLS capture is unavailable: " + ktls_support.why});
   }
   // Go programs carry their TLS inside: when they are all that was asked
   // for, one may start at any moment; a library is usually there already.
   // So may a kTLS socket.
   const bool only_go = options->stacks == std::set{discovery::LibKind::kGo};
-  if (targets == 0 && !only_go && !ktls) {
+  auto no_library = [] {
     return die({ExitCode::kNoTlsLibrary,
                 "no TLS library to attach to: no process maps OpenSSL, BoringSSL, GnuTLS or "
-                "NSS, the dynamic linker cache lists none, and no running Go program uses "
-                "crypto/tls (run -v to see why candidates were skipped)"});
+                "NSS, the dynamic linker cache lists none, no running Go program uses "
+                "crypto/tls, and kTLS capture is unavailable (run -v to see why candidates "
+                "were skipped)"});
+  };
+  if (targets == 0 && !only_go && ktls_support.state == loader::KtlsSupport::kUnavailable) {
+    return no_library();
   }
+  const bool ktls = options->ktls && session.start_ktls(ktls_support);
+  if (targets == 0 && !only_go && !ktls) return no_library();
   std::string sources;
   if (targets > 0) {
     sources = std::to_string(targets) + " TLS " + (targets == 1 ? "library" : "libraries");
