@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The vm tier's guest side: runs inside a qemu guest started by
+# scripts/vm/run.sh (CTest: vm.linux-6.1, vm.linux-6.12), on that guest's
+# kernel, with the host's build tree at its usual path:
+#
+#   scripts/vm/run.sh --kernel 6.12 -- tests/vm/guest.sh BUILD_DIR
+#
+# 1. Prints the kernel and checks what tlstap needs from it: BTF, kprobes on
+#    the kTLS functions, the tls module. A missing one fails with its name.
+# 2. Runs bpf-tier test binaries from BUILD_DIR/tests/bpf (the selection
+#    below), each writing gtest XML into the share.
+# 3. Runs ktls_bpf_test in full when it is built.
+#
+# Writes into the share ($TLSTAP_VM_SHARE): kernel (uname -r), summary.tsv
+# (one line per check and per test binary: name, PASS/FAIL/ABSENT, passed/
+# total, seconds, what ran; scripts/vm/matrix.py prints them as a table),
+# and NAME.xml per binary. Exits 0 when every check and binary passed.
+#
+# TLSTAP_VM_BPF_TIER=full runs every *_bpf_test binary in full instead of
+# the selection (about ... min per kernel under TCG: see below).
+set -euo pipefail
+
+build=${1:?usage: guest.sh BUILD_DIR (inside a vm guest: scripts/vm/run.sh)}
+share=${TLSTAP_VM_SHARE:?guest.sh runs inside a vm guest: scripts/vm/run.sh --kernel X -- tests/vm/guest.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+bin_dir=$build/tests/bpf
+summary=$share/summary.tsv
+: >"$summary"
+failed=0
+
+# record NAME STATUS COUNT SECONDS WHAT: one line of summary.tsv.
+record() {
+  printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$summary"
+  [[ $2 != FAIL ]] || failed=1
+}
+
+echo "guest.sh: kernel $(uname -r) ($(uname -v)); $(nproc) CPUs"
+uname -r >"$share/kernel"
+
+# --- What tlstap needs from the kernel ------------------------------------
+check() {  # check NAME DESCRIPTION COMMAND...: one line, PASS or FAIL
+  local name=$1 what=$2
+  shift 2
+  if "$@" >/dev/null 2>&1; then
+    echo "guest.sh: check $name: ok ($what)"
+    record "check:$name" PASS - - "$what"
+  else
+    echo "guest.sh: check $name: MISSING ($what)"
+    record "check:$name" FAIL - - "$what"
+  fi
+}
+tls_module() { modprobe tls && test -r /proc/net/tls_stat; }
+kprobes() {  # kprobes where kTLS capture puts them can be created and removed
+  local events=/sys/kernel/tracing/kprobe_events fn
+  for fn in tls_sw_sendmsg tls_sw_recvmsg; do
+    echo "p:tlstap_vm_check $fn" >>"$events" && echo "-:tlstap_vm_check" >>"$events" || return 1
+  done
+}
+check btf "/sys/kernel/btf/vmlinux" test -r /sys/kernel/btf/vmlinux
+check tls-module "modprobe tls; /proc/net/tls_stat" tls_module
+check kprobes "kprobes on tls_sw_sendmsg and tls_sw_recvmsg" kprobes
+
+# --- bpf-tier binaries -----------------------------------------------------
+# run_binary NAME FILTER: one gtest binary, its XML into the share, one
+# summary line. A binary missing from the build fails: the tier is not run.
+run_binary() {
+  local name=$1 filter=$2 exe=$bin_dir/$1 xml=$share/$1.xml start status counts
+  if [[ ! -x $exe ]]; then
+    echo "guest.sh: $exe is not built"
+    record "$name" FAIL - - "not built"
+    return
+  fi
+  echo "guest.sh: === $name --gtest_filter=$filter"
+  start=$SECONDS
+  set +e
+  # A binary that hangs must not eat the whole tier's time.
+  timeout -k 10 "${TLSTAP_VM_BINARY_TIMEOUT:-900}" \
+    "$exe" --gtest_filter="$filter" --gtest_output="xml:$xml" --gtest_color=no
+  status=$?
+  set -e
+  # <testsuites tests="N" failures="F" disabled="D" errors="E" ...>
+  counts=$(sed -n 's/^<testsuites tests="\([0-9]*\)" failures="\([0-9]*\)" disabled="[0-9]*" errors="\([0-9]*\)".*/\1 \2 \3/p' "$xml" 2>/dev/null | head -n1)
+  local total=0 bad=0 f e
+  if [[ -n $counts ]]; then
+    read -r total f e <<<"$counts"
+    bad=$((f + e))
+  fi
+  local verdict=PASS
+  if ((status != 0 || total == 0)); then verdict=FAIL; fi
+  ((status != 124)) || echo "guest.sh: $name timed out"
+  record "$name" "$verdict" "$((total - bad))/$total" "$((SECONDS - start))" "$filter"
+  echo "guest.sh: $name: $verdict, $((total - bad))/$total passed, $((SECONDS - start)) s"
+}
+
+# The selection and why: filled in once measured (see the comment below).
+if [[ ${TLSTAP_VM_BPF_TIER:-} == full ]]; then
+  for exe in "$bin_dir"/*_bpf_test; do
+    [[ ${exe##*/} == ktls_bpf_test ]] || run_binary "${exe##*/}" '*'
+  done
+else
+  for exe in "$bin_dir"/*_bpf_test; do
+    [[ ${exe##*/} == ktls_bpf_test ]] || run_binary "${exe##*/}" '*'
+  done
+fi
+
+# --- kTLS: ktls_bpf_test, in full, on every kernel ---------------------------
+if [[ -x $bin_dir/ktls_bpf_test ]]; then
+  run_binary ktls_bpf_test '*'
+else
+  echo "guest.sh: ktls_bpf_test is not built in $bin_dir: kTLS capture NOT tested"
+  record ktls_bpf_test ABSENT - - "not built"
+fi
+
+echo "guest.sh: summary (kernel $(uname -r)):"
+column -t -s $'\t' "$summary" 2>/dev/null || cat "$summary"
+exit "$failed"
