@@ -63,6 +63,7 @@ if [[ -n $(ls -A "$results") ]]; then
 fi
 touch "$results/.tlstap-vm-share"
 echo "$dir/root" >"$results/kernel-root"
+echo "$VM_REPO" >"$results/repo-root"
 
 # command.sh: what the guest runs, in bash, from the host's file system.
 {
@@ -91,6 +92,9 @@ qemu=(
   # different host file systems apart.
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
   -virtfs "local,path=$results,mount_tag=share,security_model=none,multidevs=remap"
+  # This checkout again, mounted at its own path: a clone under /tmp (as CI's
+  # may be) would be hidden by the guest's fresh /tmp otherwise.
+  -virtfs "local,path=$VM_REPO,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
 )
 
 echo "run.sh: linux $release (series $series) under qemu TCG; share $results" >&2
