@@ -28,22 +28,14 @@ static __always_inline void note_call_socket(struct call_frame *call, struct soc
  * only for socket reads and writes, with the socket at hand, so syscalls in
  * general (and every process on the host) pay nothing.
  */
-static __always_inline int on_socket_io(struct sock *sk, bool send)
+/*
+ * Socket I/O of a thread that made TLS calls, between its calls: for sessions
+ * whose calls make no socket I/O themselves (a custom BIO, as in node), the
+ * socket the thread read last, and the one a write of a session goes out on.
+ */
+static __always_inline void note_io_between_calls(struct thread_calls *t, struct sock *sk, int fd,
+						  bool send)
 {
-	struct thread_calls *t = thread_calls_get(false); /* threads that made TLS calls */
-	struct call_frame *call;
-	int fd;
-
-	if (!t)
-		return 0;
-	if (t->depth) {
-		call = top_frame(t);
-		if (call && !call->sk)
-			note_call_socket(call, sk, current_socket_fd());
-		return 0;
-	}
-	fd = current_socket_fd();
-	/* between calls: for sessions whose calls make no socket I/O themselves */
 	t->recent_sk = (__u64)sk;
 	t->recent_fd = fd;
 	if (send && t->pending_conn) {
@@ -55,6 +47,22 @@ static __always_inline int on_socket_io(struct sock *sk, bool send)
 			conn_state_set_sock(st, (__u64)sk, fd, 1);
 		t->pending_conn = 0;
 	}
+}
+
+static __always_inline int on_socket_io(struct sock *sk, bool send)
+{
+	struct thread_calls *t = thread_calls_get(false); /* threads that made TLS calls */
+	struct call_frame *call;
+
+	if (!t)
+		return 0;
+	if (t->depth) {
+		call = top_frame(t);
+		if (call && !call->sk)
+			note_call_socket(call, sk, current_socket_fd());
+		return 0;
+	}
+	note_io_between_calls(t, sk, current_socket_fd(), send);
 	return 0;
 }
 
@@ -81,14 +89,20 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 
 	if (!is_socket_io_syscall(id))
 		return 0;
-	t = thread_calls_get(false);
-	call = t ? top_frame(t) : NULL;
-	if (!call || call->sk)
+	t = thread_calls_get(false); /* threads that made TLS calls */
+	if (!t)
+		return 0;
+	call = top_frame(t);
+	if (call && call->sk)
 		return 0;
 	fd = PT_REGS_PARM1_SYSCALL(regs);
 	sk = sock_from_fd(fd);
-	if (sk)
+	if (!sk)
+		return 0;
+	if (call)
 		note_call_socket(call, sk, fd);
+	else if (!t->depth)
+		note_io_between_calls(t, sk, fd, is_send_syscall(id));
 	return 0;
 }
 

@@ -77,6 +77,22 @@ static __always_inline bool is_socket_io_syscall(long nr)
 	}
 }
 
+/* Socket I/O syscalls that send. */
+static __always_inline bool is_send_syscall(long nr)
+{
+	switch (nr) {
+	case NR_write:
+	case NR_writev:
+	case NR_sendto:
+	case NR_sendmsg:
+	case NR_sendmmsg:
+	case NR_sendfile:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* The fd the current syscall reads or writes, if it is one that names it. */
 static __always_inline int current_socket_fd(void)
 {
