@@ -92,10 +92,11 @@ run_binary() {
   echo "guest.sh: $name: $verdict, $((total - bad))/$total passed, $((SECONDS - start)) s"
 }
 
-# The selection and why. Under TCG each bpf-tier test costs ~50 s (tlstap's
-# start-up attaches uprobes to every TLS library of the host; boringssl_bpf_test's
-# 5 tests took 263 s on 6.12), so the full tier (~62 tests) would take ~50 min
-# per kernel: more than CI's 90 minutes for two kernels. The guests run one
+# The selection and why. Under TCG a bpf-tier test costs 12-60 s (tlstap's
+# start-up attaches uprobes to every TLS library of the host; 6.1 ran this
+# selection and ktls_bpf_test in 394 s, 6.12 is 2-4x slower per test), so
+# the full tier (62 tests) would take 15-50 min per kernel: too close to
+# CI's 90 minutes for two kernels. The guests run one
 # test per capture path instead (the host runs them all natively), chosen to
 # cover: OpenSSL through the socket tracepoints (6.3+; 6.1 takes the
 # sys_enter fallback by itself) and through sys_enter forced, a 1 MiB call
