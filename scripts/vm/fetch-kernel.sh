@@ -56,11 +56,13 @@ log=$dir/fetch.log
 fail() { die "$VM_EXIT_FETCH" "cannot fetch linux $series: $1 (output in $log)"; }
 
 echo "fetch-kernel.sh: linux $series: reading $(awk '{print $3, $4}' "$apt/sources.list" | paste -sd' ')"
-apt-get "${apt_opts[@]}" -q update >>"$log" 2>&1 || fail "apt-get update failed: $(tail -n1 "$log")"
+# --error-on=any: an index that cannot be fetched is an error, not a warning.
+apt-get "${apt_opts[@]}" -q update --error-on=any >>"$log" 2>&1 ||
+  fail "apt-get update failed: $(grep -m1 -E '^(E|W|Err):' "$log" || tail -n1 "$log")"
 
 # linux-image-amd64 depends on exactly one image package: the current one.
 pkg=$(apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>>"$log" |
-  awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+  awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}') || true
 [[ -n $pkg ]] || fail "linux-image-amd64 names no image package"
 [[ $pkg =~ $(vm_package_pattern "$series") ]] ||
   fail "linux-image-amd64 now points at $pkg, not a $series kernel; update scripts/vm/lib.sh"
