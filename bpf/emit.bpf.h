@@ -156,50 +156,59 @@ static __always_inline __u64 page_address(__u64 page)
 #endif
 }
 
-/* One PRIOVec entry of a PR_Writev call: the next seg_len bytes of the call. */
-static long emit_nspr_iov_entry(__u32 i, struct emit_ctx *ctx)
+/* A vector entry cannot be read: the rest of the call is counted lost. */
+static __always_inline long lose_rest_of_call(struct emit_ctx *ctx)
 {
-	struct pr_iovec v;
-	__u64 left;
+	stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
+	stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
+	return 1;
+}
 
-	if (i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
-		return 1;
-	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(ctx->src.buf + i * sizeof(v)))) {
-		stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
-		stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
-		return 1;
-	}
-	if (v.len <= 0)
+/* Emits len bytes at ctx->buf, the next segment of the call (cut at its end). */
+static __always_inline long emit_vector_segment(struct emit_ctx *ctx, __u64 len)
+{
+	__u64 left = ctx->hdr.call_len - ctx->seg_off;
+
+	ctx->seg_len = len < left ? len : left;
+	if (!ctx->seg_len)
 		return 0;
-	left = ctx->hdr.call_len - ctx->seg_off;
-	ctx->buf = v.base;
-	ctx->seg_len = (__u64)v.len < left ? (__u64)v.len : left;
 	/* always the loop: a direct call here multiplies the verifier's paths */
 	bpf_loop((ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX, emit_chunk, ctx, 0);
 	ctx->seg_off += ctx->seg_len;
 	return 0;
 }
 
+/* One PRIOVec entry of a PR_Writev call. */
+static long emit_nspr_iov_entry(__u32 i, struct emit_ctx *ctx)
+{
+	struct pr_iovec v;
+
+	if (i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
+		return 1;
+	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(ctx->src.buf + i * sizeof(v))))
+		return lose_rest_of_call(ctx);
+	if (v.len <= 0)
+		return 0;
+	ctx->buf = v.base;
+	return emit_vector_segment(ctx, (__u64)v.len);
+}
+
 /*
  * One entry of a kernel iov_iter's vector (struct iovec of process buffers,
- * or struct bio_vec of pages): the next seg_len bytes of the call. The
- * iterator's position inside its first entry (src.skip) is skipped once.
+ * or struct bio_vec of pages). The iterator's position inside its first
+ * entry (src.skip) is skipped once.
  */
 static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
 {
-	__u64 left, len, skip;
+	__u64 len, skip;
 
 	if (i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
 		return 1;
 	if (ctx->src.segs == EMIT_KERNEL_IOV) {
 		struct kernel_iovec v;
 
-		if (bpf_probe_read_kernel(&v, sizeof(v),
-					  (const void *)(ctx->src.buf + i * sizeof(v)))) {
-			stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
-			stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
-			return 1;
-		}
+		if (bpf_probe_read_kernel(&v, sizeof(v), (const void *)(ctx->src.buf + i * sizeof(v))))
+			return lose_rest_of_call(ctx);
 		ctx->buf = v.base;
 		len = v.len;
 		ctx->kernel = 0;
@@ -207,11 +216,8 @@ static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
 		struct bio_vec *bv = (struct bio_vec *)ctx->src.buf + i;
 		__u64 base = page_address((__u64)BPF_CORE_READ(bv, bv_page));
 
-		if (!base) {
-			stat_add(TLSTAP_STAT_LOST_FAULT_BYTES, ctx->hdr.call_len - ctx->seg_off);
-			stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
-			return 1;
-		}
+		if (!base)
+			return lose_rest_of_call(ctx);
 		ctx->buf = base + BPF_CORE_READ(bv, bv_offset);
 		len = BPF_CORE_READ(bv, bv_len);
 		ctx->kernel = 1;
@@ -219,14 +225,7 @@ static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
 	skip = ctx->src.skip < len ? ctx->src.skip : len;
 	ctx->src.skip = 0;
 	ctx->buf += skip;
-	len -= skip;
-	left = ctx->hdr.call_len - ctx->seg_off;
-	ctx->seg_len = len < left ? len : left;
-	if (!ctx->seg_len)
-		return 0;
-	bpf_loop((ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX, emit_chunk, ctx, 0);
-	ctx->seg_off += ctx->seg_len;
-	return 0;
+	return emit_vector_segment(ctx, len - skip);
 }
 
 static __always_inline void emit_call(struct emit_ctx *ctx)

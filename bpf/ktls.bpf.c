@@ -63,7 +63,7 @@ struct iov_iter___pre_6_4 {
 } __attribute__((preserve_access_index));
 
 /* Where an iov_iter's bytes lie, as they are at the call's entry. */
-static __always_inline bool read_iov_iter(struct iov_iter *it, struct emit_src *src)
+static __always_inline void read_iov_iter(struct iov_iter *it, struct emit_src *src)
 {
 	__u8 type = BPF_CORE_READ(it, iter_type);
 
@@ -75,7 +75,7 @@ static __always_inline bool read_iov_iter(struct iov_iter *it, struct emit_src *
 		src->segs = EMIT_BUFFER;
 		src->buf = (__u64)BPF_CORE_READ(it, ubuf) + src->skip;
 		src->skip = 0;
-		return true;
+		return;
 	}
 	if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
 		src->segs = EMIT_KERNEL_IOV;
@@ -83,14 +83,14 @@ static __always_inline bool read_iov_iter(struct iov_iter *it, struct emit_src *
 			src->buf = (__u64)BPF_CORE_READ(it, __iov);
 		else
 			src->buf = (__u64)BPF_CORE_READ((struct iov_iter___pre_6_4 *)it, iov);
-		return true;
+		return;
 	}
 	if (type == bpf_core_enum_value(enum iter_type, ITER_BVEC)) {
 		src->segs = EMIT_KERNEL_BVEC; /* pages: sendfile, splice (6.5+) */
 		src->buf = (__u64)BPF_CORE_READ(it, bvec);
-		return true;
+		return;
 	}
-	return false; /* kvec (the kernel's own users), xarray, ... */
+	src->segs = EMIT_UNREADABLE; /* kvec (the kernel's own users), xarray, ... */
 }
 
 /*
@@ -106,8 +106,13 @@ static __always_inline struct call_frame *library_call_in_progress(struct thread
 	return f;
 }
 
-static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *src, bool readable,
-				       __u8 dir)
+/*
+ * Remembers a kTLS call until its return: its socket, where its bytes lie,
+ * and (recvmsg) the program's control buffer, where the kernel writes the
+ * record type.
+ */
+static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *src, __u64 control,
+				       __u64 controllen, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct thread_calls *t;
@@ -128,10 +133,8 @@ static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *s
 	}
 	t->ktls.sk = (__u64)sk;
 	t->ktls.src = *src;
-	t->ktls.control = 0;
-	t->ktls.controllen = 0;
-	if (!readable)
-		t->ktls.src.segs = 0xff;
+	t->ktls.control = control;
+	t->ktls.controllen = controllen;
 	t->ktls.dir = dir;
 	t->ktls.active = 1;
 }
@@ -139,24 +142,21 @@ static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *s
 static __always_inline void ktls_enter_msg(struct sock *sk, struct msghdr *msg, __u8 dir)
 {
 	struct emit_src src = {};
-	bool readable = read_iov_iter(&msg->msg_iter, &src);
+	__u64 control = (__u64)BPF_CORE_READ(msg, msg_control);
 	__u64 controllen = BPF_CORE_READ(msg, msg_controllen);
-	struct thread_calls *t;
 
 	/* sendmsg: the control messages were copied into the kernel already */
 	if (dir == TLSTAP_DIR_TX && controllen >= TLS_CMSG_LEN) {
 		struct tls_cmsg c = {};
 
-		bpf_probe_read_kernel(&c, sizeof(c), BPF_CORE_READ(msg, msg_control));
+		bpf_probe_read_kernel(&c, sizeof(c), (const void *)control);
 		if (not_application_data(&c, TLSTAP_TLS_SET_RECORD_TYPE))
 			return;
 	}
-	ktls_enter(sk, &src, readable, dir);
-	t = thread_calls_get(false);
-	if (t && t->ktls.active) {
-		t->ktls.control = dir == TLSTAP_DIR_RX ? (__u64)BPF_CORE_READ(msg, msg_control) : 0;
-		t->ktls.controllen = controllen;
-	}
+	read_iov_iter(&msg->msg_iter, &src);
+	if (dir == TLSTAP_DIR_TX)
+		control = controllen = 0; /* only a receive's buffer is read at the return */
+	ktls_enter(sk, &src, control, controllen, dir);
 }
 
 /* recvmsg: the record type the kernel wrote into the program's control buffer */
@@ -196,7 +196,7 @@ static __always_inline void ktls_exit(long ret)
 		return;
 	if (call.dir == TLSTAP_DIR_RX && !received_application_data(&call))
 		return;
-	if (call.src.segs == 0xff) {
+	if (call.src.segs == EMIT_UNREADABLE) {
 		stat_add(TLSTAP_STAT_CALLS, 1);
 		stat_add(TLSTAP_STAT_CALL_BYTES, ret);
 		stat_add(TLSTAP_STAT_LOST_KTLS_UNREADABLE_BYTES, ret);
@@ -237,9 +237,9 @@ int BPF_KPROBE(ktls_recvmsg_enter, struct sock *sk, struct msghdr *msg, size_t l
 SEC("kprobe")
 int BPF_KPROBE(ktls_sendpage_enter, struct sock *sk)
 {
-	struct emit_src src = {};
+	struct emit_src src = { .segs = EMIT_UNREADABLE }; /* counted at the return, not read */
 
-	ktls_enter(sk, &src, false, TLSTAP_DIR_TX); /* counted at the return, not read */
+	ktls_enter(sk, &src, 0, 0, TLSTAP_DIR_TX);
 	return 0;
 }
 

@@ -35,6 +35,7 @@ enum emit_segs {
 	EMIT_NSPR_IOV, /* NSPR PRIOVec array in the process (PR_Writev) */
 	EMIT_KERNEL_IOV, /* kernel struct iovec array of process buffers (kTLS) */
 	EMIT_KERNEL_BVEC, /* kernel struct bio_vec array of pages (kTLS sendfile/splice) */
+	EMIT_UNREADABLE, /* nowhere tlstap can read: the call's bytes are counted lost */
 };
 
 /* The source of a call's bytes, as its hook found it. */

@@ -79,7 +79,8 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   strncpy(cfg.comm, f.comm.c_str(), sizeof(cfg.comm) - 1);
   cfg.wakeup_bytes = options.ring_bytes / 8;
   // Where kTLS sendfile's pages are mapped (x86-64; KASLR moves both).
-  auto bases = kernel_symbols({"vmemmap_base", "page_offset_base"});
+  auto bases = options.ktls ? kernel_symbols({"vmemmap_base", "page_offset_base"})
+                            : std::map<std::string, uint64_t>{};
   cfg.vmemmap_base_sym = bases.contains("vmemmap_base") ? bases["vmemmap_base"] : 0;
   cfg.page_offset_base_sym = bases.contains("page_offset_base") ? bases["page_offset_base"] : 0;
   for (bpf_program* prog : {skel->progs.ktls_sendmsg_enter, skel->progs.ktls_recvmsg_enter,
@@ -150,12 +151,17 @@ Result<void> Probes::attach_uprobe(const char* prog_name, const std::string& pat
                                    bool retprobe, uint8_t lib, std::vector<Link>* out) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
   LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = lib, .retprobe = retprobe);
-  bpf_link* link =
-      prog ? bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts) : nullptr;
+  return keep_link(
+      prog ? bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts) : nullptr,
+      prog_name, path, out);
+}
+
+Result<void> Probes::keep_link(bpf_link* link, const char* prog_name, const std::string& target,
+                               std::vector<Link>* out) {
   if (!link) {
     int err = errno;
     return fail(ExitCode::kFailure,
-                std::string("cannot attach ") + prog_name + " to " + path + ": " + detail(err));
+                std::string("cannot attach ") + prog_name + " to " + target + ": " + detail(err));
   }
   out->emplace_back(link);
   return {};
@@ -184,14 +190,8 @@ Result<int> Probes::attach_library(const std::string& path, const std::vector<Up
 Result<void> Probes::attach_kprobe(const char* prog_name, const std::string& function,
                                    bool retprobe, std::vector<Link>* out) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
-  bpf_link* link = prog ? bpf_program__attach_kprobe(prog, retprobe, function.c_str()) : nullptr;
-  if (!link) {
-    int err = errno;
-    return fail(ExitCode::kFailure,
-                std::string("cannot attach ") + prog_name + " to " + function + ": " + detail(err));
-  }
-  out->emplace_back(link);
-  return {};
+  return keep_link(prog ? bpf_program__attach_kprobe(prog, retprobe, function.c_str()) : nullptr,
+                   prog_name, function, out);
 }
 
 Result<std::vector<std::string>> Probes::attach_ktls() {

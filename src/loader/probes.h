@@ -101,6 +101,9 @@ class Probes {
   Result<void> attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
                              bool retprobe, uint8_t lib, std::vector<Link>* out);
 
+  // Keeps a new link in *out, or says which program did not attach where.
+  Result<void> keep_link(bpf_link* link, const char* prog_name, const std::string& target,
+                         std::vector<Link>* out);
   Result<void> attach_kprobe(const char* prog_name, const std::string& function, bool retprobe,
                              std::vector<Link>* out);
 
