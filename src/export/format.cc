@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace tlstap::exporting {
 
 namespace {
@@ -30,13 +34,10 @@ void put_pair(char* out, uint32_t twelve_bits) {
 
 }  // namespace
 
-void append_base64(std::string* out, std::string_view bytes) {
-  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t n = bytes.size();
-  const size_t start = out->size();
-  out->resize(start + 4 * ((n + 2) / 3));
-  char* p = out->data() + start;
-  size_t i = 0;
+namespace {
+
+// The portable encoder from position i on (out points at i's characters).
+void encode_base64_tail(const unsigned char* in, size_t n, size_t i, char* p) {
   // Six bytes (48 bits, four pairs) per step, from one 8-byte big-endian load.
   for (; i + 8 <= n; i += 6, p += 8) {
     uint64_t word;
@@ -58,6 +59,74 @@ void append_base64(std::string* out, std::string_view bytes) {
     p[2] = i + 1 < n ? kBase64Alphabet[(bits >> 6) & 63] : '=';
     p[3] = '=';
   }
+}
+
+#if defined(__x86_64__)
+// 24 bytes to 32 characters per step with AVX2, after Muła and Lemire,
+// "Faster Base64 Encoding and Decoding Using AVX2 Instructions" (2018). Even
+// the pair table left base64 at ~65 % of tlstap's CPU when capturing 16 KiB
+// calls; with this, bench/pipeline_bench.cc BM_Json at 16 KiB went from 2.7 to
+// 5.5 GB/s on the development VM. Returns where it stopped; the portable loop
+// does the rest.
+__attribute__((target("avx2"))) size_t encode_base64_avx2(const unsigned char* in, size_t n,
+                                                          char* out) {
+  // Within each 128-bit lane, the 3-byte group a,b,c becomes the dword
+  // b,a,c,b: its 16-bit halves are a:b and b:c, so each 6-bit index sits in a
+  // known bit range of one half.
+  const __m256i spread = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,  //
+                                          1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+  // Index 0-25 -> 'A'.., 26-51 -> 'a'.., 52-61 -> '0'.., 62 -> '+', 63 -> '/':
+  // the offset to add, looked up by a class number computed below.
+  const __m256i offsets =
+      _mm256_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 65, 0, 0,  //
+                       71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 65, 0, 0);
+  size_t i = 0;
+  // Each step reads 28 bytes (two 16-byte loads 12 apart) and uses 24.
+  for (; i + 28 <= n; i += 24, out += 32) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i + 12));
+    const __m256i bytes =
+        _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1), spread);
+    // Indices 0 and 2 (top six bits of each half) shifted down by 10 and 6;
+    // indices 1 and 3 shifted up by 4 and 8, into bytes 1 and 3.
+    const __m256i even = _mm256_mulhi_epu16(_mm256_and_si256(bytes, _mm256_set1_epi32(0x0fc0fc00)),
+                                            _mm256_set1_epi32(0x04000040));
+    const __m256i odd = _mm256_mullo_epi16(_mm256_and_si256(bytes, _mm256_set1_epi32(0x003f03f0)),
+                                           _mm256_set1_epi32(0x01000010));
+    const __m256i indices = _mm256_or_si256(even, odd);
+    // Class: 0 for 26-51, 1-12 for 52-63, 13 for 0-25.
+    __m256i cls = _mm256_subs_epu8(indices, _mm256_set1_epi8(51));
+    cls = _mm256_or_si256(cls, _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(26), indices),
+                                                _mm256_set1_epi8(13)));
+    const __m256i chars = _mm256_add_epi8(indices, _mm256_shuffle_epi8(offsets, cls));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), chars);
+  }
+  return i;
+}
+
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#endif
+
+}  // namespace
+
+void append_base64(std::string* out, std::string_view bytes) {
+  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  const size_t start = out->size();
+  out->resize(start + 4 * ((n + 2) / 3));
+  char* p = out->data() + start;
+  size_t i = 0;
+#if defined(__x86_64__)
+  if (kHaveAvx2) i = encode_base64_avx2(in, n, p);
+#endif
+  encode_base64_tail(in, n, i, p + i / 3 * 4);
+}
+
+void append_base64_portable(std::string* out, std::string_view bytes) {
+  const size_t start = out->size();
+  out->resize(start + 4 * ((bytes.size() + 2) / 3));
+  encode_base64_tail(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), 0,
+                     out->data() + start);
 }
 
 std::string base64(std::string_view bytes) {
