@@ -48,7 +48,8 @@ struct ReorderStats {
 class ReorderBuffer {
  public:
   // sink outlives the buffer.
-  ReorderBuffer(PacketSink* sink, ReorderOptions options = {}) : sink_(sink), options_(options) {}
+  explicit ReorderBuffer(PacketSink* sink, ReorderOptions options = {})
+      : sink_(sink), options_(options) {}
 
   // Holds packet until release() passes its timestamp; may release the
   // oldest packets at once to stay under max_held_bytes.
