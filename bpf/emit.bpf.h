@@ -237,9 +237,9 @@ static __always_inline void emit_call(struct emit_ctx *ctx)
 		s->v[TLSTAP_STAT_CALL_BYTES] += ctx->hdr.call_len;
 	}
 	ctx->seg_off = 0;
-	if (ctx->src.segs == EMIT_BUFFER) {
+	if (ctx->src.segs == EMIT_BUFFER || ctx->src.segs == EMIT_KERNEL_BUFFER) {
 		ctx->buf = ctx->src.buf;
-		ctx->kernel = 0;
+		ctx->kernel = ctx->src.segs == EMIT_KERNEL_BUFFER;
 		ctx->seg_len = ctx->hdr.call_len;
 		emit_segment(ctx);
 		return;

@@ -7,10 +7,8 @@
  *  - tls_sw_sendmsg / tls_device_sendmsg: write, send, sendmsg (and, 6.5+,
  *    sendfile and splice, as pages); the bytes are the program's, read at
  *    the return from the msghdr's iov_iter as it was at entry.
- *  - tls_sw_sendpage / tls_device_sendpage (before 6.5): sendfile's pages.
- *    Not read yet: on 6.1 the bytes read there through the direct map were
- *    not the page's (the same reading works for 6.12's bio_vec pages); they
- *    are counted lost (ktls_unreadable) rather than shown wrong.
+ *  - tls_sw_sendpage / tls_device_sendpage (before 6.5): sendfile's pages,
+ *    read through the direct map at the return.
  *  - tls_sw_recvmsg: read, recv, recvmsg; the decrypted bytes, in the
  *    program's buffers by the return.
  *  - tls_sw_splice_read: plaintext spliced into a pipe; not readable from
@@ -132,7 +130,15 @@ static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *s
 		return;
 	}
 	t->ktls.sk = (__u64)sk;
-	t->ktls.src = *src;
+	/*
+	 * Field by field: clang 14 dropped the stores of sk and of this struct,
+	 * copied whole, in ktls_sendpage_enter (the return then read a stale
+	 * iov_iter's bytes: 6.1's wrong sendfile bytes).
+	 */
+	t->ktls.src.buf = src->buf;
+	t->ktls.src.skip = src->skip;
+	t->ktls.src.count = src->count;
+	t->ktls.src.segs = src->segs;
 	t->ktls.control = control;
 	t->ktls.controllen = controllen;
 	t->ktls.dir = dir;
@@ -235,10 +241,14 @@ int BPF_KPROBE(ktls_recvmsg_enter, struct sock *sk, struct msghdr *msg, size_t l
 }
 
 SEC("kprobe")
-int BPF_KPROBE(ktls_sendpage_enter, struct sock *sk)
+int BPF_KPROBE(ktls_sendpage_enter, struct sock *sk, struct page *page, int offset)
 {
-	struct emit_src src = { .segs = EMIT_UNREADABLE }; /* counted at the return, not read */
+	struct emit_src src = { .segs = EMIT_KERNEL_BUFFER };
+	__u64 base = page_address((__u64)page);
 
+	if (!base)
+		src.segs = EMIT_UNREADABLE; /* counted at the return */
+	src.buf = base + offset;
 	ktls_enter(sk, &src, 0, 0, TLSTAP_DIR_TX);
 	return 0;
 }

@@ -32,6 +32,7 @@ struct sock_info {
  */
 enum emit_segs {
 	EMIT_BUFFER = 0, /* one buffer in the traced process */
+	EMIT_KERNEL_BUFFER, /* one buffer in kernel memory (kTLS sendpage's page) */
 	EMIT_NSPR_IOV, /* NSPR PRIOVec array in the process (PR_Writev) */
 	EMIT_KERNEL_IOV, /* kernel struct iovec array of process buffers (kTLS) */
 	EMIT_KERNEL_BVEC, /* kernel struct bio_vec array of pages (kTLS sendfile/splice) */
@@ -40,7 +41,7 @@ enum emit_segs {
 
 /* The source of a call's bytes, as its hook found it. */
 struct emit_src {
-	__u64 buf; /* EMIT_BUFFER: the bytes; else the vector */
+	__u64 buf; /* EMIT_BUFFER, EMIT_KERNEL_BUFFER: the bytes; else the vector */
 	__u64 skip; /* bytes of the first entry already consumed (iov_iter.iov_offset) */
 	__u32 count; /* entries in the vector */
 	__u8 segs; /* enum emit_segs */
