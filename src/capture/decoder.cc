@@ -55,10 +55,8 @@ Record decode(std::span<const uint8_t> bytes) {
         if (bytes.size() < sizeof(k) + sizeof(t)) return Malformed{};
         std::memcpy(&t, tail, sizeof(t));
         std::memcpy(e.handshake_secret.data(), t.handshake_secret, TLSTAP_SECRET_FIELD);
-        std::memcpy(e.handshake_traffic_hash.data(), t.handshake_traffic_hash,
-                    TLSTAP_SECRET_FIELD);
-        std::memcpy(e.client_finished_secret.data(), t.client_finished_secret,
-                    TLSTAP_SECRET_FIELD);
+        std::memcpy(e.handshake_traffic_hash.data(), t.handshake_traffic_hash, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.client_finished_secret.data(), t.client_finished_secret, TLSTAP_SECRET_FIELD);
         std::memcpy(e.client_app_secret.data(), t.client_app_secret, TLSTAP_SECRET_FIELD);
         std::memcpy(e.server_app_secret.data(), t.server_app_secret, TLSTAP_SECRET_FIELD);
         std::memcpy(e.exporter_secret.data(), t.exporter_secret, TLSTAP_SECRET_FIELD);
