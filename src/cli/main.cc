@@ -165,8 +165,8 @@ int main(int argc, char** argv) {
   }
   if (keys) {
     std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
-              << session.key_lines_written() << " key log lines written to "
-              << options->keylog_path << "\n";
+              << session.key_lines_written() << " key log lines written to " << options->keylog_path
+              << "\n";
   }
   exporter->on_stats(final_stats, true);
   exporter->flush();

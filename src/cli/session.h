@@ -34,8 +34,7 @@ class Session {
   // TLS secrets: every OpenSSL file attached from now on has its secret
   // offsets found by keyprobe (tlstap-keyprobe), and each session's key log
   // lines go to file, or to *out when file is null. Call before attaching.
-  void enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file,
-                   std::ostream* out);
+  void enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file, std::ostream* out);
   // Key log lines written, and how many libraries' secrets can be read.
   uint64_t key_lines_written() const { return key_lines_; }
   int key_libraries() const { return key_files_used_; }
