@@ -159,8 +159,10 @@ int main(int argc, char** argv) {
   capture::Stats final_stats = session.snapshot();
   if (options->keys_only) {
     std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
-              << session.key_lines_written() << " key log lines written\n";
-    exporting::write_stats_text(std::cerr, final_stats, true);
+              << session.key_lines_written() << " key log lines written; "
+              << final_stats.targets_attached << " libraries, " << final_stats.probes_attached
+              << " probes attached\n";
+    exporting::write_losses_text(std::cerr, final_stats);
     return 0;
   }
   if (keys) {

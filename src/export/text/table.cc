@@ -88,6 +88,10 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
            human_bytes(s.call_bytes).c_str(), 100.0 * s.captured_share(),
            100.0 * s.attributed_share(), s.targets_attached, s.probes_attached);
   out << line;
+  write_losses_text(out, s);
+}
+
+void write_losses_text(std::ostream& out, const capture::Stats& s) {
   std::string lost;
   auto add = [&lost](const std::string& what) { lost += (lost.empty() ? "" : "; ") + what; };
   if (s.lost_ringbuf_calls) {
