@@ -12,6 +12,7 @@
 #include "maps.bpf.h"
 #include "emit.bpf.h"
 #include "sock.bpf.h"
+#include "keys.bpf.h"
 
 /* iov_count > 0: buf is an array of that many NSPR PRIOVec (PR_Writev). */
 static __always_inline int tls_call_enter_iov(struct pt_regs *ctx, __u64 conn, __u64 buf,
@@ -59,7 +60,7 @@ static __always_inline int tls_call_enter_iov(struct pt_regs *ctx, __u64 conn, _
 	f->sk = 0;
 	f->fd = -1;
 	f->dir = dir;
-	f->lib = bpf_get_attach_cookie(ctx);
+	f->lib = TLSTAP_COOKIE_LIB(bpf_get_attach_cookie(ctx));
 	f->wrapped = 0;
 	f->untracked = 0;
 	f->ktls = 0;
@@ -176,9 +177,10 @@ static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir,
  * At the call's return. ret is the call's return value: the byte count, or
  * for *_ex calls 1 on success with the count at len_out. Anything else
  * (errors, WANT_READ/WANT_WRITE) transferred nothing and emits nothing, so a
- * retried write is reported once, when it succeeds.
+ * retried write is reported once, when it succeeds. key_file: the OpenSSL
+ * file's slot in ssl_key_offsets (0: no secrets from this library).
  */
-static __always_inline int tls_call_exit(long ret)
+static __always_inline int tls_call_exit(long ret, __u32 key_file)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct thread_calls *t = thread_calls_get(false);
@@ -218,6 +220,11 @@ static __always_inline int tls_call_exit(long ret)
 	 * ciphertext just came from.
 	 */
 	st = conn_state_get(pid_tgid >> 32, call->conn);
+	/* data moved: the handshake is done and its secrets are in place */
+	if (key_file && st)
+		ssl_keys_send_if_new(pid_tgid, call->lib, call->conn, st, key_file);
+	if (tlstap_cfg.keys_only)
+		goto out;
 	if (call->sk) {
 		flags = TLSTAP_F_FD_FROM_SYSCALL;
 		if (!st) {

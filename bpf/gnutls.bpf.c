@@ -25,7 +25,7 @@ int BPF_KPROBE(gnutls_recv_enter, void *session, void *data, size_t size)
 SEC("uretprobe")
 int BPF_KRETPROBE(gnutls_call_exit, long ret)
 {
-	return tls_call_exit(ret);
+	return tls_call_exit(ret, 0);
 }
 
 SEC("uprobe")

@@ -112,6 +112,7 @@ struct conn_state {
 	__u64 sk; /* the session's socket, 0 until one is seen; sock describes it */
 	__u32 inferred; /* sk came from the thread's I/O next to a call (TLSTAP_F_FD_THREAD) */
 	struct sock_info sock;
+	__u64 client_random[4]; /* of the session whose secrets were sent; 0 if none */
 };
 
 struct file_key {
@@ -230,6 +231,14 @@ TLSTAP_MAP struct {
 	__type(key, struct file_key);
 	__type(value, __u8);
 } nss_ssl_files SEC(".maps");
+
+/* OpenSSL files' secret offsets, indexed by TLSTAP_COOKIE_KEY_FILE; filled by user space */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TLSTAP_MAX_KEY_FILES);
+	__type(key, __u32);
+	__type(value, struct tlstap_ssl_offsets);
+} ssl_key_offsets SEC(".maps");
 
 /* --pid filter */
 TLSTAP_MAP struct {

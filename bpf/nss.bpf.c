@@ -166,7 +166,7 @@ int BPF_KRETPROBE(nspr_call_exit, int ret)
 
 	if (!f || PT_REGS_SP(ctx) < f->entry_sp)
 		return 0;
-	return tls_call_exit(ret);
+	return tls_call_exit(ret, 0);
 }
 
 SEC("uprobe")

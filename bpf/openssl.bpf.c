@@ -2,7 +2,9 @@
 /*
  * OpenSSL (1.1 and 3.x) plaintext: SSL_write/SSL_read and their _ex forms.
  * One return program serves all four; the entry records which kind it was.
- * The library kind (openssl, boringssl, ...) arrives as the attach cookie.
+ * The library kind (openssl, boringssl, ...) arrives as the attach cookie,
+ * with, for OpenSSL files whose secret offsets are known, the file's slot in
+ * ssl_key_offsets: the return then sends each new session's secrets once.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -36,7 +38,7 @@ int BPF_KPROBE(ssl_read_ex_enter, void *ssl, void *buf, size_t num, size_t *read
 SEC("uretprobe")
 int BPF_KRETPROBE(ssl_call_exit, int ret)
 {
-	return tls_call_exit(ret);
+	return tls_call_exit(ret, TLSTAP_COOKIE_KEY_FILE(bpf_get_attach_cookie(ctx)));
 }
 
 SEC("uprobe")

@@ -33,7 +33,17 @@ enum tlstap_dir {
 enum tlstap_record_type {
 	TLSTAP_RECORD_DATA = 1,        /* struct tlstap_data_event */
 	TLSTAP_RECORD_FILE_MAPPED = 2, /* struct tlstap_file_mapped */
+	TLSTAP_RECORD_KEYS = 3, /* struct tlstap_keys_event + a tail by version */
 };
+
+/*
+ * The uprobe attach cookie: the library kind in the low byte; for an
+ * OpenSSL file whose secrets tlstap can read, the file's index in
+ * ssl_key_offsets in the high 32 bits (0: no keys from this file).
+ */
+#define TLSTAP_COOKIE_LIB(cookie) ((__u8)((cookie) & 0xff))
+#define TLSTAP_COOKIE_KEY_FILE(cookie) ((__u32)((cookie) >> 32))
+#define TLSTAP_MAX_KEY_FILES 256
 
 enum tlstap_data_flags {
 	/* fd and addresses come from the socket I/O made inside this call */
@@ -107,6 +117,67 @@ struct tlstap_file_mapped {
 /* tlstap_file_mapped.fd of an exec: /proc/PID/exe reaches the file */
 #define TLSTAP_MAPPED_EXE (-1)
 
+/*
+ * Where one OpenSSL build keeps a session's secrets: byte offsets in its
+ * SSL object (struct ssl_st) and, for master_key, in its SSL_SESSION.
+ * Found by tlstap-keyprobe against that very file; indexed by the file's
+ * TLSTAP_COOKIE_KEY_FILE.
+ */
+struct tlstap_ssl_offsets {
+	__u32 valid; /* 0: unused slot */
+	__u32 version; /* int: the protocol version */
+	__u32 client_random; /* 32 bytes */
+	__u32 session; /* SSL_SESSION * */
+	__u32 master_key; /* in SSL_SESSION: 48 bytes (TLS 1.2) */
+	/* TLS 1.3: 64-byte (EVP_MAX_MD_SIZE) arrays in SSL */
+	__u32 handshake_secret;
+	__u32 handshake_traffic_hash;
+	__u32 client_finished_secret;
+	__u32 client_app_secret;
+	__u32 server_app_secret;
+	__u32 exporter_secret;
+	__u32 pad;
+};
+
+#define TLSTAP_SECRET_FIELD 64
+#define TLSTAP_TLS13_VERSION 0x0304
+
+/*
+ * A TLS session's secrets, read once per (SSL *, client random) at the
+ * first call that moved data. The header is followed by struct
+ * tlstap_keys_tls13 when version is TLS 1.3, else struct tlstap_keys_tls12.
+ */
+struct tlstap_keys_event {
+	__u32 type; /* TLSTAP_RECORD_KEYS */
+	__u32 pid;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u64 conn_id;
+	__u32 tid;
+	__s32 version; /* the SSL's protocol version, as the library keeps it */
+	__u8 lib; /* enum tlstap_lib */
+	__u8 pad[7];
+	__u8 client_random[32];
+	char comm[TLSTAP_COMM_LEN];
+};
+
+struct tlstap_keys_tls12 {
+	__u8 master_key[48];
+};
+
+/*
+ * The handshake traffic secrets are not kept by OpenSSL: user space
+ * derives them from the handshake secret and transcript hash, and checks
+ * them against the client's Finished key.
+ */
+struct tlstap_keys_tls13 {
+	__u8 handshake_secret[TLSTAP_SECRET_FIELD];
+	__u8 handshake_traffic_hash[TLSTAP_SECRET_FIELD];
+	__u8 client_finished_secret[TLSTAP_SECRET_FIELD];
+	__u8 client_app_secret[TLSTAP_SECRET_FIELD];
+	__u8 server_app_secret[TLSTAP_SECRET_FIELD];
+	__u8 exporter_secret[TLSTAP_SECRET_FIELD];
+};
+
 /* Per-CPU counters, one slot per cause; user space sums the CPUs. */
 enum tlstap_stat {
 	TLSTAP_STAT_CALLS = 0, /* TLS calls that returned data */
@@ -132,6 +203,9 @@ enum tlstap_stat {
 	/* kTLS calls whose iov_iter is of a kind tlstap cannot read (kernel users' kvec, ...) */
 	TLSTAP_STAT_LOST_KTLS_UNREADABLE_BYTES,
 	TLSTAP_STAT_LOST_KTLS_UNREADABLE_CALLS,
+	/* TLS sessions whose secrets could not be sent (ring full) or read; retried at the next call */
+	TLSTAP_STAT_LOST_KEYS_RINGBUF,
+	TLSTAP_STAT_LOST_KEYS_FAULT,
 	TLSTAP_STAT_COUNT,
 };
 
@@ -145,7 +219,7 @@ struct tlstap_config {
 	__u8 filter_pids; /* only pids in the target_pids map */
 	__u8 filter_uid;
 	__u8 filter_comm;
-	__u8 pad0;
+	__u8 keys_only; /* tlstap keys: secrets only, no plaintext records */
 	__u32 uid;
 	char comm[TLSTAP_COMM_LEN];
 	/*

@@ -36,6 +36,38 @@ Record decode(std::span<const uint8_t> bytes) {
           makedev(static_cast<unsigned>(m.dev >> 20), static_cast<unsigned>(m.dev & 0xfffff)),
           m.ino, m.fd};
     }
+    case TLSTAP_RECORD_KEYS: {
+      tlstap_keys_event k;
+      if (bytes.size() < sizeof(k)) return Malformed{};
+      std::memcpy(&k, bytes.data(), sizeof(k));
+      SecretsEvent e;
+      e.ts_ns = k.ts_ns;
+      e.conn_id = k.conn_id;
+      e.pid = static_cast<pid_t>(k.pid);
+      e.tid = static_cast<pid_t>(k.tid);
+      e.comm.assign(k.comm, strnlen(k.comm, sizeof(k.comm)));
+      e.lib = static_cast<Lib>(k.lib);
+      e.version = k.version;
+      std::memcpy(e.client_random.data(), k.client_random, sizeof(k.client_random));
+      const uint8_t* tail = bytes.data() + sizeof(k);
+      if (k.version == TLSTAP_TLS13_VERSION) {
+        tlstap_keys_tls13 t;
+        if (bytes.size() < sizeof(k) + sizeof(t)) return Malformed{};
+        std::memcpy(&t, tail, sizeof(t));
+        std::memcpy(e.handshake_secret.data(), t.handshake_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.handshake_traffic_hash.data(), t.handshake_traffic_hash, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.client_finished_secret.data(), t.client_finished_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.client_app_secret.data(), t.client_app_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.server_app_secret.data(), t.server_app_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.exporter_secret.data(), t.exporter_secret, TLSTAP_SECRET_FIELD);
+      } else {
+        tlstap_keys_tls12 t;
+        if (bytes.size() < sizeof(k) + sizeof(t)) return Malformed{};
+        std::memcpy(&t, tail, sizeof(t));
+        std::memcpy(e.master_key.data(), t.master_key, sizeof(t.master_key));
+      }
+      return e;
+    }
     default:
       return Malformed{};
   }

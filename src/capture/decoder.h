@@ -20,7 +20,8 @@ struct DataChunk {
 
 struct Malformed {};
 
-using Record = std::variant<Malformed, DataChunk, FileMappedEvent>;
+// SecretsEvent's ts_ns is still CLOCK_MONOTONIC here.
+using Record = std::variant<Malformed, DataChunk, FileMappedEvent, SecretsEvent>;
 
 Record decode(std::span<const uint8_t> bytes);
 

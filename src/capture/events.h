@@ -64,6 +64,23 @@ struct DataEvent {
   bool attributed() const { return attribution != Attribution::kNone; }
 };
 
+// A TLS session's secrets as the probes read them from the library's
+// session object (OpenSSL's SSL): raw fields, turned into key log lines by
+// keys/. tls13 or tls12 holds bytes, by version.
+struct SecretsEvent {
+  uint64_t ts_ns = 0;  // CLOCK_REALTIME nanoseconds
+  uint64_t conn_id = 0;
+  pid_t pid = 0, tid = 0;
+  std::string comm;
+  Lib lib = Lib::kUnknown;
+  int version = 0;  // the library's protocol version field (0x0304 TLS 1.3)
+  std::array<uint8_t, 32> client_random{};
+  std::array<uint8_t, 48> master_key{};  // TLS 1.2 and earlier
+  // TLS 1.3, each a 64-byte field of which the hash length's first bytes count
+  std::array<uint8_t, 64> handshake_secret{}, handshake_traffic_hash{}, client_finished_secret{};
+  std::array<uint8_t, 64> client_app_secret{}, server_app_secret{}, exporter_secret{};
+};
+
 // A process mapped an executable file tlstap had not seen yet.
 struct FileMappedEvent {
   pid_t pid = 0;

@@ -11,6 +11,9 @@ void Pipeline::on_record(std::span<const uint8_t> bytes, Clock::time_point now) 
     deliver();
   } else if (auto* mapped = std::get_if<FileMappedEvent>(&record)) {
     if (on_file_mapped_) on_file_mapped_(*mapped);
+  } else if (auto* secrets = std::get_if<SecretsEvent>(&record)) {
+    secrets->ts_ns += realtime_offset_ns_;
+    if (on_secrets_) on_secrets_(*secrets);
   } else {
     ++stats_.malformed_records;
   }

@@ -21,11 +21,15 @@ class Pipeline {
   using Clock = CallAssembler::Clock;
   using EventHandler = std::function<void(const DataEvent&)>;
   using FileMappedHandler = std::function<void(const FileMappedEvent&)>;
+  using SecretsHandler = std::function<void(const SecretsEvent&)>;
 
-  Pipeline(int64_t realtime_offset_ns, EventHandler on_event, FileMappedHandler on_file_mapped)
+  Pipeline(int64_t realtime_offset_ns, EventHandler on_event, FileMappedHandler on_file_mapped,
+           SecretsHandler on_secrets = nullptr)
       : assembler_(realtime_offset_ns),
+        realtime_offset_ns_(realtime_offset_ns),
         on_event_(std::move(on_event)),
-        on_file_mapped_(std::move(on_file_mapped)) {}
+        on_file_mapped_(std::move(on_file_mapped)),
+        on_secrets_(std::move(on_secrets)) {}
 
   void on_record(std::span<const uint8_t> bytes, Clock::time_point now);
 
@@ -39,8 +43,10 @@ class Pipeline {
   void deliver();
 
   CallAssembler assembler_;
+  int64_t realtime_offset_ns_;
   EventHandler on_event_;
   FileMappedHandler on_file_mapped_;
+  SecretsHandler on_secrets_;
   std::vector<DataEvent> ready_;
   Stats stats_;
 };

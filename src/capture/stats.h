@@ -23,7 +23,12 @@ struct Stats {
   uint64_t lost_ktls_splice_bytes = 0, lost_ktls_splice_calls = 0;
   uint64_t lost_ktls_unreadable_bytes = 0, lost_ktls_unreadable_calls = 0;
   uint64_t stale_entries = 0, nested_calls = 0;
+  // TLS sessions whose secrets could not be sent (ring full) or read (retried at the next call).
+  uint64_t lost_keys_ringbuf = 0, lost_keys_fault = 0;
   // User side.
+  // Sessions whose secrets arrived, and those whose secrets did not check
+  // out (written nowhere: a wrong line would only make Wireshark fail).
+  uint64_t key_sessions = 0, key_sessions_unusable = 0;
   uint64_t events = 0, captured_bytes = 0, attributed_bytes = 0;
   uint64_t incomplete_calls = 0, malformed_records = 0;
   int targets_attached = 0, probes_attached = 0;
@@ -55,6 +60,9 @@ struct Stats {
             {"ktls_unreadable_bytes", lost_ktls_unreadable_bytes},
             {"ktls_unreadable_calls", lost_ktls_unreadable_calls},
             {"chunk_limit_bytes", lost_chunk_limit_bytes},
+            {"keys_ringbuf", lost_keys_ringbuf},
+            {"keys_fault", lost_keys_fault},
+            {"keys_unusable", key_sessions_unusable},
             {"notify", lost_notify},
             {"incomplete_calls", incomplete_calls},
             {"malformed_records", malformed_records}};
@@ -88,6 +96,8 @@ void Stats::set_kernel(const Counters& c) {
   lost_ktls_unreadable_calls = c[TLSTAP_STAT_LOST_KTLS_UNREADABLE_CALLS];
   stale_entries = c[TLSTAP_STAT_STALE_ENTRIES];
   nested_calls = c[TLSTAP_STAT_NESTED_CALLS];
+  lost_keys_ringbuf = c[TLSTAP_STAT_LOST_KEYS_RINGBUF];
+  lost_keys_fault = c[TLSTAP_STAT_LOST_KEYS_FAULT];
 }
 
 }  // namespace tlstap::capture

@@ -11,6 +11,8 @@
 #include "export/json/json_lines.h"
 #include "export/output_file.h"
 #include "export/text/table.h"
+#include "keys/key_log_file.h"
+#include "keys/ssl_offsets.h"
 #include "loader/preflight.h"
 #include "loader/probes.h"
 
@@ -60,6 +62,15 @@ int main(int argc, char** argv) {
     if (!opened) return die(opened.error());
     file = std::move(*opened);
   }
+  // The key log file, opened before anything is attached: a refused path
+  // (a symbolic link) stops here, in one line.
+  std::unique_ptr<keys::KeyLogFile> key_log;
+  if (!options->keylog_path.empty()) {
+    auto opened = keys::KeyLogFile::open(options->keylog_path);
+    if (!opened) return die(opened.error());
+    key_log = std::move(*opened);
+  }
+  const bool keys = options->keys_only || key_log;
   std::unique_ptr<exporting::Exporter> exporter;
   if (file) {
     exporter = std::make_unique<exporting::JsonLinesExporter>(*file);
@@ -74,7 +85,8 @@ int main(int argc, char** argv) {
                                       .ring_bytes = options->ring_bytes,
                                       .verbose = options->verbose,
                                       .syscall_hook = options->syscall_hook,
-                                      .ktls = options->ktls});
+                                      .ktls = options->ktls,
+                                      .keys_only = options->keys_only});
   if (!probes) return die(probes.error());
   if (options->verbose) {
     std::cerr << "tlstap: TLS calls' sockets found through the " << (*probes)->attribution_hook()
@@ -83,6 +95,10 @@ int main(int argc, char** argv) {
 
   install_signal_handlers();
   cli::Session session(**probes, *exporter, options->verbose, options->stacks);
+  if (keys) {
+    session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
+                        options->keys_only ? &std::cout : nullptr);
+  }
   int targets = options->stacks.empty() ? 0 : session.attach_existing();
   const loader::KtlsSupport ktls_support =
       options->ktls ? loader::ktls_support()
@@ -117,7 +133,18 @@ int main(int argc, char** argv) {
     sources = std::to_string(targets) + " TLS " + (targets == 1 ? "library" : "libraries");
   }
   if (ktls) sources += (sources.empty() ? "" : " and ") + session.ktls_summary();
-  if (targets == 0 && only_go) {
+  if (options->keys_only) {
+    if (session.key_libraries() == 0) {
+      return die({ExitCode::kFailure,
+                  "keys: no OpenSSL library whose secrets tlstap can locate (see above)"});
+    }
+    std::cerr << "tlstap: writing the TLS keys of sessions through " << session.key_libraries()
+              << " OpenSSL " << (session.key_libraries() == 1 ? "library" : "libraries") << " to "
+              << (options->write_path.empty() && options->keylog_path.empty()
+                      ? std::string("standard output")
+                      : options->keylog_path)
+              << "; Ctrl-C to stop\n";
+  } else if (targets == 0 && only_go) {
     std::cerr << "tlstap: no Go program using crypto/tls is running; waiting for one; "
                  "Ctrl-C to stop\n";
   } else {
@@ -130,6 +157,19 @@ int main(int argc, char** argv) {
   session.run(g_stop, interval);
 
   capture::Stats final_stats = session.snapshot();
+  if (options->keys_only) {
+    std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
+              << session.key_lines_written() << " key log lines written; "
+              << final_stats.targets_attached << " libraries, " << final_stats.probes_attached
+              << " probes attached\n";
+    exporting::write_losses_text(std::cerr, final_stats);
+    return 0;
+  }
+  if (keys) {
+    std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
+              << session.key_lines_written() << " key log lines written to " << options->keylog_path
+              << "\n";
+  }
   exporter->on_stats(final_stats, true);
   exporter->flush();
   // Where the stats above did not reach a terminal: a file, or a dead pipe.

@@ -8,11 +8,13 @@
 #include <cstring>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tlstap::cli {
 
 const char kUsage[] = R"(Usage: tlstap [OPTION]...
+       tlstap keys [-w FILE] [FILTER]...
 Show, live, the plaintext that programs on this host send and receive through
 TLS libraries (OpenSSL 1.1 and 3.x, BoringSSL, GnuTLS, NSS, Go's crypto/tls)
 and the kernel's own TLS (kTLS): who sent it, on which connection, in which
@@ -30,6 +32,15 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
+      --keylog FILE      also write the TLS secrets of every session seen
+                         (OpenSSL 1.1.1 and 3.x) to FILE in NSS key log format
+                         (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
+                         filename"); created 0600, appended to, no symbolic link
+
+TLS keys only (tlstap keys): no plaintext is copied; each new TLS session's
+secrets are written once, as NSS key log lines, to FILE (-w FILE, created
+0600 and appended to) or to standard output. Filters apply.
+  sudo tlstap keys -w /tmp/keys.log    then: tshark -o tls.keylog_file:/tmp/keys.log ...
 
 TLS stacks (all hooked unless chosen):
       --lib STACK[,STACK]  hook only these stacks: openssl, boringssl, gnutls, nss, go,
@@ -91,7 +102,7 @@ std::unexpected<Error> usage(const std::string& message) {
 
 Result<Options> parse_options(int argc, char** argv) {
   // --no-STACK for each stack in kLibKinds: values kNoStack + its index.
-  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kList, kNoKtls, kNoStack };
+  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kList, kNoKtls, kKeylog, kNoStack };
   constexpr int kStacks = std::size(discovery::kLibKinds);
   static const std::vector<std::string> kNoNames = [] {
     std::vector<std::string> names;
@@ -114,6 +125,7 @@ Result<Options> parse_options(int argc, char** argv) {
         {"lib", required_argument, nullptr, kLib},
         {"list", no_argument, nullptr, kList},
         {"no-ktls", no_argument, nullptr, kNoKtls},
+        {"keylog", required_argument, nullptr, kKeylog},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
@@ -130,6 +142,11 @@ Result<Options> parse_options(int argc, char** argv) {
   std::set<discovery::LibKind> excluded;
   optind = 0;  // reset: tests call this more than once
   opterr = 0;
+  if (argc > 1 && std::string_view(argv[1]) == "keys") {
+    o.keys_only = true;
+    --argc;  // getopt sees the subcommand as the program name
+    ++argv;
+  }
   int c;
   while ((c = getopt_long(argc, argv, ":xjw:p:c:u:vhV", kLong.data(), nullptr)) != -1) {
     switch (c) {
@@ -218,6 +235,9 @@ Result<Options> parse_options(int argc, char** argv) {
       case kNoKtls:
         o.ktls = false;
         break;
+      case kKeylog:
+        o.keylog_path = optarg;
+        break;
       case 'v':
         o.verbose = true;
         break;
@@ -243,6 +263,17 @@ Result<Options> parse_options(int argc, char** argv) {
     o.ktls = o.ktls && ktls_chosen;
   }
   for (discovery::LibKind kind : excluded) o.stacks.erase(kind);
+  if (o.keys_only) {
+    if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");
+    if (o.json || o.hex || o.list) return usage("tlstap keys writes key log lines only");
+    // Secrets come from OpenSSL builds so far; the rest is not hooked.
+    if (!o.stacks.contains(discovery::LibKind::kOpenSsl)) {
+      return usage("tlstap keys reads OpenSSL's secrets: --no-openssl leaves nothing");
+    }
+    o.stacks = {discovery::LibKind::kOpenSsl};
+    o.ktls = false;
+    o.keylog_path = std::exchange(o.write_path, "");
+  }
   if (o.stacks.empty() && !o.ktls)
     return usage("every TLS stack is turned off: nothing to capture");
   return o;

@@ -25,6 +25,10 @@ struct Options {
   std::set<discovery::LibKind> stacks{std::begin(discovery::kLibKinds),
                                       std::end(discovery::kLibKinds)};
   bool ktls = true;  // kernel TLS capture (--no-ktls, --lib)
+  // TLS secrets as an NSS key log: `tlstap keys` (secrets only; -w names
+  // the key log, standard output without it), or --keylog FILE beside a capture.
+  bool keys_only = false;
+  std::string keylog_path;
   bool verbose = false;
   bool help = false;
   bool version = false;

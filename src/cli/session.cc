@@ -4,6 +4,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "keys/hmac_openssl.h"
+#include "keys/ssl_offsets.h"
 #include "loader/hooks.h"
 
 namespace tlstap::cli {
@@ -33,8 +35,88 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
       pipeline_(
           capture::realtime_offset_ns(),
           [this](const capture::DataEvent& e) { exporter_.on_data(e); },
-          [this](const capture::FileMappedEvent& m) { on_file_mapped(m); }),
+          [this](const capture::FileMappedEvent& m) { on_file_mapped(m); },
+          [this](const capture::SecretsEvent& e) { on_secrets(e); }),
       stacks_(std::move(stacks)) {}
+
+void Session::enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file,
+                          std::ostream* out) {
+  keys_ = true;
+  keyprobe_ = std::move(keyprobe);
+  key_file_ = std::move(file);
+  key_out_ = out;
+  hmac_ = keys::openssl_hmac();
+}
+
+uint32_t Session::key_file_for(const discovery::Target& t) {
+  if (!keys_ || t.kind != discovery::LibKind::kOpenSsl) return 0;
+  auto found = keys::find_ssl_offsets(keyprobe_, t.open_path);
+  if (!found) {
+    std::string build_id = keys::read_build_id(t.open_path);
+    std::cerr << "tlstap: keys: cannot locate secrets in " << t.path << " (build id "
+              << (build_id.empty() ? "none" : build_id) << "): " << found.error().message
+              << "; its sessions' keys are not written, their plaintext still is\n";
+    return 0;
+  }
+  const keys::SslOffsets& o = *found;
+  tlstap_ssl_offsets offsets{.valid = 1,
+                             .version = o.version,
+                             .client_random = o.client_random,
+                             .session = o.session,
+                             .master_key = o.master_key,
+                             .handshake_secret = o.handshake_secret,
+                             .handshake_traffic_hash = o.handshake_traffic_hash,
+                             .client_finished_secret = o.client_finished_secret,
+                             .client_app_secret = o.client_app_secret,
+                             .server_app_secret = o.server_app_secret,
+                             .exporter_secret = o.exporter_secret,
+                             .pad = 0};
+  uint32_t slot = static_cast<uint32_t>(key_files_used_) + 1;
+  if (auto r = probes_.set_ssl_offsets(slot, offsets); !r) {
+    std::cerr << "tlstap: keys: " << t.path << ": " << r.error().message << "\n";
+    return 0;
+  }
+  ++key_files_used_;
+  if (verbose_) std::cerr << "tlstap: keys: secrets of " << t.path << " located\n";
+  return slot;
+}
+
+void Session::on_secrets(const capture::SecretsEvent& e) {
+  if (!keys_) return;
+  keys::OpenSslSecrets s;
+  s.version = e.version;
+  s.client_random = e.client_random;
+  s.master_key = e.master_key;
+  s.handshake_secret = e.handshake_secret;
+  s.handshake_traffic_hash = e.handshake_traffic_hash;
+  s.client_finished_secret = e.client_finished_secret;
+  s.client_app_secret = e.client_app_secret;
+  s.server_app_secret = e.server_app_secret;
+  s.exporter_secret = e.exporter_secret;
+  auto lines = keys::openssl_key_log_lines(s, hmac_);
+  if (!lines) {
+    ++key_sessions_unusable_;
+    if (verbose_) {
+      std::cerr << "tlstap: keys: pid " << e.pid << " (" << e.comm
+                << "): secrets not written: " << lines.error().message << "\n";
+    }
+    return;
+  }
+  ++key_sessions_;
+  for (const keys::KeyLogLine& line : *lines) {
+    if (key_file_) {
+      auto written = key_file_->write(line);
+      if (!written) {
+        std::cerr << "tlstap: keys: " << written.error().message << "\n";
+        return;
+      }
+      key_lines_ += *written;
+    } else if (key_out_ && key_lines_seen_.insert(line)) {
+      *key_out_ << keys::format_key_log_line(line) << std::flush;
+      ++key_lines_;
+    }
+  }
+}
 
 // Called from inside the ring-buffer callback: the process is running on
 // towards its first TLS call while we attach, so take the shortest path.
@@ -76,7 +158,8 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
         std::cerr << "tlstap: " << t->path << ": " << r.error().message << "\n";
       }
     }
-    auto n = probes_.attach_library(t->open_path, loader::hooks_for(*t), loader::lib_code(t->kind));
+    auto n = probes_.attach_library(t->open_path, loader::hooks_for(*t), loader::lib_code(t->kind),
+                                    key_file_for(*t));
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
       attach_status_[t->id] = "not attached: " + n.error().message;
@@ -190,6 +273,8 @@ capture::Stats Session::snapshot() const {
   s.targets_attached = targets_attached_;
   s.probes_attached = probes_.attached_probes();
   s.late_attaches = late_attaches_;
+  s.key_sessions = key_sessions_;
+  s.key_sessions_unusable = key_sessions_unusable_;
   return s;
 }
 

@@ -17,6 +17,9 @@
 #include "capture/stats.h"
 #include "discovery/targets.h"
 #include "export/exporter.h"
+#include "keys/key_log_file.h"
+#include "keys/key_log_set.h"
+#include "keys/openssl_secrets.h"
 #include "loader/ktls.h"
 #include "loader/probes.h"
 
@@ -27,6 +30,14 @@ class Session {
   // stacks: the TLS stacks to hook; libraries of the others are listed, not hooked.
   Session(loader::Probes& probes, exporting::Exporter& exporter, bool verbose,
           std::set<discovery::LibKind> stacks);
+
+  // TLS secrets: every OpenSSL file attached from now on has its secret
+  // offsets found by keyprobe (tlstap-keyprobe), and each session's key log
+  // lines go to file, or to *out when file is null. Call before attaching.
+  void enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file, std::ostream* out);
+  // Key log lines written, and how many libraries' secrets can be read.
+  uint64_t key_lines_written() const { return key_lines_; }
+  int key_libraries() const { return key_files_used_; }
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
@@ -64,6 +75,9 @@ class Session {
   void on_file_mapped(const capture::FileMappedEvent& m);
   void process_rescans(Clock::time_point now);
   bool attach_ktls();
+  // The secret offsets of an OpenSSL file: its key-file slot, or 0 (said why).
+  uint32_t key_file_for(const discovery::Target& t);
+  void on_secrets(const capture::SecretsEvent& e);
 
   enum class KtlsState { kOff, kWaiting, kAttached };
 
@@ -82,6 +96,15 @@ class Session {
   Clock::time_point next_ktls_check_{};
   int targets_attached_ = 0;
   uint64_t late_attaches_ = 0;
+  // TLS secrets (enable_keys)
+  bool keys_ = false;
+  std::string keyprobe_;
+  std::unique_ptr<keys::KeyLogFile> key_file_;
+  std::ostream* key_out_ = nullptr;
+  keys::KeyLogSet key_lines_seen_;  // for key_out_ (the file keeps its own)
+  keys::HmacFn hmac_;
+  int key_files_used_ = 0;
+  uint64_t key_lines_ = 0, key_sessions_ = 0, key_sessions_unusable_ = 0;
 };
 
 }  // namespace tlstap::cli

@@ -76,6 +76,7 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   cfg.filter_uid = f.uid.has_value();
   cfg.uid = f.uid.value_or(0);
   cfg.filter_comm = !f.comm.empty();
+  cfg.keys_only = options.keys_only;
   strncpy(cfg.comm, f.comm.c_str(), sizeof(cfg.comm) - 1);
   cfg.wakeup_bytes = options.ring_bytes / 8;
   // Where kTLS sendfile's pages are mapped (x86-64; KASLR moves both).
@@ -148,9 +149,9 @@ Probes::~Probes() {
 }
 
 Result<void> Probes::attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
-                                   bool retprobe, uint8_t lib, std::vector<Link>* out) {
+                                   bool retprobe, uint64_t cookie, std::vector<Link>* out) {
   bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, prog_name);
-  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = lib, .retprobe = retprobe);
+  LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = retprobe);
   return keep_link(
       prog ? bpf_program__attach_uprobe_opts(prog, -1, path.c_str(), offset, &opts) : nullptr,
       prog_name, path, out);
@@ -168,16 +169,18 @@ Result<void> Probes::keep_link(bpf_link* link, const char* prog_name, const std:
 }
 
 Result<int> Probes::attach_library(const std::string& path, const std::vector<UprobeHook>& hooks,
-                                   uint8_t lib) {
+                                   uint8_t lib, uint32_t key_file) {
+  // The cookie layout is bpf/tlstap.h's TLSTAP_COOKIE_LIB/TLSTAP_COOKIE_KEY_FILE.
+  uint64_t cookie = lib | static_cast<uint64_t>(key_file) << 32;
   std::vector<Link> links;
   for (const UprobeHook& hook : hooks) {
     if (hook.entry) {
-      if (auto r = attach_uprobe(hook.entry, path, hook.offset, false, lib, &links); !r) {
+      if (auto r = attach_uprobe(hook.entry, path, hook.offset, false, cookie, &links); !r) {
         return std::unexpected(r.error());
       }
     }
     if (hook.exit) {
-      if (auto r = attach_uprobe(hook.exit, path, hook.offset, true, lib, &links); !r) {
+      if (auto r = attach_uprobe(hook.exit, path, hook.offset, true, cookie, &links); !r) {
         return std::unexpected(r.error());
       }
     }
@@ -251,6 +254,17 @@ Result<void> Probes::add_nss_ssl_file(uint64_t dev, uint64_t ino) {
   if (bpf_map__update_elem(skel_->maps.nss_ssl_files, &key, sizeof(key), &one, sizeof(one),
                            BPF_ANY)) {
     return fail(ExitCode::kFailure, "cannot note the NSS SSL library: " + detail(errno));
+  }
+  return {};
+}
+
+Result<void> Probes::set_ssl_offsets(uint32_t key_file, const tlstap_ssl_offsets& offsets) {
+  if (key_file == 0 || key_file >= TLSTAP_MAX_KEY_FILES) {
+    return fail(ExitCode::kFailure, "no room for more OpenSSL builds' secret offsets");
+  }
+  if (bpf_map__update_elem(skel_->maps.ssl_key_offsets, &key_file, sizeof(key_file), &offsets,
+                           sizeof(offsets), BPF_ANY)) {
+    return fail(ExitCode::kFailure, "cannot store the secret offsets: " + detail(errno));
   }
   return {};
 }

@@ -41,6 +41,8 @@ struct Options {
   bool syscall_hook = false;
   // Load the kTLS programs (attached later, by attach_ktls).
   bool ktls = true;
+  // tlstap keys: the probes send TLS secrets only, no plaintext.
+  bool keys_only = false;
 };
 
 using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
@@ -67,10 +69,16 @@ class Probes {
   Probes& operator=(const Probes&) = delete;
 
   // Attaches the hooks to one file, for every process that maps it. lib is
-  // the enum tlstap_lib value its events carry. Returns the number of probes
+  // the enum tlstap_lib value its events carry; key_file, when not 0, the
+  // file's slot in the secret offsets (set_ssl_offsets): its probes then
+  // send each new TLS session's secrets. Returns the number of probes
   // attached; all or nothing.
   Result<int> attach_library(const std::string& path, const std::vector<UprobeHook>& hooks,
-                             uint8_t lib);
+                             uint8_t lib, uint32_t key_file = 0);
+
+  // Where the OpenSSL file in slot key_file (1 to TLSTAP_MAX_KEY_FILES - 1)
+  // keeps its secrets.
+  Result<void> set_ssl_offsets(uint32_t key_file, const tlstap_ssl_offsets& offsets);
 
   // Attaches the kTLS probes to the tls module's functions (it must be
   // loaded). Returns the functions probed; all or nothing.
@@ -99,7 +107,7 @@ class Probes {
  private:
   Probes() = default;
   Result<void> attach_uprobe(const char* prog_name, const std::string& path, uint64_t offset,
-                             bool retprobe, uint8_t lib, std::vector<Link>* out);
+                             bool retprobe, uint64_t cookie, std::vector<Link>* out);
 
   // Keeps a new link in *out, or says which program did not attach where.
   Result<void> keep_link(bpf_link* link, const char* prog_name, const std::string& target,

@@ -106,9 +106,19 @@ def announce(ssock, role):
          version=ssock.version(), libssl=mapped_libssl())
 
 
+def configure(ctx, args):
+    """--keylog: the library's own key log (the oracle for tlstap keys);
+    --ciphers: TLS 1.2 cipher list (TLS 1.3 suites are not settable here)."""
+    if args.keylog:
+        ctx.keylog_filename = args.keylog
+    if args.ciphers:
+        ctx.set_ciphers(args.ciphers)
+
+
 def run_server(args, ssl):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ctx.maximum_version = tls_version(ssl, args.tls)
+    configure(ctx, args)
     ctx.load_cert_chain(args.cert, args.key)
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
@@ -142,6 +152,7 @@ def run_server(args, ssl):
 def run_client(args, ssl):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ctx.maximum_version = tls_version(ssl, args.tls)
+    configure(ctx, args)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
@@ -202,6 +213,8 @@ def main():
                         help="client: after the handshake, wait for a line on stdin")
     parser.add_argument("--sndbuf", type=int, default=0)
     parser.add_argument("--rcvbuf", type=int, default=0)
+    parser.add_argument("--keylog", help="write the session's secrets here (NSS key log)")
+    parser.add_argument("--ciphers", help="TLS 1.2 cipher list (OpenSSL names)")
     args = parser.parse_args()
 
     if args.comm:

@@ -220,3 +220,32 @@ TEST_F(Preflight, KernelChecksNameWhatIsMissing) {
 
 }  // namespace
 }  // namespace tlstap
+
+namespace tlstap {
+namespace {
+
+// tlstap keys: OpenSSL only, no kTLS, -w names the key log; --keylog beside a capture.
+TEST(Options, KeysSubcommandAndKeylog) {
+  auto keys = Parse({"keys", "-w", "/tmp/k.log", "--comm", "curl"});
+  ASSERT_TRUE(keys) << keys.error().message;
+  EXPECT_TRUE(keys->keys_only);
+  EXPECT_EQ(keys->keylog_path, "/tmp/k.log");
+  EXPECT_TRUE(keys->write_path.empty());
+  EXPECT_EQ(keys->stacks, std::set{discovery::LibKind::kOpenSsl});
+  EXPECT_FALSE(keys->ktls);
+  EXPECT_EQ(keys->filters.comm, "curl");
+  auto to_stdout = Parse({"keys"});
+  ASSERT_TRUE(to_stdout) << to_stdout.error().message;
+  EXPECT_TRUE(to_stdout->keylog_path.empty());
+  EXPECT_FALSE(Parse({"keys", "--json"}));
+  EXPECT_FALSE(Parse({"keys", "--keylog", "x"}));
+  EXPECT_FALSE(Parse({"keys", "--no-openssl"}));
+  auto beside = Parse({"--keylog", "/tmp/k.log", "--json"});
+  ASSERT_TRUE(beside) << beside.error().message;
+  EXPECT_FALSE(beside->keys_only);
+  EXPECT_EQ(beside->keylog_path, "/tmp/k.log");
+  EXPECT_TRUE(beside->json);
+}
+
+}  // namespace
+}  // namespace tlstap

@@ -88,6 +88,10 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
            human_bytes(s.call_bytes).c_str(), 100.0 * s.captured_share(),
            100.0 * s.attributed_share(), s.targets_attached, s.probes_attached);
   out << line;
+  write_losses_text(out, s);
+}
+
+void write_losses_text(std::ostream& out, const capture::Stats& s) {
   std::string lost;
   auto add = [&lost](const std::string& what) { lost += (lost.empty() ? "" : "; ") + what; };
   if (s.lost_ringbuf_calls) {
@@ -117,6 +121,15 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
         human_bytes(s.lost_ktls_unreadable_bytes) + " (buffers of a kind tlstap cannot read)");
   }
   if (s.lost_chunk_limit_bytes) add(human_bytes(s.lost_chunk_limit_bytes) + " (chunk limit)");
+  if (s.lost_keys_ringbuf || s.lost_keys_fault) {
+    add(std::to_string(s.lost_keys_ringbuf + s.lost_keys_fault) +
+        " reads of TLS secrets (ring buffer full or memory not readable; retried at the "
+        "session's next call)");
+  }
+  if (s.key_sessions_unusable) {
+    add(std::to_string(s.key_sessions_unusable) +
+        " TLS sessions' secrets (they did not check out; no key log line written)");
+  }
   if (s.lost_notify) {
     add(std::to_string(s.lost_notify) + " library-load notices (ring buffer full)");
   }

@@ -38,5 +38,8 @@ std::string format_connection(const capture::DataEvent& e);
 void write_hex_dump(std::ostream& out, std::string_view bytes);
 // Human summary lines for stats, each starting with "tlstap: ".
 void write_stats_text(std::ostream& out, const capture::Stats& s, bool final);
+// Only the "tlstap: lost: ..." part (and the late-attach line): tlstap keys,
+// which copies no plaintext, has no calls or bytes to report.
+void write_losses_text(std::ostream& out, const capture::Stats& s);
 
 }  // namespace tlstap::exporting

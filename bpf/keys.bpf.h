@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * TLS secrets from OpenSSL's SSL objects, at offsets user space found for
+ * that very build (tlstap-keyprobe). Per call that moved data: one 32-byte
+ * read of the client random, compared with the session's last; only a new
+ * one (a new session, or a renegotiation) reads and sends the secrets.
+ */
+#ifndef TLSTAP_BPF_KEYS_BPF_H_
+#define TLSTAP_BPF_KEYS_BPF_H_
+
+#include "maps.bpf.h"
+
+/* Reads the secrets into a reserved record and sends it; 0 when sent. */
+static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
+					 const struct tlstap_ssl_offsets *o,
+					 const __u64 random[4], __u64 conn_id)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct tlstap_keys_event *e;
+	__s32 version = 0;
+	__u64 session = 0;
+	long err = 0;
+
+	if (bpf_probe_read_user(&version, sizeof(version), (const void *)(ssl + o->version)))
+		goto fault;
+	if (version == TLSTAP_TLS13_VERSION) {
+		struct tlstap_keys_tls13 *k;
+
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
+		if (!e)
+			goto full;
+		k = (void *)(e + 1);
+		err |= bpf_probe_read_user(k->handshake_secret, TLSTAP_SECRET_FIELD,
+					   (const void *)(ssl + o->handshake_secret));
+		err |= bpf_probe_read_user(k->handshake_traffic_hash, TLSTAP_SECRET_FIELD,
+					   (const void *)(ssl + o->handshake_traffic_hash));
+		err |= bpf_probe_read_user(k->client_finished_secret, TLSTAP_SECRET_FIELD,
+					   (const void *)(ssl + o->client_finished_secret));
+		err |= bpf_probe_read_user(k->client_app_secret, TLSTAP_SECRET_FIELD,
+					   (const void *)(ssl + o->client_app_secret));
+		err |= bpf_probe_read_user(k->server_app_secret, TLSTAP_SECRET_FIELD,
+					   (const void *)(ssl + o->server_app_secret));
+		err |= bpf_probe_read_user(k->exporter_secret, TLSTAP_SECRET_FIELD,
+					   (const void *)(ssl + o->exporter_secret));
+	} else {
+		struct tlstap_keys_tls12 *k;
+
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
+		if (!e)
+			goto full;
+		k = (void *)(e + 1);
+		err |= bpf_probe_read_user(&session, sizeof(session), (const void *)(ssl + o->session));
+		if (!err && session)
+			err |= bpf_probe_read_user(k->master_key, sizeof(k->master_key),
+						   (const void *)(session + o->master_key));
+		else
+			err = -1;
+	}
+	if (err) {
+		bpf_ringbuf_discard(e, 0);
+		goto fault;
+	}
+	e->type = TLSTAP_RECORD_KEYS;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->conn_id = conn_id;
+	e->version = version;
+	e->lib = lib;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	__builtin_memcpy(e->client_random, random, sizeof(e->client_random));
+	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
+	/* rare and small, and a key log reader waits for it: wake the reader */
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+full:
+	stat_add(TLSTAP_STAT_LOST_KEYS_RINGBUF, 1);
+	return -1;
+fault:
+	stat_add(TLSTAP_STAT_LOST_KEYS_FAULT, 1);
+	return -1;
+}
+
+/*
+ * Sends the session's secrets if its client random is not the one whose
+ * secrets went last. A lost record leaves the old random in place, so the
+ * next call tries again.
+ */
+static __always_inline void ssl_keys_send_if_new(__u64 pid_tgid, __u8 lib, __u64 ssl,
+						 struct conn_state *st, __u32 file)
+{
+	const struct tlstap_ssl_offsets *o = bpf_map_lookup_elem(&ssl_key_offsets, &file);
+	__u64 random[4];
+
+	if (!o || !o->valid)
+		return;
+	if (bpf_probe_read_user(random, sizeof(random), (const void *)(ssl + o->client_random))) {
+		stat_add(TLSTAP_STAT_LOST_KEYS_FAULT, 1);
+		return;
+	}
+	if (random[0] == st->client_random[0] && random[1] == st->client_random[1] &&
+	    random[2] == st->client_random[2] && random[3] == st->client_random[3])
+		return;
+	if (!(random[0] | random[1] | random[2] | random[3]))
+		return; /* no handshake yet */
+	if (ssl_keys_send(pid_tgid, lib, ssl, o, random, st->conn_id))
+		return;
+	st->client_random[0] = random[0];
+	st->client_random[1] = random[1];
+	st->client_random[2] = random[2];
+	st->client_random[3] = random[3];
+}
+
+#endif /* TLSTAP_BPF_KEYS_BPF_H_ */

@@ -1,0 +1,242 @@
+// tlstap keys and --keylog: the NSS key log tlstap writes for a traced
+// program holds exactly the lines that program's own library writes to its
+// SSLKEYLOGFILE (the oracle): openssl s_client and s_server (-keylogfile)
+// and Python's ssl (ctx.keylog_filename), TLS 1.2 and 1.3, AES-GCM and
+// ChaCha20, client and server sides. The untraced peer is left out by
+// --comm, so each case proves one side alone. Files are created 0600.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <set>
+#include <sstream>
+
+#include "tests/bpf/proc_inspect.h"
+#include "tests/bpf/python_peer.h"
+#include "tests/bpf/subprocess.h"
+#include "tests/bpf/test_env.h"
+#include "tests/bpf/tlstap_session.h"
+
+namespace tlstap::bpf_test {
+namespace {
+
+constexpr std::string_view kKeysReady = "tlstap: writing the TLS keys";
+constexpr size_t kSize = 100;
+
+// The key log lines of a file: comments (OpenSSL's header) and blanks left out.
+std::multiset<std::string> KeyLines(const std::string& path) {
+  std::multiset<std::string> lines;
+  std::istringstream in(ReadFile(path));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] != '#') lines.insert(line);
+  }
+  return lines;
+}
+
+std::string Show(const std::multiset<std::string>& lines) {
+  std::string out;
+  for (const std::string& l : lines) out += "  " + l + "\n";
+  return out.empty() ? "  (none)\n" : out;
+}
+
+// `tlstap keys -w path args...`, started and stopped like TlstapSession.
+class KeysTap {
+ public:
+  void Start(const std::string& path, const std::vector<std::string>& args) {
+    SpawnOptions options = Command({kTlstap, "keys", "-w", path});
+    options.stdin_pipe = false;
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    process_ = std::make_unique<Subprocess>(options);
+    ASSERT_TRUE(process_->ok()) << process_->error();
+    ASSERT_TRUE(process_->WaitForStderr(
+        [](std::string_view err) { return err.find(kKeysReady) != std::string_view::npos; }, 120s))
+        << process_->command() << " did not start; stderr:\n"
+        << process_->Stderr();
+  }
+  void Stop() {
+    process_->Signal(SIGINT);
+    std::optional<int> status = process_->Wait(60s);
+    ASSERT_TRUE(status.has_value()) << "tlstap keys did not stop";
+    ASSERT_EQ(*status, 0) << process_->Stderr();
+  }
+  std::string Stderr() const { return process_ ? process_->Stderr() : ""; }
+
+ private:
+  std::unique_ptr<Subprocess> process_;
+};
+
+void ExpectPrivate(const std::string& path) {
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << path;
+}
+
+// tlstap's lines equal the oracle's, which are the session's whole key log.
+void ExpectSameKeys(const std::string& tap_path, const std::multiset<std::string>& oracle,
+                    size_t lines_per_session, const std::string& tap_stderr) {
+  ASSERT_NO_FATAL_FAILURE(ExpectPrivate(tap_path));
+  std::multiset<std::string> tap = KeyLines(tap_path);
+  ASSERT_EQ(oracle.size() % lines_per_session, 0u) << "oracle:\n" << Show(oracle);
+  ASSERT_FALSE(oracle.empty()) << "the program logged no keys";
+  EXPECT_EQ(tap, oracle) << "tlstap wrote:\n"
+                         << Show(tap) << "the program's own key log:\n"
+                         << Show(oracle) << "tlstap stderr:\n"
+                         << tap_stderr;
+}
+
+struct KeysCase {
+  const char* name;
+  const char* tls;  // "1.2" / "1.3"
+  // openssl s_client/s_server arguments choosing the cipher; Python's TLS 1.2 cipher list
+  std::vector<std::string> openssl_cipher;
+  std::string python_ciphers;
+};
+
+size_t LinesPerSession(const KeysCase& c) { return std::string(c.tls) == "1.3" ? 5 : 1; }
+
+std::string TlsFlag(const KeysCase& c) {
+  return std::string(c.tls) == "1.3" ? "-tls1_3" : "-tls1_2";
+}
+
+const KeysCase kCases[] = {
+    {"tls1_2_aes_gcm",
+     "1.2",
+     {"-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"},
+     ""},
+    {"tls1_2_chacha20",
+     "1.2",
+     {"-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"},
+     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"},
+    {"tls1_3_aes_256_gcm", "1.3", {"-ciphersuites", "TLS_AES_256_GCM_SHA384"}, ""},
+    {"tls1_3_aes_128_gcm", "1.3", {"-ciphersuites", "TLS_AES_128_GCM_SHA256"}, ""},
+    {"tls1_3_chacha20", "1.3", {"-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"}, ""},
+};
+
+class KeysTest : public BpfTest, public ::testing::WithParamInterface<KeysCase> {};
+
+// s_client traced (tlstap keys --comm openssl), a Python server not.
+TEST_P(KeysTest, OpensslClientSide) {
+  const KeysCase& c = GetParam();
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", oracle = dir / "s_client.keys";
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "openssl"}));
+
+  PeerOptions server = ServerOptions("exchange", cert);
+  server.tls = c.tls;
+  server.sizes = {kSize};
+  if (!c.python_ciphers.empty()) server.extra = {"--ciphers", c.python_ciphers};
+  auto peer = StartPeer(server);
+  int port = 0;
+  ASSERT_NO_FATAL_FAILURE(WaitForListening(*peer, &port));
+  std::vector<std::string> argv = {
+      kOpenssl,      "s_client", "-connect", HostPort("127.0.0.1", port), "-quiet", "-no_ign_eof",
+      "-keylogfile", oracle,     TlsFlag(c)};
+  argv.insert(argv.end(), c.openssl_cipher.begin(), c.openssl_cipher.end());
+  Subprocess client(Command(argv));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(PeerStream(server, "c2s"), 30s));
+  ASSERT_TRUE(client.WaitForStdout([](std::string_view out) { return out.size() >= kSize; }, 30s))
+      << "s_client stderr:\n"
+      << client.Stderr() << "server stderr:\n"
+      << peer->Stderr();
+  EXPECT_EQ(client.Stdout(), PeerStream(server, "s2c"));
+  client.CloseStdin();
+  EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+  nlohmann::json done;
+  ASSERT_NO_FATAL_FAILURE(WaitForPeerEvent(*peer, "done", &done));
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  ExpectSameKeys(tap_log, KeyLines(oracle), LinesPerSession(c), tap.Stderr());
+}
+
+// s_server traced, a Python client not.
+TEST_P(KeysTest, OpensslServerSide) {
+  const KeysCase& c = GetParam();
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", oracle = dir / "s_server.keys";
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "openssl"}));
+
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  std::vector<std::string> argv = {kOpenssl,   "s_server", "-accept", HostPort("127.0.0.1", port),
+                                   "-cert",    cert.cert,  "-key",    cert.key,
+                                   "-naccept", "1",        "-quiet",  "-keylogfile",
+                                   oracle,     TlsFlag(c)};
+  argv.insert(argv.end(), c.openssl_cipher.begin(), c.openssl_cipher.end());
+  Subprocess server(Command(argv));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+
+  PeerOptions client_options = ServerOptions("exchange", cert);
+  client_options.tls = c.tls;
+  client_options.sizes = {kSize};
+  client_options.port = port;
+  client_options = ClientOptions("exchange", client_options);
+  auto client = StartPeer(client_options);
+  ASSERT_TRUE(server.WaitForStdout([](std::string_view out) { return out.size() >= kSize; }, 30s))
+      << "s_server stderr:\n"
+      << server.Stderr() << "client stderr:\n"
+      << client->Stderr();
+  EXPECT_EQ(server.Stdout(), PeerStream(client_options, "c2s"));
+  ASSERT_TRUE(server.Write(PeerStream(client_options, "s2c"), 30s));
+  nlohmann::json done;
+  ASSERT_NO_FATAL_FAILURE(WaitForPeerEvent(*client, "done", &done));
+  server.CloseStdin();
+  EXPECT_EQ(server.Wait(10s), 0) << server.Stderr();
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  ExpectSameKeys(tap_log, KeyLines(oracle), LinesPerSession(c), tap.Stderr());
+}
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, KeysTest, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<KeysCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// Python's ssl on both ends, both traced, with --keylog beside a capture:
+// the key log holds both sides' lines (each written once), equal to what
+// the two processes logged themselves, and the plaintext is still captured.
+class PythonKeysTest : public BpfTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(PythonKeysTest, BothSidesBesideCapture) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys";
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--keylog", tap_log, "--comm", "keyspeer"}));
+
+  PeerOptions server = ServerOptions("exchange", cert);
+  server.tls = GetParam();
+  server.comm = "keyspeer";
+  server.extra = {"--keylog", dir / "server.keys"};
+  PeerOptions client = ClientOptions("exchange", server);
+  client.extra = {"--keylog", dir / "client.keys"};
+  PeerPair pair;
+  ASSERT_NO_FATAL_FAILURE(StartPair(server, client, &pair));
+  nlohmann::json done;
+  ASSERT_NO_FATAL_FAILURE(WaitForPeerEvent(*pair.client, "done", &done));
+  ASSERT_NO_FATAL_FAILURE(WaitForPeerEvent(*pair.server, "done", &done));
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+
+  std::multiset<std::string> client_lines = KeyLines(dir / "client.keys");
+  std::multiset<std::string> server_lines = KeyLines(dir / "server.keys");
+  EXPECT_EQ(client_lines, server_lines) << "the two ends logged different secrets";
+  ExpectSameKeys(tap_log, client_lines, std::string(GetParam()) == "1.3" ? 5 : 1,
+                 capture.stderr_text);
+  EXPECT_EQ(capture.Stream(pair.client_info.pid, "tx"), PeerStream(client, "c2s"));
+  EXPECT_EQ(capture.Stream(pair.server_info.pid, "tx"), PeerStream(server, "s2c"));
+  ExpectNoLoss(capture);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, PythonKeysTest, ::testing::Values("1.2", "1.3"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
+                         });
+
+}  // namespace
+}  // namespace tlstap::bpf_test
