@@ -7,6 +7,7 @@ packages=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libssl-dev nlohmann-json3-dev libcapstone-dev
+  libhttp-parser-dev  # HTTP/1 parsing (src/protocols/http1)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   openssl curl python3 procps iproute2 util-linux libcap2-bin
