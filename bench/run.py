@@ -403,6 +403,7 @@ def run_once(mode, exe, size, count, args, out_dir):
             if not os.path.exists(outfile):
                 raise BenchError("tlstap exited cleanly but wrote no %s" % outfile)
             result["capture"] = read_capture(outfile, workload.pid)
+            result["out_bytes"] = os.path.getsize(outfile)
         return result
     finally:
         if tracer and tracer.proc.returncode is None:
@@ -426,7 +427,23 @@ def fmt_ratio(num, den):
     return "%.2fx" % (num / den) if num is not None and den else "-"
 
 
-def report_size(size, count, runs, modes):
+def measure_write_speed(out_dir, total=1 << 30, block=64 << 10):
+    """Bytes/s that out_dir takes from write(2) (1 GiB of 64 KiB writes, no
+    fsync, as tlstap writes): what a complete capture to a file is up against."""
+    path = os.path.join(out_dir, "write-speed.tmp")
+    chunk = os.urandom(block)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        start = time.monotonic()
+        for _ in range(total // block):
+            os.write(fd, chunk)
+        return total / (time.monotonic() - start)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def report_size(size, count, runs, modes, write_speed=None):
     """Prints one size's table and key ratios; returns [(target, ok)]."""
     med = {m: statistics.median(r["seconds"] for r in runs[m]) for m in modes if runs[m]}
     calls = runs[modes[0]][0]["ssl_calls"]
@@ -472,7 +489,7 @@ def report_size(size, count, runs, modes):
         if len(per_rep) > 1:
             print("      per repetition:  %s" % " ".join("%.2fx" % r for r in per_rep))
     if "tlstap" in runs and runs["tlstap"]:
-        verdicts += report_capture(size, runs["tlstap"])
+        verdicts += report_capture(size, runs["tlstap"], med["tlstap"], write_speed)
     if "tlstap-null" in runs and runs["tlstap-null"]:
         verdicts += report_null_sink(size, runs["tlstap-null"], med)
     return verdicts
@@ -499,7 +516,7 @@ def report_null_sink(size, null_runs, med):
     return verdicts
 
 
-def report_capture(size, tl_runs):
+def report_capture(size, tl_runs, seconds, write_speed):
     targeted = size == TARGET_CAPTURE_SIZE
     verdicts = []
 
@@ -520,6 +537,14 @@ def report_capture(size, tl_runs):
         verdicts.append(("%s captured/sent = 100 %%" % human_size(size), ok))
         line += "   target 100 %%   %s" % verdict(ok)
     print(line)
+    if write_speed and worst_ratio > 0:
+        # The JSON a complete capture makes: what the worst run wrote, scaled
+        # up by what it missed.
+        needed = worst["out_bytes"] / worst_ratio / seconds
+        print("    output medium    %8.0f MB/s written by write(2) to --out-dir; a complete "
+              "capture needs ~%.0f MB/s of JSON during the run (the medium alone caps it at "
+              "~%.0f %%, plus what the ring buffer holds)" % (
+                  write_speed / 1e6, needed / 1e6, min(100.0, 100.0 * write_speed / needed)))
 
     stats_missing = any(r["capture"]["lost"] is None for r in tl_runs)
     drops = [sum(r["capture"]["lost"].values()) if r["capture"]["lost"] is not None else None
@@ -665,6 +690,7 @@ def main():
         out_dir = tmp.name
     verdicts = []
     try:
+        write_speed = measure_write_speed(out_dir) if "tlstap" in args.modes else None
         for size in args.sizes:
             runs = {m: [] for m in args.modes}
             for rep in range(args.reps):
@@ -683,7 +709,7 @@ def main():
                     print("  [%s rep %d/%d] %-8s %8.3f s%s" % (
                         human_size(size), rep + 1, args.reps, mode, r["seconds"], extra),
                         file=sys.stderr, flush=True)
-            verdicts += report_size(size, counts[size], runs, args.modes)
+            verdicts += report_size(size, counts[size], runs, args.modes, write_speed)
     finally:
         if tmp:
             tmp.cleanup()
