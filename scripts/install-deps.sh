@@ -7,8 +7,10 @@ packages=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libssl-dev nlohmann-json3-dev libcapstone-dev
+  libhttp-parser-dev  # HTTP/1 parsing (src/protocols/http1)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  libclang-rt-dev  # libFuzzer and ASan runtimes for fuzz/ (clang only recommends them)
   openssl curl python3 procps iproute2 util-linux libcap2-bin
   gnutls-bin libgnutls30 libgnutls-openssl27 nodejs golang-go
   libnss3-tools libnss3 libnspr4 android-libboringssl android-libboringssl-dev

@@ -1,0 +1,74 @@
+// HTTP/1.x messages as parsed from one direction, and the records made by
+// pairing a request with its response.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "capture/events.h"
+
+namespace tlstap::protocols::http1 {
+
+enum class MessageType : uint8_t { kRequest, kResponse };
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Bodies are counted whole but kept only this far: records need sizes, and
+// a 1 GiB download must not cost 1 GiB.
+inline constexpr size_t kMaxBodyKept = 4096;
+
+struct Message {
+  MessageType type = MessageType::kRequest;
+  int version_minor = 1;  // HTTP/1.<minor>
+  std::string method;     // requests: "GET", ...
+  std::string target;     // requests: as sent, "/path?query"
+  int status = 0;         // responses
+  std::string reason;     // responses: "OK"
+  Headers headers;
+  Headers trailers;        // after a chunked body
+  std::string body;        // its first kMaxBodyKept bytes, chunk framing removed
+  uint64_t body_size = 0;  // whole body, chunk framing removed
+  uint64_t wire_size = 0;  // bytes on the wire, start line to the end of the body
+  bool chunked = false;
+  bool upgrade = false;    // a request asking to switch protocols, a 101 or CONNECT's 2xx
+  bool truncated = false;  // lost bytes or the connection's end cut it short
+  // The first message found after lost bytes: messages before it may be
+  // missing entirely, so pairing cannot trust order across it.
+  bool after_gap = false;
+  // Return times of the calls carrying its first and last byte.
+  uint64_t first_ts_ns = 0, last_ts_ns = 0;
+
+  // The first value of a header, by case-insensitive name; "" when absent.
+  std::string_view header(std::string_view name) const;
+};
+
+// A request and its response, or one of them alone with an error.
+struct Record {
+  // Attribution, from the connection.
+  uint64_t conn_id = 0;
+  pid_t pid = 0;
+  int32_t fd = -1;
+  std::string comm;
+  capture::Lib lib = capture::Lib::kUnknown;
+  capture::Endpoint local, remote;
+  // The client's side of the connection: requests were sent (tx) or received.
+  bool client = true;
+
+  std::string method;  // "" when the request was not seen
+  std::string target;
+  int status = 0;                                            // 0 when the response was not seen
+  uint64_t request_bytes = 0, response_bytes = 0;            // on the wire
+  uint64_t request_body_bytes = 0, response_body_bytes = 0;  // decoded
+  uint64_t ts_ns = 0;  // the request's first byte (else the response's)
+  // Response's last byte minus request's first byte, both the return times
+  // of the TLS calls that carried them; 0 when either side is missing.
+  uint64_t latency_ns = 0;
+  std::string error;  // "" for a whole request with its whole response
+};
+
+}  // namespace tlstap::protocols::http1
