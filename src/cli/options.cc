@@ -33,7 +33,7 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
       --keylog FILE      also write the TLS secrets of every session seen
-                         (OpenSSL 1.1.1 and 3.x) to FILE in NSS key log format
+                         (OpenSSL; tested on 3.0) to FILE in NSS key log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
                          filename"); created 0600, appended to, no symbolic link
 
