@@ -522,10 +522,10 @@ TEST_F(Http1TrackerTest, ServerSideRecordWithAttributionAndLatency) {
   EXPECT_EQ(r.ts_ns, 1'000u);
   EXPECT_EQ(r.latency_ns, 8'000u);
   EXPECT_FALSE(r.client);
-  EXPECT_EQ(r.pid, 1234);
-  EXPECT_EQ(r.fd, 9);
-  EXPECT_EQ(r.comm, "nginx");
-  EXPECT_EQ(r.remote.port, 51000);
+  EXPECT_EQ(r.conn.pid, 1234);
+  EXPECT_EQ(r.conn.fd, 9);
+  EXPECT_EQ(r.conn.comm, "nginx");
+  EXPECT_EQ(r.conn.remote.port, 51000);
   EXPECT_EQ(r.error, "");
 }
 

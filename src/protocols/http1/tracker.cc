@@ -90,13 +90,7 @@ void Tracker::stitch(const streams::ConnInfo& info, Conn* c, bool closed) {
   StitchResult result = Stitch(&c->request_queue, &c->response_queue, closed);
   closed_.errors += result.error_count;
   for (Record& r : result.records) {
-    r.conn_id = info.conn_id;
-    r.pid = info.pid;
-    r.fd = info.fd;
-    r.comm = info.comm;
-    r.lib = info.lib;
-    r.local = info.local;
-    r.remote = info.remote;
+    r.conn = info;
     r.client = c->request_dir == capture::Dir::kTx;
     ++closed_.records;
     on_record_(std::move(r));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "capture/events.h"
+#include "streams/reassembler.h"
 
 namespace tlstap::protocols::http1 {
 
@@ -49,13 +50,7 @@ struct Message {
 
 // A request and its response, or one of them alone with an error.
 struct Record {
-  // Attribution, from the connection.
-  uint64_t conn_id = 0;
-  pid_t pid = 0;
-  int32_t fd = -1;
-  std::string comm;
-  capture::Lib lib = capture::Lib::kUnknown;
-  capture::Endpoint local, remote;
+  streams::ConnInfo conn;  // attribution, from the connection
   // The client's side of the connection: requests were sent (tx) or received.
   bool client = true;
 
