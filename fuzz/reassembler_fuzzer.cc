@@ -91,8 +91,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         for (uint64_t i = 0; i < e.len; ++i)
           if (i < lost_off || i >= lost_off + lost_len || e.lost.empty())
-            e.data.push_back(ByteAt(e.conn_id, e.dir, e.stream_pos + i));
-        if (in.ConsumeIntegralInRange<int>(0, 30) == 0 && !e.data.empty()) e.data.pop_back();
+            e.data.owned().push_back(ByteAt(e.conn_id, e.dir, e.stream_pos + i));
+        if (in.ConsumeIntegralInRange<int>(0, 30) == 0 && !e.data.empty())
+          e.data.owned().pop_back();
         now += in.ConsumeIntegralInRange<uint64_t>(0, 20);
         e.ts_ns = now;
         r.add(e);

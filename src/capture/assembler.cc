@@ -67,7 +67,7 @@ void CallAssembler::add(const DataChunk& chunk, std::vector<DataEvent>* out,
   // The common case, a call in one chunk: no bookkeeping.
   if (it == pending_.end() && h.call_offset == 0 && h.data_len == h.call_len) {
     DataEvent e = start(h);
-    e.data.assign(chunk.payload);
+    e.data = Payload::borrow(chunk.payload);
     out->push_back(std::move(e));
     return;
   }
@@ -75,7 +75,7 @@ void CallAssembler::add(const DataChunk& chunk, std::vector<DataEvent>* out,
   if (it == pending_.end()) {
     Pending p;
     p.event = start(h);
-    p.event.data.reserve(h.call_len);
+    p.event.data.owned().reserve(h.call_len);
     p.mono_ts = h.ts_ns;
     it = pending_.emplace(tid, std::move(p)).first;
   }
@@ -84,7 +84,7 @@ void CallAssembler::add(const DataChunk& chunk, std::vector<DataEvent>* out,
   if (h.call_offset > p.next_offset) {
     p.event.lost.emplace_back(p.next_offset, h.call_offset - p.next_offset);
   }
-  p.event.data.append(chunk.payload);
+  p.event.data.owned().append(chunk.payload);
   p.next_offset = h.call_offset + h.data_len;
   p.last_arrival = now;
   if (p.next_offset == p.event.len) {

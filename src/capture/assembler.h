@@ -22,7 +22,9 @@ class CallAssembler {
   // realtime_offset_ns: CLOCK_REALTIME - CLOCK_MONOTONIC, to date events.
   explicit CallAssembler(int64_t realtime_offset_ns) : realtime_offset_ns_(realtime_offset_ns) {}
 
-  // Adds a chunk; appends the events it finishes to *out.
+  // Adds a chunk; appends the events it finishes to *out. An event of one
+  // chunk borrows the chunk's payload (no copy): hand it on before the
+  // ring-buffer callback returns, as Pipeline does.
   void add(const DataChunk& chunk, std::vector<DataEvent>* out, Clock::time_point now);
 
   // Finishes calls that received nothing for max_idle (their missing chunks

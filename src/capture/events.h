@@ -38,6 +38,53 @@ struct Endpoint {
 // "127.0.0.1:8443", "[::1]:8443", "unix", "" when unknown.
 std::string format_endpoint(const Endpoint& e);
 
+// The bytes of an event. A call that arrived in one chunk borrows them from
+// the ring buffer: no copy is made on the way to the exporters, which see the
+// event during the ring-buffer callback. Anything that keeps an event keeps a
+// copy, and a copy always owns its bytes, so a kept event never points into
+// the ring.
+class Payload {
+ public:
+  Payload() = default;
+  Payload(std::string bytes) : owned_(std::move(bytes)) {}  // NOLINT: a string is a payload
+  Payload(const Payload& other) : owned_(other.view()) {}
+  Payload(Payload&&) noexcept = default;
+  Payload& operator=(const Payload& other) {
+    if (this != &other) *this = Payload(other);
+    return *this;
+  }
+  Payload& operator=(Payload&&) noexcept = default;
+
+  // Valid while the memory behind bytes is (the ring-buffer callback).
+  static Payload borrow(std::string_view bytes) {
+    Payload p;
+    p.borrowed_ = bytes;
+    p.is_borrowed_ = true;
+    return p;
+  }
+  // The bytes as a string to append to; a borrowed payload is copied first.
+  std::string& owned() {
+    if (is_borrowed_) {
+      owned_.assign(borrowed_);
+      is_borrowed_ = false;
+    }
+    return owned_;
+  }
+
+  std::string_view view() const { return is_borrowed_ ? borrowed_ : std::string_view(owned_); }
+  operator std::string_view() const { return view(); }  // NOLINT: reads as bytes
+  size_t size() const { return view().size(); }
+  bool empty() const { return view().empty(); }
+  const char* data() const { return view().data(); }
+  bool borrowed() const { return is_borrowed_; }
+  friend bool operator==(const Payload& a, std::string_view b) { return a.view() == b; }
+
+ private:
+  std::string owned_;
+  std::string_view borrowed_;
+  bool is_borrowed_ = false;
+};
+
 // One TLS call's plaintext, reassembled from its chunks.
 struct DataEvent {
   uint64_t ts_ns = 0;  // CLOCK_REALTIME nanoseconds at the call's return
@@ -56,7 +103,7 @@ struct DataEvent {
   std::string comm;
   Endpoint local, remote;
   uint64_t len = 0;  // bytes the call transferred
-  std::string data;  // bytes captured, in order (== len bytes unless lost is non-empty)
+  Payload data;      // bytes captured, in order (== len bytes unless lost is non-empty)
   // Ranges of the call (offset, length) that never arrived; their bytes are
   // absent from data. Empty for a complete capture.
   std::vector<std::pair<uint64_t, uint64_t>> lost;

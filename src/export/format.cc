@@ -113,13 +113,19 @@ void append_base64(std::string* out, std::string_view bytes) {
   const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t n = bytes.size();
   const size_t start = out->size();
-  out->resize(start + 4 * ((n + 2) / 3));
-  char* p = out->data() + start;
-  size_t i = 0;
+  const size_t encoded = 4 * ((n + 2) / 3);
+  // Every byte of the new room is written here: no zero-fill first. The
+  // size is returned from here, not taken from the callback's argument:
+  // libstdc++ 12 passes the grown capacity there, not the size asked for.
+  out->resize_and_overwrite(start + encoded, [&](char* buf, size_t) {
+    char* p = buf + start;
+    size_t i = 0;
 #if defined(__x86_64__)
-  if (kHaveAvx2) i = encode_base64_avx2(in, n, p);
+    if (kHaveAvx2) i = encode_base64_avx2(in, n, p);
 #endif
-  encode_base64_tail(in, n, i, p + i / 3 * 4);
+    encode_base64_tail(in, n, i, p + i / 3 * 4);
+    return start + encoded;
+  });
 }
 
 void append_base64_portable(std::string* out, std::string_view bytes) {

@@ -35,7 +35,7 @@ capture::DataEvent Event() {
   inet_pton(AF_INET6, "::1", e.remote.addr.data());
   e.local.port = 51514;
   e.remote.port = 8443;
-  e.data = "HTTP/1.1 200 OK\r\n\r\nhi";
+  e.data = std::string("HTTP/1.1 200 OK\r\n\r\nhi");
   e.len = e.data.size();
   return e;
 }
