@@ -195,8 +195,8 @@ static long emit_nspr_iov_entry(__u32 i, struct emit_ctx *ctx)
 
 /*
  * One entry of a kernel iov_iter's vector (struct iovec of process buffers,
- * or struct bio_vec of pages). The iterator's position inside its first
- * entry (src.skip) is skipped once.
+ * or struct bio_vec of pages) or of a pipe's ring (struct pipe_buffer). The
+ * iterator's position inside its first entry (src.skip) is skipped once.
  */
 static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
 {
@@ -212,6 +212,16 @@ static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
 		ctx->buf = v.base;
 		len = v.len;
 		ctx->kernel = 0;
+	} else if (ctx->src.segs == EMIT_KERNEL_PIPE) {
+		struct pipe_buffer *pb = (struct pipe_buffer *)ctx->src.buf +
+					 ((ctx->src.ring_first + i) & ctx->src.ring_mask);
+		__u64 base = page_address((__u64)BPF_CORE_READ(pb, page));
+
+		if (!base)
+			return lose_rest_of_call(ctx);
+		ctx->buf = base + BPF_CORE_READ(pb, offset);
+		len = BPF_CORE_READ(pb, len);
+		ctx->kernel = 1;
 	} else {
 		struct bio_vec *bv = (struct bio_vec *)ctx->src.buf + i;
 		__u64 base = page_address((__u64)BPF_CORE_READ(bv, bv_page));

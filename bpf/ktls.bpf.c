@@ -11,8 +11,9 @@
  *    read through the direct map at the return.
  *  - tls_sw_recvmsg: read, recv, recvmsg; the decrypted bytes, in the
  *    program's buffers by the return.
- *  - tls_sw_splice_read: plaintext spliced into a pipe; not readable from
- *    here, counted lost.
+ *  - tls_sw_splice_read: splice from the socket into a pipe; the decrypted
+ *    bytes are in the pipe buffers the call added, read through the direct
+ *    map at the return.
  *
  * A library call (SSL_write on a kTLS socket) already reports its bytes:
  * the kernel call inside it only marks that event (TLSTAP_F_KTLS), so every
@@ -139,6 +140,7 @@ static __always_inline void ktls_enter(struct sock *sk, const struct emit_src *s
 	t->ktls.src.skip = src->skip;
 	t->ktls.src.count = src->count;
 	t->ktls.src.segs = src->segs;
+	t->ktls.src.ring_first = src->ring_first;
 	t->ktls.control = control;
 	t->ktls.controllen = controllen;
 	t->ktls.dir = dir;
@@ -180,9 +182,42 @@ static __always_inline bool received_application_data(const struct ktls_call *ca
 /* The fd the current syscall names, if it is sk's. */
 static __always_inline int fd_of_current_syscall(__u64 sk)
 {
+	struct pt_regs *regs = current_user_regs();
 	int fd = current_socket_fd();
 
-	return fd >= 0 && (__u64)sock_from_fd(fd) == sk ? fd : -1;
+	if (fd >= 0)
+		return (__u64)sock_from_fd(fd) == sk ? fd : -1;
+	if (syscall_nr(regs) != NR_splice)
+		return -1;
+	/* splice(fd_in, off_in, fd_out, ...): the socket is one end, the pipe the other */
+	fd = (int)PT_REGS_PARM1_SYSCALL(regs);
+	if ((__u64)sock_from_fd(fd) == sk)
+		return fd;
+	fd = (int)PT_REGS_PARM3_SYSCALL(regs);
+	return (__u64)sock_from_fd(fd) == sk ? fd : -1;
+}
+
+/*
+ * A splice's bytes: the pipe buffers between the pipe's head at the entry
+ * (src->ring_first) and its head now. False if they cannot be told apart (a
+ * kernel before 5.5, with no head, or more than the ring holds).
+ */
+static __always_inline bool pipe_buffers_added(struct emit_src *src)
+{
+	struct pipe_inode_info *pipe = (struct pipe_inode_info *)src->buf;
+	__u32 head, ring;
+
+	if (!bpf_core_field_exists(pipe->head))
+		return false;
+	head = BPF_CORE_READ(pipe, head);
+	ring = BPF_CORE_READ(pipe, ring_size);
+	if (!ring || (ring & (ring - 1)) || head - src->ring_first > ring)
+		return false;
+	src->count = head - src->ring_first;
+	src->ring_mask = ring - 1;
+	src->skip = 0;
+	src->buf = (__u64)BPF_CORE_READ(pipe, bufs);
+	return true;
 }
 
 static __always_inline void ktls_exit(long ret)
@@ -202,6 +237,13 @@ static __always_inline void ktls_exit(long ret)
 		return;
 	if (call.dir == TLSTAP_DIR_RX && !received_application_data(&call))
 		return;
+	if (call.src.segs == EMIT_KERNEL_PIPE && !pipe_buffers_added(&call.src)) {
+		stat_add(TLSTAP_STAT_CALLS, 1);
+		stat_add(TLSTAP_STAT_CALL_BYTES, ret);
+		stat_add(TLSTAP_STAT_LOST_KTLS_SPLICE_BYTES, ret);
+		stat_add(TLSTAP_STAT_LOST_KTLS_SPLICE_CALLS, 1);
+		return;
+	}
 	if (call.src.segs == EMIT_UNREADABLE) {
 		stat_add(TLSTAP_STAT_CALLS, 1);
 		stat_add(TLSTAP_STAT_CALL_BYTES, ret);
@@ -261,15 +303,16 @@ int BPF_KRETPROBE(ktls_call_exit, long ret)
 	return 0;
 }
 
-SEC("kretprobe")
-int BPF_KRETPROBE(ktls_splice_read_exit, long ret)
+/* splice from a kTLS socket: the pipe's head now; the return reads what follows it */
+SEC("kprobe")
+int BPF_KPROBE(ktls_splice_read_enter, struct socket *sock, loff_t *ppos,
+	       struct pipe_inode_info *pipe)
 {
-	if (ret > 0 && should_trace(bpf_get_current_pid_tgid())) {
-		stat_add(TLSTAP_STAT_CALLS, 1);
-		stat_add(TLSTAP_STAT_CALL_BYTES, ret);
-		stat_add(TLSTAP_STAT_LOST_KTLS_SPLICE_BYTES, ret);
-		stat_add(TLSTAP_STAT_LOST_KTLS_SPLICE_CALLS, 1);
-	}
+	struct emit_src src = { .segs = EMIT_KERNEL_PIPE, .buf = (__u64)pipe };
+
+	if (bpf_core_field_exists(pipe->head))
+		src.ring_first = BPF_CORE_READ(pipe, head);
+	ktls_enter(BPF_CORE_READ(sock, sk), &src, 0, 0, TLSTAP_DIR_RX);
 	return 0;
 }
 

@@ -36,6 +36,7 @@ enum emit_segs {
 	EMIT_NSPR_IOV, /* NSPR PRIOVec array in the process (PR_Writev) */
 	EMIT_KERNEL_IOV, /* kernel struct iovec array of process buffers (kTLS) */
 	EMIT_KERNEL_BVEC, /* kernel struct bio_vec array of pages (kTLS sendfile/splice) */
+	EMIT_KERNEL_PIPE, /* a pipe's ring of struct pipe_buffer (kTLS splice out of a socket) */
 	EMIT_UNREADABLE, /* nowhere tlstap can read: the call's bytes are counted lost */
 };
 
@@ -44,6 +45,9 @@ struct emit_src {
 	__u64 buf; /* EMIT_BUFFER, EMIT_KERNEL_BUFFER: the bytes; else the vector */
 	__u64 skip; /* bytes of the first entry already consumed (iov_iter.iov_offset) */
 	__u32 count; /* entries in the vector */
+	/* EMIT_KERNEL_PIPE: the first slot of the ring to read and the ring size - 1 */
+	__u32 ring_first;
+	__u32 ring_mask;
 	__u8 segs; /* enum emit_segs */
 	__u8 pad[3];
 };

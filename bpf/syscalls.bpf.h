@@ -17,6 +17,7 @@
 #define NR_recvfrom 45
 #define NR_sendmsg 46
 #define NR_recvmsg 47
+#define NR_splice 275
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 #elif defined(__TARGET_ARCH_arm64)
@@ -30,6 +31,7 @@
 #define NR_sendmsg 211
 #define NR_recvmsg 212
 #define NR_mmap 222
+#define NR_splice 76
 #define NR_recvmmsg 243
 #define NR_sendmmsg 269
 #else

@@ -197,7 +197,10 @@ enum tlstap_stat {
 	 * for NSS's SSL layer (bpf_find_vma busy): possibly TLS calls, not shown
 	 */
 	TLSTAP_STAT_LOST_NSS_UNCHECKED_CALLS,
-	/* kTLS plaintext spliced into a pipe (tls_sw_splice_read): not readable */
+	/*
+	 * kTLS plaintext spliced into a pipe (tls_sw_splice_read) whose new
+	 * buffers cannot be told apart (kernels before 5.5)
+	 */
 	TLSTAP_STAT_LOST_KTLS_SPLICE_BYTES,
 	TLSTAP_STAT_LOST_KTLS_SPLICE_CALLS,
 	/* kTLS calls whose iov_iter is of a kind tlstap cannot read (kernel users' kvec, ...) */

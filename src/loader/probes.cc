@@ -86,7 +86,7 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   cfg.page_offset_base_sym = bases.contains("page_offset_base") ? bases["page_offset_base"] : 0;
   for (bpf_program* prog : {skel->progs.ktls_sendmsg_enter, skel->progs.ktls_recvmsg_enter,
                             skel->progs.ktls_sendpage_enter, skel->progs.ktls_call_exit,
-                            skel->progs.ktls_splice_read_exit, skel->progs.ktls_close_enter}) {
+                            skel->progs.ktls_splice_read_enter, skel->progs.ktls_close_enter}) {
     bpf_program__set_autoload(prog, options.ktls);
   }
 
@@ -213,7 +213,7 @@ Result<std::vector<std::string>> Probes::attach_ktls() {
       {"tls_sw_sendpage", "ktls_sendpage_enter", "ktls_call_exit", false},
       {"tls_device_sendmsg", "ktls_sendmsg_enter", "ktls_call_exit", false},
       {"tls_device_sendpage", "ktls_sendpage_enter", "ktls_call_exit", false},
-      {"tls_sw_splice_read", nullptr, "ktls_splice_read_exit", false},
+      {"tls_sw_splice_read", "ktls_splice_read_enter", "ktls_call_exit", false},
       {"tls_sk_proto_close", "ktls_close_enter", nullptr, false},
   };
   std::set<std::string> names;

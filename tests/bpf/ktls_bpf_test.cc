@@ -169,6 +169,10 @@ INSTANTIATE_TEST_SUITE_P(
         // a bio_vec through tls_sw_sendmsg after).
         KtlsCase{"tls1_2_sendfile", "1.2", "AES128-GCM", "sendfile", "read"},
         KtlsCase{"tls1_3_sendfile", "1.3", "AES256-GCM", "sendfile", "ssl"},
+        // splice out of the socket into a pipe: the pipe's pages
+        // (tls_sw_splice_read); records of other types are read with recvmsg.
+        KtlsCase{"tls1_2_splice", "1.2", "AES128-GCM", "write", "splice"},
+        KtlsCase{"tls1_2_chacha20_splice", "1.2", "CHACHA20-POLY1305", "sendfile", "splice"},
         // SSL_write/SSL_read on kTLS sockets: reported once, by OpenSSL.
         KtlsCase{"tls1_2_ssl_calls_once", "1.2", "AES128-GCM", "ssl", "ssl"},
         KtlsCase{"tls1_3_ssl_calls_once", "1.3", "AES256-GCM", "ssl", "ssl"}),

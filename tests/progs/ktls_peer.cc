@@ -17,11 +17,14 @@
 //       sendfile  the payload put in an anonymous file (memfd_create, never
 //                 linked into a directory) and sent with SSL_sendfile, which
 //                 has the kernel splice it into kTLS TX
-//   --recv-api ssl|read
+//   --recv-api ssl|read|splice
 //       ssl       SSL_read_ex
 //       read      recvmsg() on the socket, which kTLS RX decrypts (records
 //                 other than application data: see PlainReader)
-// write and sendfile need kTLS TX, read needs kTLS RX. OpenSSL 3.0 and 3.1
+//       splice    splice() from the socket into a pipe, then read() from the
+//                 pipe; a record other than application data, which splice
+//                 refuses (EINVAL), is read with recvmsg()
+// write and sendfile need kTLS TX, read and splice need kTLS RX. OpenSSL 3.0 and 3.1
 // offload only the sending side of a TLS 1.3 session: there read needs 3.2.
 //
 // stdout, one JSON object per line (tls_peer.py's lines, with more fields):
@@ -31,13 +34,14 @@
 //    "ktls_tx":true,"ktls_rx":true,"cipher":"ECDHE-RSA-AES128-GCM-SHA256"}
 //   {"event":"sent","bytes":N,"api":"write","calls":C}       each payload
 //   {"event":"received","bytes":N,"api":"ssl","calls":C}       each payload; with
-//                       --recv-api read also "skipped_records":S (see PlainReader)
+//                       --recv-api read or splice also "skipped_records":S (see PlainReader)
 //   {"event":"done"}
 // Exit status: 0 done; 1 an error (one line on stderr); 2 a bad command
 // line; 3 a payload arrived different from what was sent; 4 the --send-api
 // or --recv-api asked for needs kTLS in a direction where it is not active
 // (after the "connected" line, which says which).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/tls.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
@@ -90,9 +94,9 @@ constexpr unsigned char kCloseNotify = 0;
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 enum class SendApi { kSsl, kWrite, kSendfile };
-enum class RecvApi { kSsl, kRead };
+enum class RecvApi { kSsl, kRead, kSplice };
 constexpr const char* kSendApiNames[] = {"ssl", "write", "sendfile"};
-constexpr const char* kRecvApiNames[] = {"ssl", "read"};
+constexpr const char* kRecvApiNames[] = {"ssl", "read", "splice"};
 
 struct Options {
   std::string role, mode;
@@ -172,7 +176,7 @@ Options parse_options(int argc, char** argv) {
     } else if (arg == "--recv-api") {
       std::string_view v = value();
       auto it = std::find(std::begin(kRecvApiNames), std::end(kRecvApiNames), v);
-      if (it == std::end(kRecvApiNames)) usage("--recv-api is ssl or read");
+      if (it == std::end(kRecvApiNames)) usage("--recv-api is ssl, read or splice");
       o.recv_api = static_cast<RecvApi>(it - std::begin(kRecvApiNames));
     } else if (arg.starts_with("--")) {
       usage("unknown option " + std::string(arg));
@@ -408,8 +412,9 @@ void require_ktls(const Options& o, SSL* ssl) {
             " needs kTLS TX, which is not active: " + why_inactive(o, ssl, false),
         kNoKtls);
   }
-  if (o.recv_api == RecvApi::kRead && !state.rx) {
-    die("--recv-api read needs kTLS RX, which is not active: " + why_inactive(o, ssl, true),
+  if (o.recv_api != RecvApi::kSsl && !state.rx) {
+    die(std::string("--recv-api ") + kRecvApiNames[static_cast<int>(o.recv_api)] +
+            " needs kTLS RX, which is not active: " + why_inactive(o, ssl, true),
         kNoKtls);
   }
 }
@@ -468,7 +473,17 @@ size_t send_payload(const Options& o, SSL* ssl, int fd, const std::string& data)
 // installed in the kernel, which a plain reader cannot do: it is an error.
 class PlainReader {
  public:
-  explicit PlainReader(int fd) : fd_(fd) {}
+  // splice: through a pipe (--recv-api splice) instead of recvmsg().
+  PlainReader(int fd, bool splice) : fd_(fd) {
+    if (splice && pipe2(pipe_, O_CLOEXEC) != 0) die(errno_text("pipe2"));
+  }
+  ~PlainReader() {
+    for (int p : pipe_) {
+      if (p >= 0) close(p);
+    }
+  }
+  PlainReader(const PlainReader&) = delete;
+  PlainReader& operator=(const PlainReader&) = delete;
 
   // Exactly size bytes of application data, or dies.
   std::string read_exactly(size_t size, size_t* calls, size_t* skipped) {
@@ -524,6 +539,10 @@ class PlainReader {
   // One recvmsg(); the record type from its control message. Dies on an
   // error if fail, returns -1 otherwise.
   ssize_t receive(char* buf, size_t len, unsigned char* type, bool fail = true) {
+    if (pipe_[0] >= 0) {
+      ssize_t n = receive_spliced(buf, len, fail);
+      if (n != kNotApplicationData) return n;
+    }
     for (;;) {
       iovec iov{.iov_base = buf, .iov_len = len};
       alignas(cmsghdr) char control[CMSG_SPACE(sizeof(unsigned char))];
@@ -560,7 +579,32 @@ class PlainReader {
         ") arrived where application data was expected");
   }
 
+  static constexpr ssize_t kNotApplicationData = -2;
+
+  // One splice() of a record into the pipe, and its bytes read back out;
+  // kNotApplicationData when the next record is of another type (splice
+  // leaves it for recvmsg()).
+  ssize_t receive_spliced(char* buf, size_t len, bool fail) {
+    ssize_t n;
+    do {
+      n = splice(fd_, nullptr, pipe_[1], nullptr, len, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EINVAL) return kNotApplicationData;
+    if (n < 0) {
+      if (fail) die(errno_text("splice"));
+      return -1;
+    }
+    for (ssize_t got = 0; got < n;) {
+      ssize_t r = read(pipe_[0], buf + got, static_cast<size_t>(n - got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) die(r < 0 ? errno_text("read from the pipe") : "the pipe ended early");
+      got += r;
+    }
+    return n;
+  }
+
   int fd_;
+  int pipe_[2] = {-1, -1};
   char scratch_[kMaxRecord];
   std::string leftover_;  // application data read past a payload's end
 };
@@ -568,7 +612,7 @@ class PlainReader {
 // Receives exactly size bytes through --recv-api.
 std::string receive_payload(const Options& o, SSL* ssl, PlainReader& plain, size_t size,
                             size_t* calls, size_t* skipped) {
-  if (o.recv_api == RecvApi::kRead) return plain.read_exactly(size, calls, skipped);
+  if (o.recv_api != RecvApi::kSsl) return plain.read_exactly(size, calls, skipped);
   std::string out(size, '\0');
   for (size_t got = 0; got < size;) {
     size_t n = 0;
@@ -596,7 +640,7 @@ void report(const char* event, size_t bytes, const char* api, size_t calls,
 }
 
 void exchange(const Options& o, SSL* ssl, int fd) {
-  PlainReader plain(fd);
+  PlainReader plain(fd, o.recv_api == RecvApi::kSplice);
   const char* send_api = kSendApiNames[static_cast<int>(o.send_api)];
   const char* recv_api = kRecvApiNames[static_cast<int>(o.recv_api)];
   bool server = o.role == "server";
@@ -606,7 +650,7 @@ void exchange(const Options& o, SSL* ssl, int fd) {
       std::string data = receive_payload(o, ssl, plain, size, &calls, &skipped);
       expect(data, seed(o, direction, size));
       std::string skipped_field =
-          o.recv_api == RecvApi::kRead ? ",\"skipped_records\":" + std::to_string(skipped) : "";
+          o.recv_api != RecvApi::kSsl ? ",\"skipped_records\":" + std::to_string(skipped) : "";
       report("received", size, recv_api, calls, skipped_field);
     };
     auto send = [&](const char* direction) {
@@ -627,7 +671,7 @@ void exchange(const Options& o, SSL* ssl, int fd) {
   }
   // Until the client goes away: an unread byte at close() would reset the
   // connection.
-  if (o.recv_api == RecvApi::kRead) {
+  if (o.recv_api != RecvApi::kSsl) {
     plain.wait_for_close();
   } else {
     char buf[kMaxRecord];
@@ -654,7 +698,7 @@ int main(int argc, char** argv) {
   SslPtr ssl = handshake(o, fd);
   announce(o, ssl.get(), fd, ends);
   require_ktls(o, ssl.get());
-  if (o.recv_api == RecvApi::kRead && SSL_has_pending(ssl.get())) {
+  if (o.recv_api != RecvApi::kSsl && SSL_has_pending(ssl.get())) {
     die("OpenSSL already holds received bytes, which plain reads would miss");
   }
   if (o.wait_go && o.role == "client") {
