@@ -16,6 +16,7 @@ packages=(
   libnss3-tools libnss3 libnspr4 android-libboringssl android-libboringssl-dev
   libgnutls28-dev libnss3-dev libnspr4-dev  # the bench workloads on GnuTLS and NSS
   tshark  # reads back the pcapng files (pcapng_tshark_test); brings capinfos (wireshark-common)
+  nginx  # the HTTP/1 server side of --records (nginx_records_bpf_test)
   # the vm tier (scripts/vm/): Debian kernels fetched with apt-get download and
   # unpacked with dpkg-deb, modules decompressed (xz, zstd) and indexed with
   # depmod (kmod), a busybox initramfs packed with cpio, booted under qemu

@@ -35,6 +35,12 @@ struct Stats {
   // Libraries attached after a running process had loaded them: its calls
   // before that moment, if any, were not seen (not counted in lost: unknown).
   uint64_t late_attaches = 0;
+  // Protocol records (--records, filled by the session): request/response
+  // pairs made, those with an error, times bytes were not HTTP/1 where a
+  // message was expected, and gaps (bytes that never arrived) in the streams
+  // the parsers read.
+  bool records_enabled = false;
+  uint64_t records = 0, record_errors = 0, record_parse_errors = 0, record_gaps = 0;
 
   template <typename Counters>
   void set_kernel(const Counters& c);

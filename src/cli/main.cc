@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
 
   install_signal_handlers();
   cli::Session session(**probes, *exporter, options->verbose, options->stacks);
+  if (options->records) session.enable_records(options->events);
   if (keys) {
     session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
                         options->keys_only ? &std::cout : nullptr);

@@ -32,6 +32,24 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
+      --records          HTTP/1 records instead of TLS calls: each connection's
+                         bytes put back in order and parsed, one row per request
+                         and its response, as soon as the response is whole:
+                         TIME COMM PID CONNECTION PROTO STATUS LATENCY REQ RESP
+                         REQUEST (REQ and RESP: bytes on the wire, headers and
+                         body; LATENCY: request's first byte to response's last;
+                         CONNECTION ">" on the client, "<" on the server). Both
+                         ends are shown when both are traced. A pair cut short
+                         says why in brackets ([no response], ...). With --json:
+                         {"type":"record","proto":"http1","ts_ns":..,"pid":..,
+                          "comm":..,"lib":"openssl","side":"client","fd":5,
+                          "laddr":..,"raddr":..,"conn_id":..,"method":"GET",
+                          "target":"/","host":..,"status":200,"latency_ns":..,
+                          "request_bytes":..,"response_bytes":..,
+                          "request_body_bytes":..,"response_body_bytes":..}
+                         and "error":".." when incomplete. HTTP/2 is not parsed
+      --events           with --records: the TLS calls' data too (rows or
+                         {"type":"data"} lines, interleaved with the records)
       --keylog FILE      also write the TLS secrets of every session seen
                          (OpenSSL; tested on 3.0) to FILE in NSS key log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
@@ -77,6 +95,8 @@ Examples:
   sudo tlstap -c curl -x               curl's traffic with full hex dumps
   sudo tlstap --json | jq -r 'select(.dir=="rx") | .data | @base64d'
   sudo tlstap -p 1234 -w capture.jsonl --stats=5
+  sudo tlstap -c nginx --records       nginx's HTTP/1 requests, one row each
+  sudo tlstap --records --json | jq 'select(.type=="record" and .status>=500)'
 
 Exit status: 0 stopped normally, 1 failure, 2 bad command line, 3 not enough
 privileges, 4 kernel without BTF, 5 kernel without uprobes, 6 no TLS library
@@ -102,7 +122,18 @@ std::unexpected<Error> usage(const std::string& message) {
 
 Result<Options> parse_options(int argc, char** argv) {
   // --no-STACK for each stack in kLibKinds: values kNoStack + its index.
-  enum { kStats = 1000, kRingSize, kSyscallHook, kLib, kList, kNoKtls, kKeylog, kNoStack };
+  enum {
+    kStats = 1000,
+    kRingSize,
+    kSyscallHook,
+    kLib,
+    kList,
+    kNoKtls,
+    kKeylog,
+    kRecords,
+    kEvents,
+    kNoStack
+  };
   constexpr int kStacks = std::size(discovery::kLibKinds);
   static const std::vector<std::string> kNoNames = [] {
     std::vector<std::string> names;
@@ -126,6 +157,8 @@ Result<Options> parse_options(int argc, char** argv) {
         {"list", no_argument, nullptr, kList},
         {"no-ktls", no_argument, nullptr, kNoKtls},
         {"keylog", required_argument, nullptr, kKeylog},
+        {"records", no_argument, nullptr, kRecords},
+        {"events", no_argument, nullptr, kEvents},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
@@ -139,6 +172,7 @@ Result<Options> parse_options(int argc, char** argv) {
   Options o;
   std::optional<std::set<discovery::LibKind>> lib_chosen;
   bool ktls_chosen = false;
+  bool events_chosen = false;
   std::set<discovery::LibKind> excluded;
   optind = 0;  // reset: tests call this more than once
   opterr = 0;
@@ -238,6 +272,12 @@ Result<Options> parse_options(int argc, char** argv) {
       case kKeylog:
         o.keylog_path = optarg;
         break;
+      case kRecords:
+        o.records = true;
+        break;
+      case kEvents:
+        events_chosen = true;
+        break;
       case 'v':
         o.verbose = true;
         break;
@@ -263,9 +303,16 @@ Result<Options> parse_options(int argc, char** argv) {
     o.ktls = o.ktls && ktls_chosen;
   }
   for (discovery::LibKind kind : excluded) o.stacks.erase(kind);
+  if (events_chosen && !o.records) {
+    return usage("--events goes with --records (without it the calls' data is shown anyway)");
+  }
+  o.events = !o.records || events_chosen;
+  if (o.hex && !o.events) return usage("-x dumps the calls' data: with --records add --events");
   if (o.keys_only) {
     if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");
-    if (o.json || o.hex || o.list) return usage("tlstap keys writes key log lines only");
+    if (o.json || o.hex || o.list || o.records || events_chosen) {
+      return usage("tlstap keys writes key log lines only");
+    }
     // Secrets come from OpenSSL builds so far; the rest is not hooked.
     if (!o.stacks.contains(discovery::LibKind::kOpenSsl)) {
       return usage("tlstap keys reads OpenSSL's secrets: --no-openssl leaves nothing");

@@ -16,6 +16,10 @@ struct Options {
   loader::Filters filters;
   bool json = false;
   bool hex = false;
+  // --records: HTTP/1 request/response pairs, instead of the TLS calls'
+  // data (events false) unless --events asks for both.
+  bool records = false;
+  bool events = true;
   std::string write_path;             // -w
   std::optional<int> stats_interval;  // --stats[=SECONDS]
   uint32_t ring_bytes = 64u << 20;

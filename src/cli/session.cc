@@ -17,6 +17,14 @@ constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
 constexpr auto kRescanWindow = std::chrono::seconds(1);
 // How often to look for the tls module while waiting for it.
 constexpr auto kKtlsModuleCheck = std::chrono::milliseconds(200);
+// How often records give up old holes and close idle connections.
+constexpr auto kRecordExpiry = std::chrono::seconds(1);
+
+uint64_t realtime_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // The command name of a running process ("" if it is gone).
 std::string comm_of(pid_t pid) {
@@ -33,11 +41,20 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
       exporter_(exporter),
       verbose_(verbose),
       pipeline_(
-          capture::realtime_offset_ns(),
-          [this](const capture::DataEvent& e) { exporter_.on_data(e); },
+          capture::realtime_offset_ns(), [this](const capture::DataEvent& e) { on_event(e); },
           [this](const capture::FileMappedEvent& m) { on_file_mapped(m); },
           [this](const capture::SecretsEvent& e) { on_secrets(e); }),
       stacks_(std::move(stacks)) {}
+
+void Session::enable_records(bool show_events) {
+  records_ = std::make_unique<Records>(exporter_);
+  show_events_ = show_events;
+}
+
+void Session::on_event(const capture::DataEvent& e) {
+  if (show_events_) exporter_.on_data(e);
+  if (records_) records_->add(e);
+}
 
 void Session::enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file,
                           std::ostream* out) {
@@ -275,6 +292,7 @@ capture::Stats Session::snapshot() const {
   s.late_attaches = late_attaches_;
   s.key_sessions = key_sessions_;
   s.key_sessions_unusable = key_sessions_unusable_;
+  if (records_) records_->add_stats(&s);
   return s;
 }
 
@@ -301,6 +319,10 @@ void Session::run(const std::atomic<bool>& stop,
       }
     }
     pipeline_.flush(now, kMaxCallIdle);
+    if (records_ && now >= next_record_expiry_) {
+      records_->expire(realtime_now_ns());
+      next_record_expiry_ = now + kRecordExpiry;
+    }
     exporter_.flush();
     if (exporter_.failed()) {
       std::cerr << "tlstap: the output cannot be written any more (reader gone or disk full); "
@@ -316,6 +338,9 @@ void Session::run(const std::atomic<bool>& stop,
   while (probes_.poll(0, handler) > 0) {
   }
   pipeline_.flush(Clock::now(), Clock::duration::zero());
+  // The last connections' messages: a request still waiting for its
+  // response, a response delimited by the connection's end.
+  if (records_) records_->close_all();
   exporter_.flush();
 }
 

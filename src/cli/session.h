@@ -15,6 +15,7 @@
 
 #include "capture/pipeline.h"
 #include "capture/stats.h"
+#include "cli/records.h"
 #include "discovery/targets.h"
 #include "export/exporter.h"
 #include "keys/key_log_file.h"
@@ -38,6 +39,10 @@ class Session {
   // Key log lines written, and how many libraries' secrets can be read.
   uint64_t key_lines_written() const { return key_lines_; }
   int key_libraries() const { return key_files_used_; }
+
+  // --records: events also go to HTTP/1 reassembly and pairing, whose
+  // records go to the exporter; the events themselves too if show_events.
+  void enable_records(bool show_events);
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
@@ -78,6 +83,7 @@ class Session {
   // The secret offsets of an OpenSSL file: its key-file slot, or 0 (said why).
   uint32_t key_file_for(const discovery::Target& t);
   void on_secrets(const capture::SecretsEvent& e);
+  void on_event(const capture::DataEvent& e);
 
   enum class KtlsState { kOff, kWaiting, kAttached };
 
@@ -87,6 +93,10 @@ class Session {
   discovery::Inventory inventory_;
   capture::Pipeline pipeline_;
   std::deque<Rescan> rescans_;
+  // --records (enable_records)
+  std::unique_ptr<Records> records_;
+  bool show_events_ = true;
+  Clock::time_point next_record_expiry_{};
   std::set<discovery::LibKind> stacks_;
   // Per target file: "attached N probes", or why not.
   std::map<discovery::FileId, std::string> attach_status_;

@@ -4,6 +4,7 @@
 
 #include "capture/events.h"
 #include "capture/stats.h"
+#include "protocols/http1/types.h"
 
 namespace tlstap::exporting {
 
@@ -11,6 +12,8 @@ class Exporter {
  public:
   virtual ~Exporter() = default;
   virtual void on_data(const capture::DataEvent& event) = 0;
+  // A request paired with its response (--records), as soon as both are whole.
+  virtual void on_record(const protocols::http1::Record& record) = 0;
   // final is true once, at exit.
   virtual void on_stats(const capture::Stats& stats, bool final) = 0;
   // Called after each batch of events: make them visible.

@@ -143,6 +143,10 @@ void ParseJsonLines(const std::string& text, Capture* out) {
       out->stats.push_back(std::move(j));
       continue;
     }
+    if (type == "record") {
+      out->records.push_back(std::move(j));
+      continue;
+    }
     ASSERT_EQ(type, "data") << "line " << number << ": " << Printable(line, 200);
     DataEvent e;
     try {

@@ -38,7 +38,8 @@ struct DataEvent {
 // Everything one tlstap run wrote.
 struct Capture {
   std::vector<DataEvent> events;
-  std::vector<nlohmann::json> stats;  // every {"type":"stats"} line, in order
+  std::vector<nlohmann::json> stats;    // every {"type":"stats"} line, in order
+  std::vector<nlohmann::json> records;  // every {"type":"record"} line (--records), in order
   std::optional<int> exit_status;
   std::string stderr_text;
 

@@ -247,5 +247,28 @@ TEST(Options, KeysSubcommandAndKeylog) {
   EXPECT_TRUE(beside->json);
 }
 
+TEST(Options, RecordsReplaceEventsUnlessBothAreAsked) {
+  auto plain = Parse({});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->records);
+  EXPECT_TRUE(plain->events);
+  auto records = Parse({"--records", "--json"});
+  ASSERT_TRUE(records) << records.error().message;
+  EXPECT_TRUE(records->records);
+  EXPECT_FALSE(records->events);
+  auto both = Parse({"--events", "--records", "-x"});
+  ASSERT_TRUE(both) << both.error().message;
+  EXPECT_TRUE(both->records);
+  EXPECT_TRUE(both->events);
+  EXPECT_TRUE(both->hex);
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"--events"}, {"--records", "-x"}, {"keys", "--records"}, {"keys", "--events"}}) {
+    auto o = Parse(args);
+    ASSERT_FALSE(o) << args.back();
+    EXPECT_EQ(o.error().code, ExitCode::kUsage);
+    EXPECT_NE(o.error().message.find("tlstap --help"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace tlstap

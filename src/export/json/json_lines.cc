@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "export/format.h"
+#include "export/json/record_json.h"
 
 namespace tlstap::exporting {
 namespace {
@@ -76,6 +77,12 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
 }
 
+void JsonLinesExporter::on_record(const protocols::http1::Record& r) {
+  line_.clear();
+  append_record_json(&line_, r);
+  out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
+}
+
 void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
   out_ << R"({"type":"stats","ts_ns":)" << now_ns() << R"(,"final":)" << (final ? "true" : "false")
        << R"(,"calls":)" << s.calls << R"(,"call_bytes":)" << s.call_bytes << R"(,"events":)"
@@ -89,7 +96,12 @@ void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
     out_ << (first ? "" : ",") << '"' << name << "\":" << value;
     first = false;
   }
-  out_ << "}}\n";
+  out_ << "}";
+  if (s.records_enabled) {
+    out_ << R"(,"records":{"http1":)" << s.records << R"(,"errors":)" << s.record_errors
+         << R"(,"parse_errors":)" << s.record_parse_errors << R"(,"gaps":)" << s.record_gaps << "}";
+  }
+  out_ << "}\n";
 }
 
 }  // namespace tlstap::exporting

@@ -1,5 +1,6 @@
-// JSON lines, one object per line: data events with every byte (base64) and
-// statistics. Field names are an interface: extend, never rename.
+// JSON lines, one object per line: data events with every byte (base64),
+// protocol records (export/json/record_json.h) and statistics. Field names are an interface:
+// extend, never rename.
 #pragma once
 
 #include <ostream>
@@ -13,6 +14,7 @@ class JsonLinesExporter : public Exporter {
  public:
   explicit JsonLinesExporter(std::ostream& out) : out_(out) {}
   void on_data(const capture::DataEvent& event) override;
+  void on_record(const protocols::http1::Record& record) override;
   void on_stats(const capture::Stats& stats, bool final) override;
   void flush() override { out_.flush(); }
   bool failed() const override { return out_.bad(); }

@@ -4,11 +4,14 @@
 #include <ctime>
 
 #include "export/format.h"
+#include "export/text/record_table.h"
 
 namespace tlstap::exporting {
 namespace {
 
 constexpr const char* kHeader = "%-15s %-15s %7s %-3s %8s %-47s %s\n";
+
+}  // namespace
 
 std::string format_time(uint64_t ts_ns, bool utc) {
   time_t secs = static_cast<time_t>(ts_ns / 1'000'000'000);
@@ -23,8 +26,6 @@ std::string format_time(uint64_t ts_ns, bool utc) {
            static_cast<unsigned>(ts_ns % 1'000'000'000 / 1000));
   return buf;
 }
-
-}  // namespace
 
 TableExporter::TableExporter(std::ostream& out, std::ostream& status, TableOptions options)
     : out_(out), status_(status), options_(options) {}
@@ -79,6 +80,14 @@ void TableExporter::on_data(const capture::DataEvent& e) {
   if (options_.hex) write_hex_dump(out_, e.data);
 }
 
+void TableExporter::on_record(const protocols::http1::Record& r) {
+  if (!record_header_written_) {
+    out_ << format_record_header();
+    record_header_written_ = true;
+  }
+  out_ << format_record_row(r, options_.utc);
+}
+
 void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
   char line[512];
   snprintf(line, sizeof(line),
@@ -88,6 +97,11 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
            human_bytes(s.call_bytes).c_str(), 100.0 * s.captured_share(),
            100.0 * s.attributed_share(), s.targets_attached, s.probes_attached);
   out << line;
+  if (s.records_enabled) {
+    out << "tlstap: records: " << s.records << " HTTP/1 request/response pairs (" << s.record_errors
+        << " with an error); " << s.record_parse_errors << " times the bytes were not HTTP/1, "
+        << s.record_gaps << " gaps in the streams\n";
+  }
   write_losses_text(out, s);
 }
 

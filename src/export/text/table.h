@@ -1,6 +1,8 @@
 // The live table, read like tcpdump or sslsniff:
 //   TIME COMM PID DIR LEN CONNECTION PLAINTEXT-preview
-// with -x a hex dump of every captured byte under each row. Statistics go to
+// with -x a hex dump of every captured byte under each row; with --records,
+// rows of request/response pairs (export/text/record_table.h), each kind
+// under its own header, written before its first row. Statistics go to
 // a separate stream (stderr) so the table stays pipeable.
 #pragma once
 
@@ -20,6 +22,8 @@ class TableExporter : public Exporter {
  public:
   TableExporter(std::ostream& out, std::ostream& status, TableOptions options);
   void on_data(const capture::DataEvent& event) override;
+  // A row of the record table (export/text/record_table.h).
+  void on_record(const protocols::http1::Record& record) override;
   void on_stats(const capture::Stats& stats, bool final) override;
   void flush() override { out_.flush(); }
   bool failed() const override { return out_.bad(); }
@@ -28,9 +32,12 @@ class TableExporter : public Exporter {
   std::ostream& out_;
   std::ostream& status_;
   TableOptions options_;
-  bool header_written_ = false;  // written with the first row
+  bool header_written_ = false;         // written with the first row
+  bool record_header_written_ = false;  // written with the first record row
 };
 
+// "22:26:40.123456": the TIME column, local time unless utc.
+std::string format_time(uint64_t ts_ns, bool utc);
 // The connection column: "fd 5 127.0.0.1:51514 > 127.0.0.1:8443" (">" for
 // tx, "<" for rx), "fd 5 unix", or "unattributed".
 std::string format_connection(const capture::DataEvent& e);

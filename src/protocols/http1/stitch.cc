@@ -11,6 +11,7 @@ Record make_record(const Message* req, const Message* resp, std::string error) {
   if (req) {
     r.method = req->method;
     r.target = req->target;
+    r.host = req->header("Host");
     r.request_bytes = req->wire_size;
     r.request_body_bytes = req->body_size;
     r.ts_ns = req->first_ts_ns;

@@ -56,7 +56,8 @@ struct Record {
 
   std::string method;  // "" when the request was not seen
   std::string target;
-  int status = 0;                                            // 0 when the response was not seen
+  std::string host;  // the request's Host header; "" when absent or not seen
+  int status = 0;    // 0 when the response was not seen
   uint64_t request_bytes = 0, response_bytes = 0;            // on the wire
   uint64_t request_body_bytes = 0, response_body_bytes = 0;  // decoded
   uint64_t ts_ns = 0;  // the request's first byte (else the response's)

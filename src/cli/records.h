@@ -1,0 +1,37 @@
+// --records: the session's DataEvents reassembled per connection
+// (streams::Reassembler), parsed and paired as HTTP/1 (http1::Tracker);
+// each request/response pair goes to the exporter the moment both are whole.
+#pragma once
+
+#include <cstdint>
+
+#include "capture/events.h"
+#include "capture/stats.h"
+#include "export/exporter.h"
+#include "protocols/http1/tracker.h"
+#include "streams/reassembler.h"
+
+namespace tlstap::cli {
+
+class Records {
+ public:
+  explicit Records(exporting::Exporter& exporter, streams::Limits limits = {});
+  Records(const Records&) = delete;
+  Records& operator=(const Records&) = delete;
+
+  void add(const capture::DataEvent& event) { reassembler_.add(event); }
+  // Gives up holes too old to be filled and closes idle connections (their
+  // last messages become records), at now_ns (CLOCK_REALTIME, as events).
+  void expire(uint64_t now_ns) { reassembler_.expire(now_ns); }
+  // At exit: every connection closed, what each held parsed and paired, so
+  // the last requests show up (with "no response" if none came).
+  void close_all() { reassembler_.close_all(); }
+  // Fills the record counters of *s.
+  void add_stats(capture::Stats* s) const;
+
+ private:
+  protocols::http1::Tracker tracker_;  // before reassembler_, which feeds it
+  streams::Reassembler reassembler_;
+};
+
+}  // namespace tlstap::cli

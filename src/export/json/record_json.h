@@ -1,0 +1,21 @@
+// A protocol record as one JSON line (--records --json):
+//   {"type":"record","proto":"http1","ts_ns":..,"pid":..,"comm":"curl",
+//    "lib":"openssl","side":"client","fd":5,"laddr":..,"raddr":..,"conn_id":..,
+//    "method":"GET","target":"/","host":"localhost:8443","status":200,
+//    "latency_ns":..,"request_bytes":..,"response_bytes":..,
+//    "request_body_bytes":..,"response_body_bytes":..}
+// plus "error":"..." when the pair is incomplete. A side not seen leaves
+// its fields empty: method, target and host "", status and latency_ns 0.
+// Field names are an interface: extend, never rename.
+#pragma once
+
+#include <string>
+
+#include "protocols/http1/types.h"
+
+namespace tlstap::exporting {
+
+// Appends the line, '\n' included, to *out.
+void append_record_json(std::string* out, const protocols::http1::Record& r);
+
+}  // namespace tlstap::exporting

@@ -1,0 +1,354 @@
+// tlstap --records against Debian's nginx and curl (both on OpenSSL) over
+// TLS, HTTP/1.1: each request is one record on each side, curl's (client)
+// and the nginx worker's (server), with the method, target, status, the
+// sizes curl itself counted, and the connection's addresses.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/bpf/proc_inspect.h"
+#include "tests/bpf/subprocess.h"
+#include "tests/bpf/test_env.h"
+#include "tests/bpf/tlstap_session.h"
+
+namespace tlstap::bpf_test {
+namespace {
+
+constexpr char kNginx[] = "/usr/sbin/nginx";
+constexpr char kUserAgent[] = "tlstap-records-test";
+constexpr char kHost[] = "127.0.0.1";
+constexpr size_t kStaticSize = 5000;
+constexpr size_t kUploadSize = 20000;
+constexpr char kCreated[] = "created\n";  // what `return 201` sends
+// What curl says about each transfer (-w), one line each.
+constexpr char kCurlReport[] =
+    "%{size_request} %{size_header} %{size_download} %{local_port} %{http_code}\n";
+
+// curl's own account of one transfer: bytes of the request as sent
+// (headers and body, chunk framing included), of the response's headers
+// and of its body.
+struct Transfer {
+  uint64_t request = 0, header = 0, download = 0;
+  int local_port = 0, status = 0;
+};
+
+uint64_t Now() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The process whose parent is parent (nginx's one worker), or 0.
+pid_t ChildOf(pid_t parent) {
+  DIR* proc = opendir("/proc");
+  if (!proc) return 0;
+  pid_t child = 0;
+  while (dirent* d = readdir(proc)) {
+    pid_t pid = atoi(d->d_name);
+    if (pid <= 0) continue;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: comm may hold spaces, so start after ')'.
+    size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) {
+      child = pid;
+      break;
+    }
+  }
+  closedir(proc);
+  return child;
+}
+
+class NginxRecordsTest : public BpfTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(BpfTest::SetUp());
+    ASSERT_EQ(access(kNginx, X_OK), 0)
+        << kNginx << " is missing: run scripts/install-deps.sh (Debian's nginx)";
+    ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_, &cert_));
+    ASSERT_EQ(mkdir((dir_ / "www").c_str(), 0755), 0);
+    static_body_ = Payload("nginx/static", kStaticSize);
+    ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "www/static.txt", static_body_));
+    port_ = FreeTcpPort(kHost);
+    ASSERT_GT(port_, 0);
+    server_addr_ = HostPort(kHost, port_);
+    const std::string& d = dir_.path();
+    // HTTP/1.1 only (no http2 on the listen line). The worker runs as root:
+    // the files are in the test's 0700 directory.
+    std::string conf;
+    conf += "worker_processes 1;\n";
+    conf += "user root;\n";
+    conf += "pid " + d + "/nginx.pid;\n";
+    conf += "events { worker_connections 64; }\n";
+    conf += "http {\n";
+    conf += "  access_log off;\n";
+    for (const char* temp : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
+      conf += "  " + std::string(temp) + "_temp_path " + d + "/" + temp + ";\n";
+    }
+    conf += "  server {\n";
+    conf += "    listen " + server_addr_ + " ssl;\n";
+    conf += "    ssl_certificate " + cert_.cert + ";\n";
+    conf += "    ssl_certificate_key " + cert_.key + ";\n";
+    conf += "    root " + d + "/www;\n";
+    conf += "    location = /upload { return 201 \"created\\n\"; }\n";
+    conf += "    location / { }\n";
+    conf += "  }\n";
+    conf += "}\n";
+    ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "nginx.conf", conf));
+    SpawnOptions options = Command({kNginx, "-p", d, "-c", dir_ / "nginx.conf", "-e",
+                                    dir_ / "error.log", "-g", "daemon off;"});
+    options.stdin_pipe = false;
+    nginx_ = std::make_unique<Subprocess>(options);
+    ASSERT_TRUE(nginx_->ok()) << nginx_->error();
+    ASSERT_TRUE(WaitForListen(port_, 10s)) << nginx_->Stderr() << ReadFile(dir_ / "error.log");
+    for (auto deadline = std::chrono::steady_clock::now() + 10s;
+         !worker_ && std::chrono::steady_clock::now() < deadline;) {
+      worker_ = ChildOf(nginx_->pid());
+      if (!worker_) std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_GT(worker_, 0) << "nginx (pid " << nginx_->pid() << ") started no worker";
+  }
+
+  std::string Url(const std::string& path) const { return "https://" + server_addr_ + path; }
+
+  // Runs `curl --http1.1 -k curl_args...` (one -w line per transfer) while
+  // `tlstap --json tlstap_args... --pid CURL --pid WORKER` runs.
+  void RunCurl(const std::vector<std::string>& curl_args,
+               const std::vector<std::string>& tlstap_args) {
+    std::vector<std::string> argv = {kCurl, "-sS",      "--http1.1", "-k",
+                                     "-A",  kUserAgent, "-w",        kCurlReport};
+    argv.insert(argv.end(), curl_args.begin(), curl_args.end());
+    Subprocess curl(HeldCommand(argv));
+    ASSERT_TRUE(curl.ok()) << curl.error();
+    curl_pid_ = curl.pid();
+    std::vector<std::string> args = tlstap_args;
+    for (pid_t pid : {curl.pid(), worker_}) {
+      args.push_back("--pid");
+      args.push_back(std::to_string(pid));
+    }
+    TlstapSession tap;
+    ASSERT_NO_FATAL_FAILURE(tap.Start(args));
+    start_ns_ = Now();
+    ASSERT_TRUE(curl.Write("go\n", 5s));
+    curl.CloseStdin();
+    ASSERT_EQ(curl.Wait(30s), 0) << curl.Stderr();
+    end_ns_ = Now();
+    ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture_));
+    std::istringstream lines(curl.Stdout());
+    std::string line;
+    while (std::getline(lines, line)) {
+      Transfer t;
+      std::istringstream fields(line);
+      ASSERT_TRUE(fields >> t.request >> t.header >> t.download >> t.local_port >> t.status)
+          << "curl -w line: " << line;
+      transfers_.push_back(t);
+    }
+  }
+
+  // The records of one process, in the order tlstap wrote them.
+  std::vector<nlohmann::json> RecordsOf(pid_t pid) const {
+    std::vector<nlohmann::json> out;
+    for (const nlohmann::json& r : capture_.records) {
+      if (r.value("pid", 0) == pid) out.push_back(r);
+    }
+    return out;
+  }
+
+  std::string AllRecords() const {
+    std::string s;
+    for (const nlohmann::json& r : capture_.records) s += "\n  " + r.dump();
+    return s.empty() ? " none" : s;
+  }
+
+  struct Expected {
+    std::string method, target;
+    int status = 0;
+    uint64_t request_body = 0, response_body = 0;
+  };
+
+  // Both sides' records of transfer t: curl's (client) and the worker's
+  // (server), field by field.
+  void ExpectPair(const nlohmann::json& client, const nlohmann::json& server, const Transfer& t,
+                  const Expected& e) {
+    const std::string curl_addr = HostPort(kHost, t.local_port);
+    struct Side {
+      const nlohmann::json& r;
+      pid_t pid;
+      const char *comm, *side;
+      std::string laddr, raddr;
+    };
+    for (const Side& s : {Side{client, curl_pid_, "curl", "client", curl_addr, server_addr_},
+                          Side{server, worker_, "nginx", "server", server_addr_, curl_addr}}) {
+      SCOPED_TRACE(std::string(s.side) + " record " + s.r.dump());
+      const nlohmann::json& r = s.r;
+      EXPECT_EQ(r.value("type", ""), "record");
+      EXPECT_EQ(r.value("proto", ""), "http1");
+      EXPECT_EQ(r.value("pid", 0), s.pid);
+      EXPECT_EQ(r.value("comm", ""), s.comm);
+      EXPECT_EQ(r.value("lib", ""), "openssl");
+      EXPECT_EQ(r.value("side", ""), s.side);
+      EXPECT_GE(r.value("fd", -1), 0);
+      EXPECT_EQ(r.value("laddr", ""), s.laddr);
+      EXPECT_EQ(r.value("raddr", ""), s.raddr);
+      EXPECT_NE(r.value("conn_id", uint64_t{0}), 0u);
+      EXPECT_EQ(r.value("method", ""), e.method);
+      EXPECT_EQ(r.value("target", ""), e.target);
+      EXPECT_EQ(r.value("host", ""), server_addr_);
+      EXPECT_EQ(r.value("status", 0), e.status);
+      EXPECT_EQ(r.value("request_bytes", uint64_t{0}), t.request);
+      EXPECT_EQ(r.value("response_bytes", uint64_t{0}), t.header + t.download);
+      EXPECT_EQ(r.value("request_body_bytes", uint64_t{1}), e.request_body);
+      EXPECT_EQ(r.value("response_body_bytes", uint64_t{0}), e.response_body);
+      const uint64_t ts = r.value("ts_ns", uint64_t{0});
+      EXPECT_GE(ts, start_ns_);
+      EXPECT_LE(ts, end_ns_);
+      const uint64_t latency = r.value("latency_ns", uint64_t{0});
+      EXPECT_GT(latency, 0u);
+      EXPECT_LE(ts + latency, end_ns_) << "the response ended after curl did";
+      EXPECT_FALSE(r.contains("error"));
+    }
+  }
+
+  // The fd of pid's data events (all on one connection), for --events runs.
+  int FdOfEvents(pid_t pid) const {
+    std::set<int> fds;
+    for (const DataEvent* e : capture_.OfPid(pid)) fds.insert(e->fd);
+    EXPECT_EQ(fds.size(), 1u) << "pid " << pid << ": " << Describe(capture_.OfPid(pid));
+    return fds.empty() ? -1 : *fds.begin();
+  }
+
+  void ExpectRecordStats(uint64_t records) const {
+    const nlohmann::json* stats = capture_.final_stats();
+    ASSERT_TRUE(stats) << "no final stats line";
+    ASSERT_TRUE(stats->contains("records")) << stats->dump();
+    const nlohmann::json& r = stats->at("records");
+    EXPECT_EQ(r.value("http1", uint64_t{0}), records) << stats->dump();
+    EXPECT_EQ(r.value("errors", uint64_t{1}), 0u) << stats->dump();
+    EXPECT_EQ(r.value("parse_errors", uint64_t{1}), 0u) << stats->dump();
+    EXPECT_EQ(r.value("gaps", uint64_t{1}), 0u) << stats->dump();
+    ExpectNoLoss(capture_);
+  }
+
+  TempDir dir_;
+  Certificate cert_;
+  std::string static_body_;
+  int port_ = 0;
+  std::string server_addr_;
+  std::unique_ptr<Subprocess> nginx_;
+  pid_t worker_ = 0;
+  pid_t curl_pid_ = 0;
+  uint64_t start_ns_ = 0, end_ns_ = 0;
+  Capture capture_;
+  std::vector<Transfer> transfers_;
+};
+
+// One GET of a static file, with --events: the records' sizes are also
+// those of the bytes each side's calls carried.
+TEST_F(NginxRecordsTest, OneGetBothSides) {
+  ASSERT_NO_FATAL_FAILURE(
+      RunCurl({"-o", dir_ / "got", Url("/static.txt")}, {"--records", "--events"}));
+  ASSERT_TRUE(SameBytes(ReadFile(dir_ / "got"), static_body_));
+  ASSERT_EQ(transfers_.size(), 1u);
+  const Transfer& t = transfers_[0];
+  ASSERT_EQ(t.status, 200);
+  ASSERT_EQ(t.download, kStaticSize);
+  std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
+  ASSERT_EQ(client.size(), 1u) << AllRecords();
+  ASSERT_EQ(server.size(), 1u) << AllRecords();
+  ASSERT_EQ(capture_.records.size(), 2u) << AllRecords();
+  ExpectPair(client[0], server[0], t, {"GET", "/static.txt", 200, 0, kStaticSize});
+  // The data events are there too, and agree.
+  EXPECT_EQ(client[0].value("fd", -2), FdOfEvents(curl_pid_));
+  EXPECT_EQ(server[0].value("fd", -2), FdOfEvents(worker_));
+  const std::string request = "GET /static.txt HTTP/1.1\r\nHost: " + server_addr_ +
+                              "\r\nUser-Agent: " + kUserAgent + "\r\nAccept: */*\r\n\r\n";
+  EXPECT_EQ(capture_.Stream(curl_pid_, "tx"), request);
+  EXPECT_EQ(capture_.Stream(worker_, "rx"), request);
+  EXPECT_EQ(t.request, request.size());
+  EXPECT_EQ(capture_.Stream(curl_pid_, "rx").size(), t.header + t.download);
+  EXPECT_EQ(capture_.Stream(worker_, "tx").size(), t.header + t.download);
+  ExpectRecordStats(2);
+}
+
+// Two GETs on one keep-alive connection, --records alone: two records per
+// side, in order, on one connection, and no data events.
+TEST_F(NginxRecordsTest, TwoGetsOnOneKeepAliveConnection) {
+  ASSERT_NO_FATAL_FAILURE(RunCurl(
+      {"-o", "/dev/null", "-o", "/dev/null", Url("/static.txt"), Url("/static.txt?second=1")},
+      {"--records"}));
+  ASSERT_EQ(transfers_.size(), 2u);
+  EXPECT_EQ(transfers_[0].local_port, transfers_[1].local_port) << "curl reused the connection";
+  std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
+  ASSERT_EQ(client.size(), 2u) << AllRecords();
+  ASSERT_EQ(server.size(), 2u) << AllRecords();
+  ASSERT_EQ(capture_.records.size(), 4u) << AllRecords();
+  ExpectPair(client[0], server[0], transfers_[0], {"GET", "/static.txt", 200, 0, kStaticSize});
+  ExpectPair(client[1], server[1], transfers_[1],
+             {"GET", "/static.txt?second=1", 200, 0, kStaticSize});
+  for (const auto* side : {&client, &server}) {
+    EXPECT_EQ((*side)[0].at("conn_id"), (*side)[1].at("conn_id"));
+    EXPECT_EQ((*side)[0].at("fd"), (*side)[1].at("fd"));
+    EXPECT_LE((*side)[0].value("ts_ns", uint64_t{0}), (*side)[1].value("ts_ns", uint64_t{0}));
+  }
+  EXPECT_TRUE(capture_.events.empty())
+      << "--records without --events: " << Describe(capture_.OfPid(curl_pid_));
+  ExpectRecordStats(4);
+}
+
+// A POST whose body curl sends chunked: the request's size on the wire
+// counts the chunk framing, its body size does not.
+TEST_F(NginxRecordsTest, ChunkedPost) {
+  const std::string upload = Payload("nginx/upload", kUploadSize);
+  ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "upload.bin", upload));
+  // "Expect:" off: no 100-continue round trip, one final response.
+  ASSERT_NO_FATAL_FAILURE(
+      RunCurl({"-o", dir_ / "got", "-H", "Transfer-Encoding: chunked", "-H",
+               "Expect:", "--data-binary", "@" + (dir_ / "upload.bin"), Url("/upload")},
+              {"--records", "--events"}));
+  EXPECT_EQ(ReadFile(dir_ / "got"), kCreated);
+  ASSERT_EQ(transfers_.size(), 1u);
+  const Transfer& t = transfers_[0];
+  ASSERT_EQ(t.status, 201);
+  const std::string sent = capture_.Stream(curl_pid_, "tx");
+  ASSERT_NE(sent.find("\r\nTransfer-Encoding: chunked\r\n"), std::string::npos)
+      << sent.substr(0, 300);
+  ASSERT_TRUE(sent.ends_with("\r\n0\r\n\r\n")) << "a chunked body ends with a last chunk";
+  EXPECT_EQ(sent.size(), t.request);
+  EXPECT_GT(t.request, kUploadSize + 13) << "the chunk framing is counted on the wire";
+  std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
+  ASSERT_EQ(client.size(), 1u) << AllRecords();
+  ASSERT_EQ(server.size(), 1u) << AllRecords();
+  ExpectPair(client[0], server[0], t, {"POST", "/upload", 201, kUploadSize, sizeof(kCreated) - 1});
+  ExpectRecordStats(2);
+}
+
+// nginx's own 404 page: a status that is not 2xx is a record like any other.
+TEST_F(NginxRecordsTest, NotFound) {
+  ASSERT_NO_FATAL_FAILURE(RunCurl({"-o", "/dev/null", Url("/missing.txt")}, {"--records"}));
+  ASSERT_EQ(transfers_.size(), 1u);
+  const Transfer& t = transfers_[0];
+  ASSERT_EQ(t.status, 404);
+  ASSERT_GT(t.download, 0u);
+  std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
+  ASSERT_EQ(client.size(), 1u) << AllRecords();
+  ASSERT_EQ(server.size(), 1u) << AllRecords();
+  ExpectPair(client[0], server[0], t, {"GET", "/missing.txt", 404, 0, t.download});
+  ExpectRecordStats(2);
+}
+
+}  // namespace
+}  // namespace tlstap::bpf_test

@@ -1,0 +1,125 @@
+// --records without root: DataEvents as the pipeline hands them on, through
+// cli::Records (reassembly and HTTP/1 pairing) to an exporter that keeps
+// what it is given.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cli/records.h"
+
+namespace tlstap::cli {
+namespace {
+
+using capture::DataEvent;
+using capture::Dir;
+
+class KeepingExporter : public exporting::Exporter {
+ public:
+  void on_data(const capture::DataEvent& e) override {
+    data.emplace_back(std::string_view(e.data));
+  }
+  void on_record(const protocols::http1::Record& r) override { records.push_back(r); }
+  void on_stats(const capture::Stats&, bool) override {}
+  void flush() override {}
+  bool failed() const override { return false; }
+
+  std::vector<std::string> data;
+  std::vector<protocols::http1::Record> records;
+};
+
+// A client's call on connection 1 (fd 7), its bytes at pos in direction dir.
+DataEvent Event(Dir dir, uint64_t pos, std::string data, uint64_t ts_ns) {
+  DataEvent e;
+  e.conn_id = 1;
+  e.pid = 100;
+  e.tid = 101;
+  e.fd = 7;
+  e.comm = "curl";
+  e.lib = capture::Lib::kOpenSsl;
+  e.attribution = capture::Attribution::kSyscall;
+  e.dir = dir;
+  e.stream_pos = pos;
+  e.len = data.size();
+  e.data = std::move(data);
+  e.ts_ns = ts_ns;
+  return e;
+}
+
+constexpr char kRequest[] = "GET /a HTTP/1.1\r\nHost: example\r\n\r\n";         // 35 bytes
+constexpr char kResponse[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";  // 40 bytes
+
+TEST(Records, PairsCallsIntoRecordsAsSoonAsTheResponseIsWhole) {
+  KeepingExporter out;
+  Records records(out);
+  // The request in two calls; the response's head and body in two more.
+  records.add(Event(Dir::kTx, 0, "GET /a HTTP/1.1\r\n", 1'000));
+  records.add(Event(Dir::kTx, 17, "Host: example\r\n\r\n", 1'100));
+  records.add(Event(Dir::kRx, 0, std::string(kResponse, 38), 5'000));
+  EXPECT_TRUE(out.records.empty()) << "the body is not whole yet";
+  records.add(Event(Dir::kRx, 38, "hi", 6'000));
+  ASSERT_EQ(out.records.size(), 1u);
+  const protocols::http1::Record& r = out.records[0];
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.target, "/a");
+  EXPECT_EQ(r.host, "example");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.client);
+  EXPECT_EQ(r.request_bytes, sizeof(kRequest) - 1);
+  EXPECT_EQ(r.response_bytes, sizeof(kResponse) - 1);
+  EXPECT_EQ(r.response_body_bytes, 2u);
+  EXPECT_EQ(r.ts_ns, 1'000u);
+  EXPECT_EQ(r.latency_ns, 5'000u);
+  EXPECT_EQ(r.conn.pid, 100);
+  EXPECT_EQ(r.conn.fd, 7);
+  EXPECT_EQ(r.conn.comm, "curl");
+  EXPECT_EQ(r.error, "");
+  EXPECT_TRUE(out.data.empty()) << "Records passes on records, not data";
+
+  capture::Stats s;
+  records.add_stats(&s);
+  EXPECT_TRUE(s.records_enabled);
+  EXPECT_EQ(s.records, 1u);
+  EXPECT_EQ(s.record_errors, 0u);
+}
+
+TEST(Records, CloseAllAtExitHandsOnTheLastRequest) {
+  KeepingExporter out;
+  Records records(out);
+  records.add(Event(Dir::kTx, 0, kRequest, 1'000));
+  EXPECT_TRUE(out.records.empty());
+  records.close_all();
+  ASSERT_EQ(out.records.size(), 1u);
+  EXPECT_EQ(out.records[0].method, "GET");
+  EXPECT_EQ(out.records[0].status, 0);
+  EXPECT_EQ(out.records[0].error, "no response");
+  capture::Stats s;
+  records.add_stats(&s);
+  EXPECT_EQ(s.records, 1u);
+  EXPECT_EQ(s.record_errors, 1u);
+}
+
+TEST(Records, ExpireClosesIdleConnectionsAndCountsGaps) {
+  KeepingExporter out;
+  streams::Limits limits;
+  limits.idle_timeout_ns = 10'000;
+  limits.max_hole_age_ns = 1'000;
+  Records records(out, limits);
+  records.add(Event(Dir::kTx, 0, kRequest, 1'000));
+  // The response's first 10 bytes never arrive.
+  records.add(Event(Dir::kRx, 10, std::string(kResponse).substr(10), 2'000));
+  records.expire(3'500);  // the hole is given up: a gap
+  capture::Stats s;
+  records.add_stats(&s);
+  EXPECT_EQ(s.record_gaps, 1u);
+  records.expire(20'000);  // idle: closed, its request becomes a record
+  ASSERT_EQ(out.records.size(), 1u);
+  EXPECT_EQ(out.records[0].method, "GET");
+  EXPECT_NE(out.records[0].error, "");
+  records.add_stats(&s);
+  EXPECT_EQ(s.records, 1u);
+  EXPECT_EQ(s.record_errors, 1u);
+}
+
+}  // namespace
+}  // namespace tlstap::cli
