@@ -33,7 +33,7 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
       --keylog FILE      also write the TLS secrets of every session seen
-                         (OpenSSL; tested on 3.0) to FILE in NSS key log format
+                         (OpenSSL, tested on 3.0; Go 1.17+) to FILE in NSS key log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
                          filename"); created 0600, appended to, no symbolic link
 
@@ -266,11 +266,15 @@ Result<Options> parse_options(int argc, char** argv) {
   if (o.keys_only) {
     if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");
     if (o.json || o.hex || o.list) return usage("tlstap keys writes key log lines only");
-    // Secrets come from OpenSSL builds so far; the rest is not hooked.
-    if (!o.stacks.contains(discovery::LibKind::kOpenSsl)) {
-      return usage("tlstap keys reads OpenSSL's secrets: --no-openssl leaves nothing");
+    // Secrets come from OpenSSL builds and Go programs so far; the rest is not hooked.
+    std::set<discovery::LibKind> with_keys;
+    for (discovery::LibKind kind : {discovery::LibKind::kOpenSsl, discovery::LibKind::kGo}) {
+      if (o.stacks.contains(kind)) with_keys.insert(kind);
     }
-    o.stacks = {discovery::LibKind::kOpenSsl};
+    if (with_keys.empty()) {
+      return usage("tlstap keys reads OpenSSL's and Go's secrets: with both off, nothing is left");
+    }
+    o.stacks = with_keys;
     o.ktls = false;
     o.keylog_path = std::exchange(o.write_path, "");
   }
