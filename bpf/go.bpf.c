@@ -8,6 +8,10 @@
  * There is no uretprobe: it would replace the return address on the
  * goroutine's stack, which Go copies elsewhere when the stack grows. User
  * space probes every RET instruction of the two functions instead.
+ *
+ * With keys requested, also the entry of (*tls.Config).writeKeyLog, which
+ * crypto/tls calls with every secret it derives (returning at once when the
+ * program set no KeyLogWriter): each call is one key log line.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -115,5 +119,68 @@ int go_call_exit(struct pt_regs *ctx)
 	struct emit_src src = { .buf = call.buf };
 
 	emit_tls_call(pid_tgid, call.lib, call.dir, &src, n, flags, sock, st);
+	return 0;
+}
+
+/* Bytes of a Go string or slice to read into a field of `field` bytes. */
+static __always_inline __u32 go_read_len(__u64 len, __u32 field)
+{
+	__u32 n = len < field ? (__u32)len : field;
+
+	barrier_var(n);
+	return n <= field ? n : 0;
+}
+
+/*
+ * crypto/tls.(*Config).writeKeyLog(label string, clientRandom, secret
+ * []byte), register ABI: the receiver in RAX, label's data and length in
+ * RBX and RCX, clientRandom's in RDI and RSI (capacity R8), secret's in R9
+ * and R10 (capacity R11). A call that must grow its stack first enters
+ * twice with the same values; user space writes each line once.
+ */
+SEC("uprobe")
+int go_keylog_enter(struct pt_regs *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 label_len = ctx->cx, random_len = ctx->si, secret_len = ctx->r10;
+	struct tlstap_logged_secret *e;
+	struct task_struct *task;
+	__u32 n;
+	long err = 0;
+
+	if (!should_trace(pid_tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		stat_add(TLSTAP_STAT_LOST_KEYS_RINGBUF, 1);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	n = go_read_len(label_len, TLSTAP_LABEL_FIELD);
+	if (n)
+		err |= bpf_probe_read_user(e->label, n, (const void *)ctx->bx);
+	if (random_len == sizeof(e->client_random))
+		err |= bpf_probe_read_user(e->client_random, sizeof(e->client_random),
+					   (const void *)ctx->di);
+	n = go_read_len(secret_len, TLSTAP_SECRET_FIELD);
+	if (n)
+		err |= bpf_probe_read_user(e->secret, n, (const void *)ctx->r9);
+	if (err) {
+		bpf_ringbuf_discard(e, 0);
+		stat_add(TLSTAP_STAT_LOST_KEYS_FAULT, 1);
+		return 0;
+	}
+	task = bpf_get_current_task_btf();
+	e->type = TLSTAP_RECORD_LOGGED_SECRET;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->lib = TLSTAP_COOKIE_LIB(bpf_get_attach_cookie(ctx));
+	e->label_len = label_len < 0xffffffff ? label_len : 0xffffffff;
+	e->random_len = random_len < 0xffffffff ? random_len : 0xffffffff;
+	e->secret_len = secret_len < 0xffffffff ? secret_len : 0xffffffff;
+	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
+	/* rare and small, and a key log reader waits for it: wake the reader */
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

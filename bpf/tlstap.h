@@ -34,6 +34,7 @@ enum tlstap_record_type {
 	TLSTAP_RECORD_DATA = 1,        /* struct tlstap_data_event */
 	TLSTAP_RECORD_FILE_MAPPED = 2, /* struct tlstap_file_mapped */
 	TLSTAP_RECORD_KEYS = 3, /* struct tlstap_keys_event + a tail by version */
+	TLSTAP_RECORD_LOGGED_SECRET = 4, /* struct tlstap_logged_secret */
 };
 
 /*
@@ -178,6 +179,33 @@ struct tlstap_keys_tls13 {
 	__u8 exporter_secret[TLSTAP_SECRET_FIELD];
 };
 
+#define TLSTAP_LABEL_FIELD 32
+
+/*
+ * One secret as a TLS library hands it to its own key log: Go's
+ * (*tls.Config).writeKeyLog(label, clientRandom, secret), which crypto/tls
+ * calls at every secret whether or not the program set a KeyLogWriter. The
+ * three fields of one key log line, final: no derivation left to do. The
+ * lengths are the library's (capped at 2^32 - 1); only the bytes that fit
+ * a field were read, and a random of any length but 32 was not read.
+ */
+struct tlstap_logged_secret {
+	__u32 type; /* TLSTAP_RECORD_LOGGED_SECRET */
+	__u32 pid;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u32 tid;
+	__u8 lib; /* enum tlstap_lib */
+	__u8 pad[3];
+	__u32 label_len;
+	__u32 random_len;
+	__u32 secret_len;
+	__u32 pad2;
+	char label[TLSTAP_LABEL_FIELD]; /* "CLIENT_TRAFFIC_SECRET_0", not NUL-terminated */
+	__u8 client_random[32];
+	__u8 secret[TLSTAP_SECRET_FIELD];
+	char comm[TLSTAP_COMM_LEN];
+};
+
 /* Per-CPU counters, one slot per cause; user space sums the CPUs. */
 enum tlstap_stat {
 	TLSTAP_STAT_CALLS = 0, /* TLS calls that returned data */
@@ -206,7 +234,10 @@ enum tlstap_stat {
 	/* kTLS calls whose iov_iter is of a kind tlstap cannot read (kernel users' kvec, ...) */
 	TLSTAP_STAT_LOST_KTLS_UNREADABLE_BYTES,
 	TLSTAP_STAT_LOST_KTLS_UNREADABLE_CALLS,
-	/* TLS sessions whose secrets could not be sent (ring full) or read; retried at the next call */
+	/*
+	 * TLS sessions whose secrets could not be sent (ring full) or read;
+	 * OpenSSL's are retried at the next call, a Go secret is lost
+	 */
 	TLSTAP_STAT_LOST_KEYS_RINGBUF,
 	TLSTAP_STAT_LOST_KEYS_FAULT,
 	TLSTAP_STAT_COUNT,

@@ -2,6 +2,7 @@
 
 #include <sys/sysmacros.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace tlstap::capture {
@@ -66,6 +67,24 @@ Record decode(std::span<const uint8_t> bytes) {
         std::memcpy(&t, tail, sizeof(t));
         std::memcpy(e.master_key.data(), t.master_key, sizeof(t.master_key));
       }
+      return e;
+    }
+    case TLSTAP_RECORD_LOGGED_SECRET: {
+      tlstap_logged_secret k;
+      if (bytes.size() < sizeof(k)) return Malformed{};
+      std::memcpy(&k, bytes.data(), sizeof(k));
+      LoggedSecretEvent e;
+      e.ts_ns = k.ts_ns;
+      e.pid = static_cast<pid_t>(k.pid);
+      e.tid = static_cast<pid_t>(k.tid);
+      e.comm.assign(k.comm, strnlen(k.comm, sizeof(k.comm)));
+      e.lib = static_cast<Lib>(k.lib);
+      e.label.assign(k.label, std::min<size_t>(k.label_len, sizeof(k.label)));
+      e.label_len = k.label_len;
+      e.random_len = k.random_len;
+      e.secret_len = k.secret_len;
+      std::memcpy(e.client_random.data(), k.client_random, sizeof(k.client_random));
+      std::memcpy(e.secret.data(), k.secret, sizeof(k.secret));
       return e;
     }
     default:

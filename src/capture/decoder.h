@@ -20,8 +20,8 @@ struct DataChunk {
 
 struct Malformed {};
 
-// SecretsEvent's ts_ns is still CLOCK_MONOTONIC here.
-using Record = std::variant<Malformed, DataChunk, FileMappedEvent, SecretsEvent>;
+// SecretsEvent's and LoggedSecretEvent's ts_ns are still CLOCK_MONOTONIC here.
+using Record = std::variant<Malformed, DataChunk, FileMappedEvent, SecretsEvent, LoggedSecretEvent>;
 
 Record decode(std::span<const uint8_t> bytes);
 

@@ -128,6 +128,21 @@ struct SecretsEvent {
   std::array<uint8_t, 64> client_app_secret{}, server_app_secret{}, exporter_secret{};
 };
 
+// One secret as the TLS library handed it to its own key log (Go's
+// (*tls.Config).writeKeyLog): the three fields of a key log line, final.
+// The lengths are the library's; a field holds only the bytes that fit
+// (client_random is read only when random_len is 32).
+struct LoggedSecretEvent {
+  uint64_t ts_ns = 0;  // CLOCK_REALTIME nanoseconds
+  pid_t pid = 0, tid = 0;
+  std::string comm;
+  Lib lib = Lib::kUnknown;
+  std::string label;  // "CLIENT_TRAFFIC_SECRET_0": its first 32 bytes at most
+  uint32_t label_len = 0, random_len = 0, secret_len = 0;
+  std::array<uint8_t, 32> client_random{};
+  std::array<uint8_t, 64> secret{};  // the first min(secret_len, 64) bytes
+};
+
 // A process mapped an executable file tlstap had not seen yet.
 struct FileMappedEvent {
   pid_t pid = 0;

@@ -14,6 +14,9 @@ void Pipeline::on_record(std::span<const uint8_t> bytes, Clock::time_point now) 
   } else if (auto* secrets = std::get_if<SecretsEvent>(&record)) {
     secrets->ts_ns += realtime_offset_ns_;
     if (on_secrets_) on_secrets_(*secrets);
+  } else if (auto* logged = std::get_if<LoggedSecretEvent>(&record)) {
+    logged->ts_ns += realtime_offset_ns_;
+    if (on_logged_secret_) on_logged_secret_(*logged);
   } else {
     ++stats_.malformed_records;
   }

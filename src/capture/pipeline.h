@@ -22,14 +22,16 @@ class Pipeline {
   using EventHandler = std::function<void(const DataEvent&)>;
   using FileMappedHandler = std::function<void(const FileMappedEvent&)>;
   using SecretsHandler = std::function<void(const SecretsEvent&)>;
+  using LoggedSecretHandler = std::function<void(const LoggedSecretEvent&)>;
 
   Pipeline(int64_t realtime_offset_ns, EventHandler on_event, FileMappedHandler on_file_mapped,
-           SecretsHandler on_secrets = nullptr)
+           SecretsHandler on_secrets = nullptr, LoggedSecretHandler on_logged_secret = nullptr)
       : assembler_(realtime_offset_ns),
         realtime_offset_ns_(realtime_offset_ns),
         on_event_(std::move(on_event)),
         on_file_mapped_(std::move(on_file_mapped)),
-        on_secrets_(std::move(on_secrets)) {}
+        on_secrets_(std::move(on_secrets)),
+        on_logged_secret_(std::move(on_logged_secret)) {}
 
   void on_record(std::span<const uint8_t> bytes, Clock::time_point now);
 
@@ -47,6 +49,7 @@ class Pipeline {
   EventHandler on_event_;
   FileMappedHandler on_file_mapped_;
   SecretsHandler on_secrets_;
+  LoggedSecretHandler on_logged_secret_;
   std::vector<DataEvent> ready_;
   Stats stats_;
 };

@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
   if (options->records) session.enable_records(options->events);
   if (keys) {
     session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
-                        options->keys_only ? &std::cout : nullptr);
+                        options->keys_only ? &std::cout : nullptr, options->keys_only);
   }
   int targets = options->stacks.empty() ? 0 : session.attach_existing();
   const loader::KtlsSupport ktls_support =
@@ -135,12 +135,18 @@ int main(int argc, char** argv) {
   }
   if (ktls) sources += (sources.empty() ? "" : " and ") + session.ktls_summary();
   if (options->keys_only) {
-    if (session.key_libraries() == 0) {
+    // Go programs carry their TLS inside: one may start at any moment.
+    const bool go = options->stacks.contains(discovery::LibKind::kGo);
+    if (session.key_libraries() == 0 && !go) {
       return die({ExitCode::kFailure,
                   "keys: no OpenSSL library whose secrets tlstap can locate (see above)"});
     }
     std::cerr << "tlstap: writing the TLS keys of sessions through " << session.key_libraries()
-              << " OpenSSL " << (session.key_libraries() == 1 ? "library" : "libraries") << " to "
+              << " OpenSSL " << (session.key_libraries() == 1 ? "library" : "libraries")
+              << (go ? " and Go programs (" + std::to_string(session.key_go_programs()) +
+                           " running)"
+                     : "")
+              << " to "
               << (options->write_path.empty() && options->keylog_path.empty()
                       ? std::string("standard output")
                       : options->keylog_path)

@@ -51,7 +51,7 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
       --events           with --records: the TLS calls' data too (rows or
                          {"type":"data"} lines, interleaved with the records)
       --keylog FILE      also write the TLS secrets of every session seen
-                         (OpenSSL; tested on 3.0) to FILE in NSS key log format
+                         (OpenSSL, tested on 3.0; Go 1.17+) to FILE in NSS key log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
                          filename"); created 0600, appended to, no symbolic link
 
@@ -313,11 +313,15 @@ Result<Options> parse_options(int argc, char** argv) {
     if (o.json || o.hex || o.list || o.records || events_chosen) {
       return usage("tlstap keys writes key log lines only");
     }
-    // Secrets come from OpenSSL builds so far; the rest is not hooked.
-    if (!o.stacks.contains(discovery::LibKind::kOpenSsl)) {
-      return usage("tlstap keys reads OpenSSL's secrets: --no-openssl leaves nothing");
+    // Secrets come from OpenSSL builds and Go programs so far; the rest is not hooked.
+    std::set<discovery::LibKind> with_keys;
+    for (discovery::LibKind kind : {discovery::LibKind::kOpenSsl, discovery::LibKind::kGo}) {
+      if (o.stacks.contains(kind)) with_keys.insert(kind);
     }
-    o.stacks = {discovery::LibKind::kOpenSsl};
+    if (with_keys.empty()) {
+      return usage("tlstap keys reads OpenSSL's and Go's secrets: with both off, nothing is left");
+    }
+    o.stacks = with_keys;
     o.ktls = false;
     o.keylog_path = std::exchange(o.write_path, "");
   }

@@ -43,7 +43,8 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
       pipeline_(
           capture::realtime_offset_ns(), [this](const capture::DataEvent& e) { on_event(e); },
           [this](const capture::FileMappedEvent& m) { on_file_mapped(m); },
-          [this](const capture::SecretsEvent& e) { on_secrets(e); }),
+          [this](const capture::SecretsEvent& e) { on_secrets(e); },
+          [this](const capture::LoggedSecretEvent& e) { on_logged_secret(e); }),
       stacks_(std::move(stacks)) {}
 
 void Session::enable_records(bool show_events) {
@@ -57,8 +58,9 @@ void Session::on_event(const capture::DataEvent& e) {
 }
 
 void Session::enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file,
-                          std::ostream* out) {
+                          std::ostream* out, bool secrets_only) {
   keys_ = true;
+  secrets_only_ = secrets_only;
   keyprobe_ = std::move(keyprobe);
   key_file_ = std::move(file);
   key_out_ = out;
@@ -121,18 +123,45 @@ void Session::on_secrets(const capture::SecretsEvent& e) {
   }
   ++key_sessions_;
   for (const keys::KeyLogLine& line : *lines) {
-    if (key_file_) {
-      auto written = key_file_->write(line);
-      if (!written) {
-        std::cerr << "tlstap: keys: " << written.error().message << "\n";
-        return;
-      }
-      key_lines_ += *written;
-    } else if (key_out_ && key_lines_seen_.insert(line)) {
-      *key_out_ << keys::format_key_log_line(line) << std::flush;
-      ++key_lines_;
-    }
+    if (!write_key_line(line)) return;
   }
+}
+
+// Go hands over each secret final, one line per call; the first line of a
+// session counts it (both ends in one process log it twice: written once).
+void Session::on_logged_secret(const capture::LoggedSecretEvent& e) {
+  if (!keys_) return;
+  auto line = keys::logged_key_log_line(e.label, e.label_len, e.client_random, e.random_len,
+                                        e.secret, e.secret_len);
+  if (!line) {
+    ++key_sessions_unusable_;
+    if (verbose_) {
+      std::cerr << "tlstap: keys: pid " << e.pid << " (" << e.comm
+                << "): secret not written: " << line.error().message << "\n";
+    }
+    return;
+  }
+  const uint64_t before = key_lines_;
+  if (!write_key_line(*line)) return;
+  if (key_lines_ > before && (line->label == keys::SecretLabel::kClientRandom ||
+                              line->label == keys::SecretLabel::kClientHandshakeTrafficSecret)) {
+    ++key_sessions_;
+  }
+}
+
+bool Session::write_key_line(const keys::KeyLogLine& line) {
+  if (key_file_) {
+    auto written = key_file_->write(line);
+    if (!written) {
+      std::cerr << "tlstap: keys: " << written.error().message << "\n";
+      return false;
+    }
+    key_lines_ += *written;
+  } else if (key_out_ && key_lines_seen_.insert(line)) {
+    *key_out_ << keys::format_key_log_line(line) << std::flush;
+    ++key_lines_;
+  }
+  return true;
 }
 
 // Called from inside the ring-buffer callback: the process is running on
@@ -161,6 +190,20 @@ void Session::report_late_attach(pid_t pid, const discovery::Target& t, Clock::t
   std::cerr << line;
 }
 
+bool Session::add_go_key_hooks(const discovery::Target& t, std::vector<loader::UprobeHook>* hooks) {
+  std::vector<loader::UprobeHook> key_hooks = loader::key_hooks_for(t);
+  if (secrets_only_) hooks->clear();
+  if (key_hooks.empty()) {
+    std::cerr << "tlstap: keys: Go program " << t.path << " (Go " << t.version
+              << ") has no crypto/tls.(*Config).writeKeyLog (inlined or left out): its sessions' "
+                 "keys are not written"
+              << (secrets_only_ ? "" : ", their plaintext still is") << "\n";
+    return false;
+  }
+  hooks->insert(hooks->end(), key_hooks.begin(), key_hooks.end());
+  return true;
+}
+
 int Session::attach(const std::vector<const discovery::Target*>& targets) {
   int attached = 0;
   for (const discovery::Target* t : targets) {
@@ -175,14 +218,24 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
         std::cerr << "tlstap: " << t->path << ": " << r.error().message << "\n";
       }
     }
-    auto n = probes_.attach_library(t->open_path, loader::hooks_for(*t), loader::lib_code(t->kind),
-                                    key_file_for(*t));
+    std::vector<loader::UprobeHook> hooks = loader::hooks_for(*t);
+    bool go_keys = false;
+    if (keys_ && t->kind == discovery::LibKind::kGo) {
+      go_keys = add_go_key_hooks(*t, &hooks);
+      if (hooks.empty()) {
+        attach_status_[t->id] = "not attached: no crypto/tls.(*Config).writeKeyLog to read at";
+        continue;
+      }
+    }
+    auto n =
+        probes_.attach_library(t->open_path, hooks, loader::lib_code(t->kind), key_file_for(*t));
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
       attach_status_[t->id] = "not attached: " + n.error().message;
       continue;
     }
     attach_status_[t->id] = "attached " + std::to_string(*n) + (*n == 1 ? " probe" : " probes");
+    if (go_keys) ++key_go_programs_;
     ++targets_attached_;
     ++attached;
     if (verbose_) {

@@ -33,12 +33,16 @@ class Session {
           std::set<discovery::LibKind> stacks);
 
   // TLS secrets: every OpenSSL file attached from now on has its secret
-  // offsets found by keyprobe (tlstap-keyprobe), and each session's key log
-  // lines go to file, or to *out when file is null. Call before attaching.
-  void enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file, std::ostream* out);
-  // Key log lines written, and how many libraries' secrets can be read.
+  // offsets found by keyprobe (tlstap-keyprobe), every Go program gets a
+  // probe on (*tls.Config).writeKeyLog, and each session's key log lines go
+  // to file, or to *out when file is null. secrets_only (tlstap keys): Go
+  // programs get only that probe. Call before attaching.
+  void enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile> file, std::ostream* out,
+                   bool secrets_only);
+  // Key log lines written, and how many libraries' and Go programs' secrets can be read.
   uint64_t key_lines_written() const { return key_lines_; }
   int key_libraries() const { return key_files_used_; }
+  int key_go_programs() const { return key_go_programs_; }
 
   // --records: events also go to HTTP/1 reassembly and pairing, whose
   // records go to the exporter; the events themselves too if show_events.
@@ -84,6 +88,12 @@ class Session {
   uint32_t key_file_for(const discovery::Target& t);
   void on_secrets(const capture::SecretsEvent& e);
   void on_event(const capture::DataEvent& e);
+  // A Go program's keys: its writeKeyLog probe added to *hooks (in place
+  // of them when secrets_only_). False, said why, when it has none.
+  bool add_go_key_hooks(const discovery::Target& t, std::vector<loader::UprobeHook>* hooks);
+  void on_logged_secret(const capture::LoggedSecretEvent& e);
+  // Writes a key log line once; false when the file failed (said why).
+  bool write_key_line(const keys::KeyLogLine& line);
 
   enum class KtlsState { kOff, kWaiting, kAttached };
 
@@ -108,6 +118,8 @@ class Session {
   uint64_t late_attaches_ = 0;
   // TLS secrets (enable_keys)
   bool keys_ = false;
+  bool secrets_only_ = false;
+  int key_go_programs_ = 0;
   std::string keyprobe_;
   std::unique_ptr<keys::KeyLogFile> key_file_;
   std::ostream* key_out_ = nullptr;

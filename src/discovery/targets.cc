@@ -136,6 +136,8 @@ std::optional<uint64_t> symbol_offset(const Target& target, const char* name) {
 
 constexpr char kGoWrite[] = "crypto/tls.(*Conn).Write";
 constexpr char kGoRead[] = "crypto/tls.(*Conn).Read";
+// Called with every secret crypto/tls derives (tlstap keys); may be absent.
+constexpr char kGoWriteKeyLog[] = "crypto/tls.(*Config).writeKeyLog";
 
 // "1.19.8" -> {1, 19}; anything unreadable -> {0, 0}.
 std::pair<int, int> major_minor(const std::string& version) {
@@ -146,13 +148,14 @@ std::pair<int, int> major_minor(const std::string& version) {
 
 // A Go program is a target if it contains crypto/tls's (*Conn).Write and
 // Read; its probes need the register ABI (Go 1.17+) of x86-64 and every
-// return instruction of both functions.
+// return instruction of both functions. writeKeyLog, where secrets are
+// read, is noted when present; its entry is all that is probed.
 Result<std::optional<Target>> inspect_go(const internal::ElfFile& elf, const std::string& open_path,
                                          const std::string& version) {
   auto unsupported = [&](const std::string& why) {
     return fail(ExitCode::kFailure, "Go program " + open_path + " (Go " + version + "): " + why);
   };
-  auto functions = internal::go_functions(elf, {kGoWrite, kGoRead});
+  auto functions = internal::go_functions(elf, {kGoWrite, kGoRead, kGoWriteKeyLog});
   if (!functions) return unsupported(functions.error().message);
   if (!functions->contains(kGoWrite) || !functions->contains(kGoRead)) {
     return std::optional<Target>();  // no crypto/tls in it
@@ -170,6 +173,10 @@ Result<std::optional<Target>> inspect_go(const internal::ElfFile& elf, const std
   for (const auto& [name, range] : *functions) {
     std::optional<uint64_t> offset = elf.file_offset(range.vaddr);
     if (!offset) return unsupported(name + " lies outside the loaded segments");
+    if (name == kGoWriteKeyLog) {
+      target.symbols.emplace(name, Symbol{name, *offset});
+      continue;
+    }
     std::vector<uint8_t> code = elf.read(*offset, range.size);
     auto returns = return_addresses(code, range.vaddr, elf.machine());
     if (!returns || returns->empty() || code.size() != range.size) {
@@ -192,7 +199,8 @@ GoProbePoints go_probe_points(const Target& target) {
   return {.write = symbol_offset(target, kGoWrite),
           .read = symbol_offset(target, kGoRead),
           .write_returns = returns(kGoWrite),
-          .read_returns = returns(kGoRead)};
+          .read_returns = returns(kGoRead),
+          .write_key_log = symbol_offset(target, kGoWriteKeyLog)};
 }
 
 OpenSslProbePoints openssl_probe_points(const Target& target) {

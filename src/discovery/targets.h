@@ -100,9 +100,13 @@ GnuTlsProbePoints gnutls_probe_points(const Target& target);
 // and (*Conn).Read, and every return instruction of each. A uretprobe
 // replaces the return address on the stack, which Go copies elsewhere
 // when it grows a goroutine's stack: the program would crash.
+// write_key_log: the entry of (*Config).writeKeyLog, which crypto/tls calls
+// with every secret (for tlstap keys); std::nullopt when the linker left it
+// out or the compiler inlined it.
 struct GoProbePoints {
   std::optional<uint64_t> write, read;
   std::vector<uint64_t> write_returns, read_returns;
+  std::optional<uint64_t> write_key_log;
 };
 GoProbePoints go_probe_points(const Target& target);
 

@@ -72,6 +72,28 @@ Result<KeyLogLine> make_key_log_line(SecretLabel label, std::span<const uint8_t>
   return line;
 }
 
+Result<KeyLogLine> logged_key_log_line(std::string_view label, size_t label_len,
+                                       std::span<const uint8_t> random_field, size_t random_len,
+                                       std::span<const uint8_t> secret_field, size_t secret_len) {
+  if (label_len != label.size()) {
+    return fail(ExitCode::kFailure,
+                "key log label of " + std::to_string(label_len) + " bytes (none is that long)");
+  }
+  std::optional<SecretLabel> parsed = parse_label(label);
+  if (!parsed) return fail(ExitCode::kFailure, "unknown key log label: " + std::string(label));
+  if (random_len != random_field.size()) {
+    return fail(ExitCode::kFailure, std::string(label) + ": client random of " +
+                                        std::to_string(random_len) +
+                                        " bytes (a ClientHello's is 32)");
+  }
+  if (secret_len > secret_field.size()) {
+    return fail(ExitCode::kFailure, std::string(label) + ": secret of " +
+                                        std::to_string(secret_len) + " bytes (at most " +
+                                        std::to_string(secret_field.size()) + " are read)");
+  }
+  return make_key_log_line(*parsed, random_field, secret_field.first(secret_len));
+}
+
 std::string hex_lower(std::span<const uint8_t> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;

@@ -49,6 +49,15 @@ std::optional<SecretLabel> parse_label(std::string_view name);
 Result<KeyLogLine> make_key_log_line(SecretLabel label, std::span<const uint8_t> client_random,
                                      std::span<const uint8_t> secret);
 
+// A line from a TLS library's own key log call (Go's writeKeyLog) as the
+// probes read it: label, client random and secret with the lengths the
+// library passed, each field holding the bytes that fit (label up to 32,
+// random 32, secret up to 64). An error when a length does not fit its
+// field or the label is not a key log label.
+Result<KeyLogLine> logged_key_log_line(std::string_view label, size_t label_len,
+                                       std::span<const uint8_t> random_field, size_t random_len,
+                                       std::span<const uint8_t> secret_field, size_t secret_len);
+
 // The line, newline included.
 std::string format_key_log_line(const KeyLogLine& line);
 

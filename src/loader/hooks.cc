@@ -52,6 +52,13 @@ std::vector<UprobeHook> hooks_for(const discovery::Target& t) {
   return hooks;
 }
 
+std::vector<UprobeHook> key_hooks_for(const discovery::Target& t) {
+  if (t.kind != discovery::LibKind::kGo) return {};
+  discovery::GoProbePoints p = discovery::go_probe_points(t);
+  if (!p.write_key_log) return {};
+  return {{"go_keylog_enter", nullptr, *p.write_key_log}};
+}
+
 uint8_t lib_code(discovery::LibKind kind) {
   switch (kind) {
     case discovery::LibKind::kOpenSsl:

@@ -22,6 +22,11 @@ struct UprobeHook {
 // The hooks for every probe point of the target.
 std::vector<UprobeHook> hooks_for(const discovery::Target& t);
 
+// The hooks that only read TLS secrets, attached when keys are requested:
+// Go's (*Config).writeKeyLog. Empty for other kinds (OpenSSL's secrets are
+// read by its data probes) and for a Go program without the function.
+std::vector<UprobeHook> key_hooks_for(const discovery::Target& t);
+
 // The enum tlstap_lib value a target's events carry (the attach cookie).
 uint8_t lib_code(discovery::LibKind kind);
 

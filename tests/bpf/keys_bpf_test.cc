@@ -2,13 +2,20 @@
 // program holds exactly the lines that program's own library writes to its
 // SSLKEYLOGFILE (the oracle): openssl s_client and s_server (-keylogfile)
 // and Python's ssl (ctx.keylog_filename), TLS 1.2 and 1.3, AES-GCM and
-// ChaCha20, client and server sides. The untraced peer is left out by
+// ChaCha20, client and server sides; and Go's crypto/tls, TLS 1.2 and 1.3,
+// with and without a KeyLogWriter. The untraced peer is left out by
 // --comm, so each case proves one side alone. Files are created 0600.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "tests/bpf/proc_inspect.h"
 #include "tests/bpf/python_peer.h"
@@ -30,6 +37,16 @@ std::multiset<std::string> KeyLines(const std::string& path) {
     if (!line.empty() && line[0] != '#') lines.insert(line);
   }
   return lines;
+}
+
+// tlstap's own lines of its stderr.
+std::string TlstapLines(const std::string& err) {
+  std::string out;
+  std::istringstream in(err);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("tlstap: ")) out += line + "\n";
+  }
+  return out;
 }
 
 std::string Show(const std::multiset<std::string>& lines) {
@@ -59,6 +76,10 @@ class KeysTap {
     ASSERT_EQ(*status, 0) << process_->Stderr();
   }
   std::string Stderr() const { return process_ ? process_->Stderr() : ""; }
+  bool WaitForStderr(const std::function<bool(std::string_view)>& pred,
+                     std::chrono::milliseconds timeout) {
+    return process_ && process_->WaitForStderr(pred, timeout);
+  }
 
  private:
   std::unique_ptr<Subprocess> process_;
@@ -234,6 +255,229 @@ TEST_P(PythonKeysTest, BothSidesBesideCapture) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, PythonKeysTest, ::testing::Values("1.2", "1.3"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
+                         });
+
+// Go's crypto/tls (tests/progs/tls_go, golang-go): secrets read where Go
+// hands them to its own key log, (*tls.Config).writeKeyLog, which it calls
+// at every secret whether or not the program set a KeyLogWriter. Go 1.19
+// logs CLIENT_RANDOM for TLS 1.2 and four lines for TLS 1.3 (no
+// EXPORTER_SECRET).
+class GoKeysTest : public BpfTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    BpfTest::SetUp();
+    for (const char* build : {"tls_go", "tls_go_pie"}) {
+      ASSERT_TRUE(std::filesystem::exists(GoPeer(build)))
+          << GoPeer(build) << " was not built: golang-go is missing (scripts/install-deps.sh)";
+    }
+  }
+  static std::string GoPeer(const char* build) { return std::string(kGoPeerDir) + "/" + build; }
+  size_t LinesPerSession() const { return std::string(GetParam()) == "1.3" ? 4 : 1; }
+  // Waits until tap has attached to the Go program of pid, which started
+  // after it: a handshake before then would go unseen.
+  template <typename Tap>
+  static void WaitForAttach(Tap& tap, pid_t pid) {
+    const std::string said = "pid " + std::to_string(pid) + " (";
+    ASSERT_TRUE(tap.WaitForStderr(
+        [&](std::string_view err) { return err.find(said) != std::string_view::npos; }, 30s))
+        << "tlstap did not attach to pid " << pid << ":\n"
+        << TlstapLines(tap.Stderr());
+  }
+  // A Go server, then (once tap has attached to it) its client, run to the end.
+  template <typename Tap>
+  void RunPair(Tap& tap, const PeerOptions& server, PeerOptions client, PeerPair* pair) {
+    pair->server = StartPeer(server);
+    ASSERT_TRUE(pair->server->ok()) << pair->server->error();
+    ASSERT_NO_FATAL_FAILURE(WaitForListening(*pair->server, &client.port));
+    ASSERT_NO_FATAL_FAILURE(WaitForAttach(tap, pair->server->pid()));
+    pair->client = StartPeer(client);
+    ASSERT_TRUE(pair->client->ok()) << pair->client->error();
+    ASSERT_NO_FATAL_FAILURE(WaitForConnected(*pair->client, &pair->client_info));
+    ASSERT_NO_FATAL_FAILURE(WaitForConnected(*pair->server, &pair->server_info));
+    ASSERT_EQ(pair->client_info.version, std::string("TLSv") + GetParam());
+    ASSERT_EQ(pair->client->Wait(60s), 0) << pair->client->Stderr();
+    ASSERT_EQ(pair->server->Wait(10s), 0) << pair->server->Stderr();
+  }
+};
+
+// tlstap keys with both ends traced, each logging its own secrets: one
+// file, each line once, equal to what either end logged.
+TEST_P(GoKeysTest, BothSidesKeysOnly) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys";
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "tls_go"}));
+
+  PeerOptions server = ServerOptions("exchange", cert);
+  server.program = {GoPeer("tls_go")};
+  server.tls = GetParam();
+  server.extra = {"--keylog", dir / "server.keys"};
+  PeerOptions client = ClientOptions("exchange", server);
+  client.extra = {"--keylog", dir / "client.keys"};
+  PeerPair pair;
+  ASSERT_NO_FATAL_FAILURE(RunPair(tap, server, client, &pair));
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+
+  std::multiset<std::string> client_lines = KeyLines(dir / "client.keys");
+  EXPECT_EQ(client_lines, KeyLines(dir / "server.keys")) << "the two ends logged different secrets";
+  ExpectSameKeys(tap_log, client_lines, LinesPerSession(), tap.Stderr());
+}
+
+// A server that sets no KeyLogWriter (tls_go_pie, traced alone) still has
+// its secrets written: exactly the lines its untraced client logged. With
+// --lib go, tlstap keys starts with no program to hook and waits; the
+// server then gets one probe, writeKeyLog's, and no plaintext probes.
+TEST_P(GoKeysTest, ServerWithoutKeyLogWriter) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys";
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--lib", "go", "--comm", "tls_go_pie", "-v"}));
+
+  PeerOptions server = ServerOptions("exchange", cert);
+  server.program = {GoPeer("tls_go_pie")};
+  server.tls = GetParam();
+  PeerOptions client = ClientOptions("exchange", server);
+  client.program = {GoPeer("tls_go")};
+  client.extra = {"--keylog", dir / "client.keys"};
+  PeerPair pair;
+  ASSERT_NO_FATAL_FAILURE(RunPair(tap, server, client, &pair));
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  const std::string said = TlstapLines(tap.Stderr());  // (-v: without libbpf's log)
+  ExpectSameKeys(tap_log, KeyLines(dir / "client.keys"), LinesPerSession(), said);
+  EXPECT_NE(said.find("tlstap: attached 1 probes to " + GoPeer("tls_go_pie") + " (go "),
+            std::string::npos)
+      << said;
+}
+
+// --keylog beside a normal capture: the same key log, and the plaintext of
+// both ends still captured whole.
+TEST_P(GoKeysTest, BothSidesBesideCapture) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys";
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--keylog", tap_log, "--comm", "tls_go"}));
+
+  PeerOptions server = ServerOptions("exchange", cert);
+  server.program = {GoPeer("tls_go")};
+  server.tls = GetParam();
+  server.sizes = {100, 16 << 10};
+  server.tag = std::string("gokeys") + GetParam();
+  server.extra = {"--keylog", dir / "server.keys"};
+  PeerOptions client = ClientOptions("exchange", server);
+  client.extra = {"--keylog", dir / "client.keys"};
+  PeerPair pair;
+  ASSERT_NO_FATAL_FAILURE(RunPair(tap, server, client, &pair));
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+
+  ExpectSameKeys(tap_log, KeyLines(dir / "client.keys"), LinesPerSession(), capture.stderr_text);
+  EXPECT_EQ(capture.Stream(pair.client_info.pid, "tx"), PeerStream(client, "c2s"));
+  EXPECT_EQ(capture.Stream(pair.server_info.pid, "tx"), PeerStream(server, "s2c"));
+  ExpectNoLoss(capture);
+}
+
+// dumpcap on lo, limited to one TCP port and a UDP port of its own, whose
+// datagrams mark how far the file has got: dumpcap writes packets in order,
+// and the kernel hands them over in blocks, so "capturing" on stderr does
+// not mean live, and a stop right after the traffic would miss its end.
+class LoopbackCapture {
+ public:
+  void Start(const std::string& pcap, int tcp_port) {
+    pcap_ = pcap;
+    marker_ = socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_GE(marker_, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ASSERT_EQ(bind(marker_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    ASSERT_EQ(getsockname(marker_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    marker_addr_ = addr;
+    const std::string filter = "tcp port " + std::to_string(tcp_port) + " or udp port " +
+                               std::to_string(ntohs(addr.sin_port));
+    process_ = std::make_unique<Subprocess>(
+        Command({"/usr/bin/dumpcap", "-q", "-i", "lo", "-f", filter, "-w", pcap}));
+    ASSERT_TRUE(process_->ok()) << process_->error();
+    ASSERT_NO_FATAL_FAILURE(Mark("start"));
+  }
+  // Returns once everything sent before it is in the file: sends a datagram
+  // naming this mark until its bytes appear there.
+  void Mark(const std::string& name) {
+    const std::string payload = "tlstap-capture-mark-" + name;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      sendto(marker_, payload.data(), payload.size(), 0,
+             reinterpret_cast<const sockaddr*>(&marker_addr_), sizeof(marker_addr_));
+      std::this_thread::sleep_for(20ms);
+      if (ReadFile(pcap_).find(payload) != std::string::npos) return;
+    }
+    FAIL() << "dumpcap did not record mark " << name << " within 30 s: " << process_->Stderr();
+  }
+  void Stop() {
+    ASSERT_NO_FATAL_FAILURE(Mark("end"));
+    process_->Signal(SIGINT);
+    ASSERT_EQ(process_->Wait(30s), 0) << process_->Stderr();
+  }
+  ~LoopbackCapture() {
+    if (marker_ >= 0) close(marker_);
+  }
+
+ private:
+  std::string pcap_;
+  int marker_ = -1;
+  sockaddr_in marker_addr_{};
+  std::unique_ptr<Subprocess> process_;
+};
+
+// The point of it all: tshark decrypts the recorded loopback traffic of a
+// Go connection with nothing but tlstap's key log (no KeyLogWriter set).
+TEST_P(GoKeysTest, TsharkDecryptsWithTheKeyLog) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", pcap = dir / "lo.pcapng";
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "tls_go"}));
+
+  PeerOptions server_options = ServerOptions("exchange", cert);
+  server_options.program = {GoPeer("tls_go")};
+  server_options.tls = GetParam();
+  server_options.tag = std::string("tshark") + GetParam();
+  std::unique_ptr<Subprocess> server = StartPeer(server_options);
+  ASSERT_TRUE(server->ok()) << server->error();
+  PeerOptions client_options = ClientOptions("exchange", server_options);
+  ASSERT_NO_FATAL_FAILURE(WaitForListening(*server, &client_options.port));
+  ASSERT_NO_FATAL_FAILURE(WaitForAttach(tap, server->pid()));
+  LoopbackCapture wire;
+  ASSERT_NO_FATAL_FAILURE(wire.Start(pcap, client_options.port));
+  std::unique_ptr<Subprocess> client = StartPeer(client_options);
+  ASSERT_TRUE(client->ok()) << client->error();
+  ASSERT_EQ(client->Wait(60s), 0) << client->Stderr();
+  ASSERT_EQ(server->Wait(10s), 0) << server->Stderr();
+  ASSERT_NO_FATAL_FAILURE(wire.Stop());
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+
+  Subprocess tshark(Command({"/usr/bin/tshark", "-r", pcap, "-o", "tls.keylog_file:" + tap_log,
+                             "-q", "-z", "follow,tls,ascii,0"}));
+  ASSERT_TRUE(tshark.ok()) << tshark.error();
+  ASSERT_EQ(tshark.Wait(60s), 0) << tshark.Stderr();
+  const std::string decrypted = tshark.Stdout();
+  EXPECT_NE(decrypted.find(PeerStream(server_options, "c2s")), std::string::npos)
+      << "tshark did not decrypt the request with tlstap's key log:\n"
+      << decrypted << "\nkey log:\n"
+      << ReadFile(tap_log);
+  EXPECT_NE(decrypted.find(PeerStream(server_options, "s2c")), std::string::npos) << decrypted;
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, GoKeysTest, ::testing::Values("1.2", "1.3"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
                            return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
                          });

@@ -224,14 +224,14 @@ TEST_F(Preflight, KernelChecksNameWhatIsMissing) {
 namespace tlstap {
 namespace {
 
-// tlstap keys: OpenSSL only, no kTLS, -w names the key log; --keylog beside a capture.
+// tlstap keys: OpenSSL and Go only, no kTLS, -w names the key log; --keylog beside a capture.
 TEST(Options, KeysSubcommandAndKeylog) {
   auto keys = Parse({"keys", "-w", "/tmp/k.log", "--comm", "curl"});
   ASSERT_TRUE(keys) << keys.error().message;
   EXPECT_TRUE(keys->keys_only);
   EXPECT_EQ(keys->keylog_path, "/tmp/k.log");
   EXPECT_TRUE(keys->write_path.empty());
-  EXPECT_EQ(keys->stacks, std::set{discovery::LibKind::kOpenSsl});
+  EXPECT_EQ(keys->stacks, (std::set{discovery::LibKind::kOpenSsl, discovery::LibKind::kGo}));
   EXPECT_FALSE(keys->ktls);
   EXPECT_EQ(keys->filters.comm, "curl");
   auto to_stdout = Parse({"keys"});
@@ -239,7 +239,11 @@ TEST(Options, KeysSubcommandAndKeylog) {
   EXPECT_TRUE(to_stdout->keylog_path.empty());
   EXPECT_FALSE(Parse({"keys", "--json"}));
   EXPECT_FALSE(Parse({"keys", "--keylog", "x"}));
-  EXPECT_FALSE(Parse({"keys", "--no-openssl"}));
+  auto go_only = Parse({"keys", "--no-openssl"});
+  ASSERT_TRUE(go_only) << go_only.error().message;
+  EXPECT_EQ(go_only->stacks, std::set{discovery::LibKind::kGo});
+  EXPECT_FALSE(Parse({"keys", "--no-openssl", "--no-go"}));
+  EXPECT_FALSE(Parse({"keys", "--lib", "gnutls"}));
   auto beside = Parse({"--keylog", "/tmp/k.log", "--json"});
   ASSERT_TRUE(beside) << beside.error().message;
   EXPECT_FALSE(beside->keys_only);

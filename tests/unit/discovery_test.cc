@@ -778,7 +778,7 @@ std::string GoToolchainVersion() {
 // Found through .gopclntab whether or not the symbol table is there: the
 // offsets are where readelf puts the symbols of the unstripped build (-s -w
 // leaves the code where it was), and every return point is a RET (0xc3).
-TEST_P(InspectGoTest, CryptoTlsWriteAndReadWithEveryReturn) {
+TEST_P(InspectGoTest, CryptoTlsWriteAndReadWithEveryReturnAndWriteKeyLog) {
   const std::string path = std::string(GO_PEER_DIR "/") + GetParam();
   ASSERT_TRUE(std::filesystem::exists(path)) << path << " was not built: is golang-go installed?";
   Result<std::optional<Target>> result = inspect_file(path);
@@ -797,6 +797,9 @@ TEST_P(InspectGoTest, CryptoTlsWriteAndReadWithEveryReturn) {
   EXPECT_EQ(points.read, readelf.at("crypto/tls.(*Conn).Read").file_offset);
   EXPECT_THAT(points.write_returns, Not(IsEmpty()));
   EXPECT_THAT(points.read_returns, Not(IsEmpty()));
+  // Where tlstap keys reads secrets: found stripped too.
+  ASSERT_TRUE(readelf.contains("crypto/tls.(*Config).writeKeyLog"));
+  EXPECT_EQ(points.write_key_log, readelf.at("crypto/tls.(*Config).writeKeyLog").file_offset);
   std::ifstream file(path, std::ios::binary);
   for (uint64_t at : points.write_returns) {
     EXPECT_GT(at, *points.write);

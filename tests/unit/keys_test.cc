@@ -111,6 +111,39 @@ TEST(KeyLogLine, ParseRejectsWhatIsNotALine) {
       parse_key_log_line("CLIENT_RANDOM " + std::string(64, 'a') + "  " + std::string(96, 'b')));
 }
 
+// Go's writeKeyLog arguments as the probe reads them: fields of 32, 32 and
+// 64 bytes with the lengths Go passed.
+TEST(LoggedKeyLogLine, TakesTheLengthsTheLibraryPassed) {
+  const std::vector<uint8_t> random = Bytes(32, 0), secret = Bytes(64, 0xa0);
+  Result<KeyLogLine> tls13 =
+      logged_key_log_line("SERVER_TRAFFIC_SECRET_0", 23, random, 32, secret, 48);
+  ASSERT_TRUE(tls13) << tls13.error().message;
+  EXPECT_EQ(*tls13, Line(SecretLabel::kServerTrafficSecret0, 48));
+  Result<KeyLogLine> tls12 = logged_key_log_line("CLIENT_RANDOM", 13, random, 32, secret, 48);
+  ASSERT_TRUE(tls12) << tls12.error().message;
+  EXPECT_EQ(*tls12, Line(SecretLabel::kClientRandom, 48));
+  Result<KeyLogLine> sha256 =
+      logged_key_log_line("CLIENT_HANDSHAKE_TRAFFIC_SECRET", 31, random, 32, secret, 32);
+  ASSERT_TRUE(sha256) << sha256.error().message;
+  EXPECT_EQ(sha256->secret.size(), 32u);
+}
+
+TEST(LoggedKeyLogLine, RefusesWhatDoesNotFitItsField) {
+  const std::vector<uint8_t> random = Bytes(32, 0), secret = Bytes(64, 0xa0);
+  const std::string label32(32, 'X');
+  auto message = [](const Result<KeyLogLine>& r) { return r ? "accepted" : r.error().message; };
+  EXPECT_EQ(message(logged_key_log_line(label32, 40, random, 32, secret, 32)),
+            "key log label of 40 bytes (none is that long)");
+  EXPECT_EQ(message(logged_key_log_line("RSA", 3, random, 32, secret, 32)),
+            "unknown key log label: RSA");
+  EXPECT_EQ(message(logged_key_log_line("CLIENT_RANDOM", 13, random, 28, secret, 48)),
+            "CLIENT_RANDOM: client random of 28 bytes (a ClientHello's is 32)");
+  EXPECT_EQ(message(logged_key_log_line("CLIENT_TRAFFIC_SECRET_0", 23, random, 32, secret, 80)),
+            "CLIENT_TRAFFIC_SECRET_0: secret of 80 bytes (at most 64 are read)");
+  EXPECT_EQ(message(logged_key_log_line("CLIENT_TRAFFIC_SECRET_0", 23, random, 32, secret, 64)),
+            "CLIENT_TRAFFIC_SECRET_0: secret of 64 bytes (expected 32 or 48)");
+}
+
 TEST(KeyLogSet, KeepsEachLineOnce) {
   KeyLogSet set;
   KeyLogLine a = Line(SecretLabel::kClientTrafficSecret0, 32, 1);

@@ -199,5 +199,46 @@ TEST_F(PipelineTest, FileMappedNoticeReachesTheHandlerWithUserspaceDev) {
   EXPECT_EQ(mapped_[0].ino, 123456u);
 }
 
+// Go's writeKeyLog record: the three fields with their lengths, the time
+// moved to the realtime clock.
+TEST(PipelineSecretsTest, LoggedSecretReachesItsHandlerWhole) {
+  std::vector<LoggedSecretEvent> logged;
+  Pipeline pipeline(
+      kOffset, [](const DataEvent&) {}, [](const FileMappedEvent&) {}, nullptr,
+      [&](const LoggedSecretEvent& e) { logged.push_back(e); });
+  tlstap_logged_secret k{};
+  k.type = TLSTAP_RECORD_LOGGED_SECRET;
+  k.pid = 77;
+  k.tid = 78;
+  k.ts_ns = 5;
+  k.lib = TLSTAP_LIB_GO;
+  k.label_len = 23;
+  std::memcpy(k.label, "CLIENT_TRAFFIC_SECRET_0", 23);
+  k.random_len = 32;
+  k.client_random[31] = 0x1f;
+  k.secret_len = 48;
+  k.secret[47] = 0x2f;
+  std::memcpy(k.comm, "tls_go", 6);
+  std::vector<uint8_t> rec(sizeof(k));
+  std::memcpy(rec.data(), &k, sizeof(k));
+  pipeline.on_record(rec, Clock::now());
+  rec.pop_back();  // a record shorter than its struct is not trusted
+  pipeline.on_record(rec, Clock::now());
+  ASSERT_EQ(logged.size(), 1u);
+  const LoggedSecretEvent& e = logged[0];
+  EXPECT_EQ(e.ts_ns, kOffset + 5);
+  EXPECT_EQ(e.pid, 77);
+  EXPECT_EQ(e.tid, 78);
+  EXPECT_EQ(e.comm, "tls_go");
+  EXPECT_EQ(e.lib, Lib::kGo);
+  EXPECT_EQ(e.label, "CLIENT_TRAFFIC_SECRET_0");
+  EXPECT_EQ(e.label_len, 23u);
+  EXPECT_EQ(e.random_len, 32u);
+  EXPECT_EQ(e.client_random[31], 0x1f);
+  EXPECT_EQ(e.secret_len, 48u);
+  EXPECT_EQ(e.secret[47], 0x2f);
+  EXPECT_EQ(pipeline.user_stats().malformed_records, 1u);
+}
+
 }  // namespace
 }  // namespace tlstap::capture

@@ -128,7 +128,8 @@ void write_losses_text(std::ostream& out, const capture::Stats& s) {
   }
   if (s.lost_ktls_splice_calls) {
     add(std::to_string(s.lost_ktls_splice_calls) + " kTLS splices, " +
-        human_bytes(s.lost_ktls_splice_bytes) + " (spliced into a pipe, whose buffers this kernel does not number)");
+        human_bytes(s.lost_ktls_splice_bytes) +
+        " (spliced into a pipe, whose buffers this kernel does not number)");
   }
   if (s.lost_ktls_unreadable_calls) {
     add(std::to_string(s.lost_ktls_unreadable_calls) + " kTLS calls, " +

@@ -1,7 +1,8 @@
 // A TLS peer for tlstap's bpf tests on Go's crypto/tls: the same command
 // line, payloads and JSON lines as tests/progs/tls_peer.py, for the
 // "exchange" mode (each size: the client sends c2s, the server answers s2c),
-// and --conns N for N such connections at once.
+// --conns N for N such connections at once, and --keylog FILE to have
+// crypto/tls append its secrets there (the oracle of tlstap keys).
 // One Write per payload; Read returns at most one record, so a payload
 // arrives over several Reads.
 package main
@@ -95,6 +96,7 @@ func main() {
 	sizesArg := flag.String("sizes", "100", "payload sizes, comma-separated")
 	tag := flag.String("tag", "peer", "payload seed prefix")
 	conns := flag.Int("conns", 1, "connections at once, one goroutine each")
+	keyLog := flag.String("keylog", "", "append the TLS secrets to this file (NSS key log)")
 	// tls_peer.py's order: role and mode first, then the flags.
 	if len(os.Args) < 3 || os.Args[2] != "exchange" {
 		fail("usage: tls_go server|client exchange [flags]")
@@ -114,6 +116,14 @@ func main() {
 		config.MaxVersion = tls.VersionTLS12
 	} else {
 		config.MinVersion = tls.VersionTLS13
+	}
+	if *keyLog != "" {
+		file, err := os.OpenFile(*keyLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0600)
+		if err != nil {
+			fail("key log: %v", err)
+		}
+		defer file.Close()
+		config.KeyLogWriter = file
 	}
 	address := net.JoinHostPort(*host, strconv.Itoa(*port))
 
