@@ -10,6 +10,8 @@
 #include "cli/session.h"
 #include "export/json/json_lines.h"
 #include "export/output_file.h"
+#include "export/prometheus/metrics.h"
+#include "export/prometheus/server.h"
 #include "export/text/table.h"
 #include "keys/key_log_file.h"
 #include "keys/ssl_offsets.h"
@@ -56,6 +58,16 @@ int main(int argc, char** argv) {
   if (auto ok = loader::check_privileges(); !ok) return die(ok.error());
   if (auto ok = loader::check_kernel(); !ok) return die(ok.error());
 
+  // --metrics listens before anything is attached: a port in use stops
+  // here, in one line. metrics outlives the server that reads it.
+  exporting::Metrics metrics;
+  std::unique_ptr<exporting::MetricsServer> metrics_server;
+  if (options->metrics && !options->list) {
+    auto started = exporting::MetricsServer::start(*options->metrics, metrics);
+    if (!started) return die(started.error());
+    metrics_server = std::move(*started);
+  }
+
   std::unique_ptr<std::ostream> file;
   if (!options->write_path.empty()) {
     auto opened = exporting::open_output_file(options->write_path);
@@ -96,6 +108,7 @@ int main(int argc, char** argv) {
   install_signal_handlers();
   cli::Session session(**probes, *exporter, options->verbose, options->stacks);
   if (options->records) session.enable_records(options->events);
+  if (metrics_server) session.enable_metrics(&metrics);
   if (keys) {
     session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
                         options->keys_only ? &std::cout : nullptr, options->keys_only);
@@ -157,6 +170,10 @@ int main(int argc, char** argv) {
   } else {
     std::cerr << "tlstap: capturing from " << sources << " (" << (*probes)->attached_probes()
               << " probes); Ctrl-C to stop\n";
+  }
+  if (metrics_server) {
+    std::cerr << "tlstap: metrics at http://"
+              << exporting::format_metrics_address(*options->metrics) << "/metrics\n";
   }
 
   std::optional<std::chrono::seconds> interval;

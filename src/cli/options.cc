@@ -50,6 +50,17 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          and "error":".." when incomplete. HTTP/2 is not parsed
       --events           with --records: the TLS calls' data too (rows or
                          {"type":"data"} lines, interleaved with the records)
+      --metrics [ADDR:]PORT
+                         serve Prometheus metrics (text format 0.0.4) at
+                         http://ADDR:PORT/metrics, ADDR 127.0.0.1 unless given
+                         (0.0.0.0 or [::] for every interface): HTTP requests
+                         and latency histograms by protocol, method, status,
+                         process name (comm) and side (client/server), and
+                         tlstap's health: calls, bytes, losses by cause, share
+                         of bytes attributed, libraries and probes attached.
+                         Records are made for it without being shown (add
+                         --records to see them); no label ever holds payload
+                         (no target, host or header)
       --keylog FILE      also write the TLS secrets of every session seen
                          (OpenSSL, tested on 3.0; Go 1.17+) to FILE in NSS key log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
@@ -97,10 +108,11 @@ Examples:
   sudo tlstap -p 1234 -w capture.jsonl --stats=5
   sudo tlstap -c nginx --records       nginx's HTTP/1 requests, one row each
   sudo tlstap --records --json | jq 'select(.type=="record" and .status>=500)'
+  sudo tlstap --metrics 9464 >/dev/null  metrics at http://127.0.0.1:9464/metrics
 
 Exit status: 0 stopped normally, 1 failure, 2 bad command line, 3 not enough
 privileges, 4 kernel without BTF, 5 kernel without uprobes, 6 no TLS library
-found on this host.
+found on this host, 7 --metrics address cannot be listened on (port in use).
 )";
 
 namespace {
@@ -132,6 +144,7 @@ Result<Options> parse_options(int argc, char** argv) {
     kKeylog,
     kRecords,
     kEvents,
+    kMetrics,
     kNoStack
   };
   constexpr int kStacks = std::size(discovery::kLibKinds);
@@ -159,6 +172,7 @@ Result<Options> parse_options(int argc, char** argv) {
         {"keylog", required_argument, nullptr, kKeylog},
         {"records", no_argument, nullptr, kRecords},
         {"events", no_argument, nullptr, kEvents},
+        {"metrics", required_argument, nullptr, kMetrics},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
@@ -278,6 +292,12 @@ Result<Options> parse_options(int argc, char** argv) {
       case kEvents:
         events_chosen = true;
         break;
+      case kMetrics: {
+        auto address = exporting::parse_metrics_address(optarg);
+        if (!address) return usage(address.error().message);
+        o.metrics = *address;
+        break;
+      }
       case 'v':
         o.verbose = true;
         break;
@@ -310,7 +330,7 @@ Result<Options> parse_options(int argc, char** argv) {
   if (o.hex && !o.events) return usage("-x dumps the calls' data: with --records add --events");
   if (o.keys_only) {
     if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");
-    if (o.json || o.hex || o.list || o.records || events_chosen) {
+    if (o.json || o.hex || o.list || o.records || events_chosen || o.metrics) {
       return usage("tlstap keys writes key log lines only");
     }
     // Secrets come from OpenSSL builds and Go programs so far; the rest is not hooked.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "discovery/targets.h"
+#include "export/prometheus/server.h"
 #include "loader/probes.h"
 #include "util/error.h"
 
@@ -20,7 +21,10 @@ struct Options {
   // data (events false) unless --events asks for both.
   bool records = false;
   bool events = true;
-  std::string write_path;             // -w
+  std::string write_path;  // -w
+  // --metrics [ADDR:]PORT: Prometheus metrics over HTTP (records made
+  // whether shown or not).
+  std::optional<exporting::MetricsAddress> metrics;
   std::optional<int> stats_interval;  // --stats[=SECONDS]
   uint32_t ring_bytes = 64u << 20;
   bool syscall_hook = false;  // --syscall-hook

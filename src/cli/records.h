@@ -1,9 +1,11 @@
 // --records: the session's DataEvents reassembled per connection
 // (streams::Reassembler), parsed and paired as HTTP/1 (http1::Tracker);
-// each request/response pair goes to the exporter the moment both are whole.
+// each request/response pair goes to the exporter (or any sink: --metrics)
+// the moment both are whole.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "capture/events.h"
 #include "capture/stats.h"
@@ -15,6 +17,8 @@ namespace tlstap::cli {
 
 class Records {
  public:
+  using Sink = std::function<void(const protocols::http1::Record&)>;
+  explicit Records(Sink sink, streams::Limits limits = {});
   explicit Records(exporting::Exporter& exporter, streams::Limits limits = {});
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;

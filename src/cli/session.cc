@@ -19,6 +19,8 @@ constexpr auto kRescanWindow = std::chrono::seconds(1);
 constexpr auto kKtlsModuleCheck = std::chrono::milliseconds(200);
 // How often records give up old holes and close idle connections.
 constexpr auto kRecordExpiry = std::chrono::seconds(1);
+// How often --metrics gets fresh statistics (the counters' age at a scrape).
+constexpr auto kMetricsPublish = std::chrono::seconds(1);
 
 uint64_t realtime_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -48,8 +50,24 @@ Session::Session(loader::Probes& probes, exporting::Exporter& exporter, bool ver
       stacks_(std::move(stacks)) {}
 
 void Session::enable_records(bool show_events) {
-  records_ = std::make_unique<Records>(exporter_);
+  show_records_ = true;
   show_events_ = show_events;
+  make_records();
+}
+
+void Session::enable_metrics(exporting::Metrics* metrics) {
+  metrics_ = metrics;
+  make_records();
+}
+
+// One record path, whoever wants its records: shown (--records), counted
+// (--metrics), or both.
+void Session::make_records() {
+  if (records_) return;
+  records_ = std::make_unique<Records>([this](const protocols::http1::Record& r) {
+    if (show_records_) exporter_.on_record(r);
+    if (metrics_) metrics_->add(r);
+  });
 }
 
 void Session::on_event(const capture::DataEvent& e) {
@@ -386,6 +404,10 @@ void Session::run(const std::atomic<bool>& stop,
       exporter_.on_stats(snapshot(), false);
       next_stats = now + *stats_interval;
     }
+    if (metrics_ && now >= next_metrics_) {
+      metrics_->set_stats(snapshot());
+      next_metrics_ = now + kMetricsPublish;
+    }
   }
   // Drain: everything the kernel emitted before the probes go away.
   while (probes_.poll(0, handler) > 0) {
@@ -395,6 +417,7 @@ void Session::run(const std::atomic<bool>& stop,
   // response, a response delimited by the connection's end.
   if (records_) records_->close_all();
   exporter_.flush();
+  if (metrics_) metrics_->set_stats(snapshot());
 }
 
 }  // namespace tlstap::cli

@@ -18,6 +18,7 @@
 #include "cli/records.h"
 #include "discovery/targets.h"
 #include "export/exporter.h"
+#include "export/prometheus/metrics.h"
 #include "keys/key_log_file.h"
 #include "keys/key_log_set.h"
 #include "keys/openssl_secrets.h"
@@ -47,6 +48,10 @@ class Session {
   // --records: events also go to HTTP/1 reassembly and pairing, whose
   // records go to the exporter; the events themselves too if show_events.
   void enable_records(bool show_events);
+  // --metrics: records are made (whether shown or not) and counted in
+  // *metrics, and the statistics published to it once a second, from the
+  // session's thread (Metrics locks; the HTTP server's threads only read).
+  void enable_metrics(exporting::Metrics* metrics);
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
@@ -106,6 +111,11 @@ class Session {
   // --records (enable_records)
   std::unique_ptr<Records> records_;
   bool show_events_ = true;
+  bool show_records_ = false;
+  void make_records();
+  // --metrics (enable_metrics)
+  exporting::Metrics* metrics_ = nullptr;
+  Clock::time_point next_metrics_{};
   Clock::time_point next_record_expiry_{};
   std::set<discovery::LibKind> stacks_;
   // Per target file: "attached N probes", or why not.

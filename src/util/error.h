@@ -8,12 +8,13 @@ namespace tlstap {
 
 enum class ExitCode : int {
   kOk = 0,
-  kFailure = 1,       // anything not listed below
-  kUsage = 2,         // bad command line
-  kPermission = 3,    // not root / missing capabilities
-  kNoBtf = 4,         // kernel without BTF
-  kNoUprobes = 5,     // kernel without uprobe support
-  kNoTlsLibrary = 6,  // no TLS library found anywhere
+  kFailure = 1,         // anything not listed below
+  kUsage = 2,           // bad command line
+  kPermission = 3,      // not root / missing capabilities
+  kNoBtf = 4,           // kernel without BTF
+  kNoUprobes = 5,       // kernel without uprobe support
+  kNoTlsLibrary = 6,    // no TLS library found anywhere
+  kMetricsAddress = 7,  // --metrics: the address cannot be listened on
 };
 
 struct Error {

@@ -274,5 +274,31 @@ TEST(Options, RecordsReplaceEventsUnlessBothAreAsked) {
   }
 }
 
+// --metrics: loopback unless an address is given; the events stay as they
+// are (records are made for the metrics, not shown).
+TEST(Options, MetricsAddressDefaultsToLoopback) {
+  auto o = Parse({"--metrics", "9464"});
+  ASSERT_TRUE(o) << o.error().message;
+  ASSERT_TRUE(o->metrics);
+  EXPECT_EQ(o->metrics->host, "127.0.0.1");
+  EXPECT_EQ(o->metrics->port, 9464);
+  EXPECT_FALSE(o->records);
+  EXPECT_TRUE(o->events);
+  o = Parse({"--metrics", "0.0.0.0:9100", "--records"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->metrics->host, "0.0.0.0");
+  EXPECT_TRUE(o->records);
+  EXPECT_FALSE(Parse({})->metrics);
+  for (auto args : std::vector<std::vector<std::string>>{{"--metrics", "host:80"},
+                                                         {"--metrics", "0"},
+                                                         {"--metrics"},
+                                                         {"keys", "--metrics", "1"}}) {
+    auto bad = Parse(args);
+    ASSERT_FALSE(bad) << args.back();
+    EXPECT_EQ(bad.error().code, ExitCode::kUsage);
+    EXPECT_EQ(bad.error().message.find('\n'), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace tlstap
