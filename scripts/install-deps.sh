@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libssl-dev nlohmann-json3-dev libcapstone-dev
   libhttp-parser-dev  # HTTP/1 parsing (src/protocols/http1)
+  libcivetweb-dev  # the --metrics HTTP server (src/export/prometheus)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   libclang-rt-dev  # libFuzzer and ASan runtimes for fuzz/ (clang only recommends them)
@@ -17,6 +18,7 @@ packages=(
   libgnutls28-dev libnss3-dev libnspr4-dev  # the bench workloads on GnuTLS and NSS
   tshark  # reads back the pcapng files (pcapng_tshark_test); brings capinfos (wireshark-common)
   nginx  # the HTTP/1 server side of --records (nginx_records_bpf_test)
+  prometheus  # scrapes --metrics in metrics_bpf_test (run by the test, not as a service)
   # the vm tier (scripts/vm/): Debian kernels fetched with apt-get download and
   # unpacked with dpkg-deb, modules decompressed (xz, zstd) and indexed with
   # depmod (kmod), a busybox initramfs packed with cpio, booted under qemu
