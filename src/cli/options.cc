@@ -53,7 +53,8 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
       --metrics [ADDR:]PORT
                          serve Prometheus metrics (text format 0.0.4) at
                          http://ADDR:PORT/metrics, ADDR 127.0.0.1 unless given
-                         (0.0.0.0 or [::] for every interface): HTTP requests
+                         (0.0.0.0: every interface; [IPv6] needs a civetweb
+                         built with IPv6, which Debian 12's is not): HTTP requests
                          and latency histograms by protocol, method, status,
                          process name (comm) and side (client/server), and
                          tlstap's health: calls, bytes, losses by cause, share

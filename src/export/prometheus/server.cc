@@ -3,10 +3,15 @@
 #include <arpa/inet.h>
 #include <civetweb.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 namespace tlstap::exporting {
 namespace {
@@ -18,6 +23,30 @@ std::unexpected<Error> bad_address(std::string_view text) {
               "--metrics takes [ADDR:]PORT, ADDR a numeric IPv4 address or "
               "[IPv6] address, PORT 1 to 65535 (got \"" +
                   std::string(text) + "\")");
+}
+
+// One connection to the server, closed at once: wakes civetweb's listening
+// thread from its poll.
+void poke(const MetricsAddress& a) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, a.host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(a.port);
+    len = sizeof(*v4);
+  } else if (inet_pton(AF_INET6, a.host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(a.port);
+    len = sizeof(*v6);
+  } else {
+    return;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+  close(fd);
 }
 
 }  // namespace
@@ -60,7 +89,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const MetricsAddress
     return fail(ExitCode::kMetricsAddress,
                 "--metrics " + where + ": this civetweb was built without IPv6");
   }
-  std::unique_ptr<MetricsServer> server(new MetricsServer(metrics));
+  std::unique_ptr<MetricsServer> server(new MetricsServer(address, metrics));
   const std::string ports = where;
   const char* options[] = {
       "listening_ports", ports.c_str(),       "num_threads", "2",    "request_timeout_ms",
@@ -97,8 +126,20 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const MetricsAddress
   return server;
 }
 
+// mg_stop sets a flag that civetweb's listening thread reads between polls
+// of up to 2 s; connections wake it sooner, so Ctrl-C is not held up.
 MetricsServer::~MetricsServer() {
-  if (ctx_) mg_stop(ctx_);
+  if (!ctx_) return;
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    mg_stop(ctx_);
+    stopped = true;
+  });
+  for (int i = 0; i < 100 && !stopped; ++i) {
+    poke(address_);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  stopper.join();
 }
 
 int MetricsServer::handle(mg_connection* conn, void* self) {

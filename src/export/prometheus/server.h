@@ -38,9 +38,11 @@ class MetricsServer {
   MetricsServer& operator=(const MetricsServer&) = delete;
 
  private:
-  explicit MetricsServer(const Metrics& metrics) : metrics_(metrics) {}
+  MetricsServer(const MetricsAddress& address, const Metrics& metrics)
+      : address_(address), metrics_(metrics) {}
   static int handle(mg_connection* conn, void* self);
 
+  const MetricsAddress address_;
   const Metrics& metrics_;
   mg_context* ctx_ = nullptr;
 };
