@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   exporting::Metrics metrics;
   std::unique_ptr<exporting::MetricsServer> metrics_server;
   if (options->metrics && !options->list) {
-    auto started = exporting::MetricsServer::start(*options->metrics, metrics);
+    auto started = exporting::MetricsServer::make(*options->metrics, metrics);
     if (!started) return die(started.error());
     metrics_server = std::move(*started);
   }

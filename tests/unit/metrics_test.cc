@@ -284,7 +284,7 @@ TEST(MetricsServer, ServesMetricsAndNothingElse) {
   m.add(Rec("curl", true, "GET", 200, 1000));
   const int port = FreePort();
   ASSERT_GT(port, 0);
-  auto server = MetricsServer::start({"127.0.0.1", port}, m);
+  auto server = MetricsServer::make({"127.0.0.1", port}, m);
   ASSERT_TRUE(server) << server.error().message;
   std::string got = Fetch(port, "GET /metrics HTTP/1.0\r\n\r\n");
   ASSERT_TRUE(got.starts_with("HTTP/1.0 200 OK\r\n")) << got;
@@ -308,16 +308,16 @@ TEST(MetricsServer, PortInUseOrForeignAddressIsOneLineAndItsOwnExitCode) {
   Metrics m;
   const int port = FreePort();
   ASSERT_GT(port, 0);
-  auto first = MetricsServer::start({"127.0.0.1", port}, m);
+  auto first = MetricsServer::make({"127.0.0.1", port}, m);
   ASSERT_TRUE(first) << first.error().message;
-  auto second = MetricsServer::start({"127.0.0.1", port}, m);
+  auto second = MetricsServer::make({"127.0.0.1", port}, m);
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code, ExitCode::kMetricsAddress);
   EXPECT_NE(second.error().message.find("127.0.0.1:" + std::to_string(port)), std::string::npos)
       << second.error().message;
   EXPECT_EQ(second.error().message.find('\n'), std::string::npos) << second.error().message;
   // TEST-NET-1: no interface of this host has it.
-  auto foreign = MetricsServer::start({"192.0.2.1", port}, m);
+  auto foreign = MetricsServer::make({"192.0.2.1", port}, m);
   ASSERT_FALSE(foreign);
   EXPECT_EQ(foreign.error().code, ExitCode::kMetricsAddress);
 }

@@ -80,8 +80,8 @@ std::string format_metrics_address(const MetricsAddress& a) {
   return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
 }
 
-Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const MetricsAddress& address,
-                                                            const Metrics& metrics) {
+Result<std::unique_ptr<MetricsServer>> MetricsServer::make(const MetricsAddress& address,
+                                                           const Metrics& metrics) {
   static std::once_flag library;
   std::call_once(library, [] { mg_init_library(0); });
   const std::string where = format_metrics_address(address);

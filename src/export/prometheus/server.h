@@ -31,8 +31,8 @@ class MetricsServer {
  public:
   // Listens at once; an address that cannot be bound (in use, not this
   // host's) is an error with ExitCode::kMetricsAddress.
-  static Result<std::unique_ptr<MetricsServer>> start(const MetricsAddress& address,
-                                                      const Metrics& metrics);
+  static Result<std::unique_ptr<MetricsServer>> make(const MetricsAddress& address,
+                                                     const Metrics& metrics);
   ~MetricsServer();  // stops the threads, closes the socket
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
