@@ -377,6 +377,37 @@ TEST(Http2Tracker, RstStreamIsAnError) {
   EXPECT_EQ(c.stats().unknown_stream_frames, 1u);
 }
 
+TEST(Http2Tracker, ResponseBeforeTheRequestBodyEndsWaitsForIt) {
+  // nginx's `return 201` answers a POST before its body is all sent.
+  Conn c;
+  c.Client(kPreface + Raw(0x1, 0x4, 1, "\x83\x87\x41\x01h\x84"s));  // POST https h /, no END_STREAM
+  c.Client(Raw(0x0, 0x0, 1, "1234"));                               // DATA, 4 bytes
+  c.Server(Raw(0x1, 0x5, 1, "\x88"s));  // 200, END_STREAM: the response is whole
+  EXPECT_TRUE(c.records.empty()) << "the request has not ended";
+  uint64_t response_end = c.ts();
+  c.Client(Raw(0x0, 0x1, 1, "5678"));  // DATA, END_STREAM
+  ASSERT_EQ(c.records.size(), 1u);
+  EXPECT_EQ(c.records[0].request_body_bytes, 8u);
+  EXPECT_EQ(c.records[0].latency_ns, response_end - 1000) << "to the response's end";
+  EXPECT_EQ(c.records[0].error, "");
+
+  // A whole response, then the server's RST_STREAM NO_ERROR: not an error.
+  c.Client(Raw(0x1, 0x4, 3, "\x83\xbe\x84"s));
+  c.Server(Raw(0x1, 0x5, 3, "\x88"s));
+  c.Server(Raw(0x3, 0x0, 3, "\x00\x00\x00\x00"s));  // RST_STREAM, NO_ERROR
+  ASSERT_EQ(c.records.size(), 2u);
+  EXPECT_EQ(c.records[1].error, "");
+  EXPECT_EQ(c.stats().resets, 0u);
+
+  // Closed with the response whole and the request not.
+  c.Client(Raw(0x1, 0x4, 5, "\x83\xbe\x84"s));
+  c.Server(Raw(0x1, 0x5, 5, "\x88"s));
+  c.Close();
+  ASSERT_EQ(c.records.size(), 3u);
+  EXPECT_EQ(c.records[2].error, "request cut short");
+  EXPECT_GT(c.records[2].latency_ns, 0u);
+}
+
 TEST(Http2Tracker, GapInsideDataKeepsFramingAndHeaders) {
   Conn c;
   c.Client(kPreface + kGetHeaders);

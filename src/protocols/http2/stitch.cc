@@ -64,14 +64,7 @@ void Connection::on_frame(bool from_client, const Frame& f, const RecordHandler&
       (from_client ? st->request_body_bytes : st->response_body_bytes) += f.data_length;
       if (f.cut) st->cut = true;
       if (f.malformed) ++stats_->invalid;
-      if (f.has(kFlagEndStream)) {
-        if (from_client) {
-          st->request_ended = true;
-        } else {
-          st->last_ts_ns = f.last_ts_ns;
-          finish(st->id, "", emit);
-        }
-      }
+      if (f.has(kFlagEndStream)) end_stream(st, from_client, f, emit);
       return;
     }
     case FrameType::kRstStream: {
@@ -80,11 +73,18 @@ void Connection::on_frame(bool from_client, const Frame& f, const RecordHandler&
         ++stats_->unknown_stream_frames;
         return;
       }
+      uint32_t code = f.payload.size() == 4 ? be32(f.payload) : ~0u;
+      if (st->response_ended && code == 0) {
+        // A whole response, then NO_ERROR: the server wants no more of the
+        // request (RFC 9113, 8.1). Not an error.
+        finish(st->id, "", emit);
+        return;
+      }
       ++stats_->resets;
-      std::string code = f.payload.size() == 4 ? error_code_name(be32(f.payload)) : "?";
-      st->last_ts_ns = f.last_ts_ns;
+      if (!st->response_ended) st->last_ts_ns = f.last_ts_ns;
       finish(st->id,
-             std::string("reset by ") + (from_client ? "client" : "server") + " (" + code + ")",
+             std::string("reset by ") + (from_client ? "client" : "server") + " (" +
+                 (code == ~0u ? std::string("?") : error_code_name(code)) + ")",
              emit);
       return;
     }
@@ -198,7 +198,7 @@ void Connection::end_block(bool from_client, const Frame& f, const RecordHandler
   if (from_client) {
     if (!st->request_headers && s.block_decoded) st->request = fl;
     st->request_headers = true;  // later blocks are trailers
-    if (s.block_end_stream) st->request_ended = true;
+    if (s.block_end_stream) end_stream(st, /*from_client=*/true, f, emit);
     return;
   }
   if (st->status == 0 && s.block_decoded) {
@@ -210,10 +210,20 @@ void Connection::end_block(bool from_client, const Frame& f, const RecordHandler
     st->grpc_status = fl.grpc_status;
     st->grpc_message = fl.grpc_message;
   }
-  if (s.block_end_stream) {
+  if (s.block_end_stream) end_stream(st, /*from_client=*/false, f, emit);
+}
+
+void Connection::end_stream(Stream* st, bool from_client, const Frame& f,
+                            const RecordHandler& emit) {
+  if (from_client) {
+    st->request_ended = true;
+  } else {
+    st->response_ended = true;
     st->last_ts_ns = f.last_ts_ns;
-    finish(st->id, "", emit);
   }
+  // A record once both ends are in: a server may answer before the
+  // request's body is all sent, and the body still counts.
+  if (st->request_ended && st->response_ended) finish(st->id, "", emit);
 }
 
 void Connection::on_framing_lost(bool from_client) {
@@ -221,7 +231,7 @@ void Connection::on_framing_lost(bool from_client) {
   lose_hpack(&s);
   s.in_block = false;
   for (auto& [id, st] : streams_) {
-    if (from_client ? !st.request_ended : true) st.cut = true;
+    if (from_client ? !st.request_ended : !st.response_ended) st.cut = true;
   }
 }
 
@@ -243,7 +253,7 @@ void Connection::finish(uint32_t id, std::string error, const RecordHandler& emi
   r.request_body_bytes = st.request_body_bytes;
   r.response_body_bytes = st.response_body_bytes;
   r.ts_ns = st.first_ts_ns;
-  if (error.empty() && st.last_ts_ns > st.first_ts_ns)
+  if ((error.empty() || st.response_ended) && st.last_ts_ns > st.first_ts_ns)
     r.latency_ns = st.last_ts_ns - st.first_ts_ns;
   if (error.empty() && st.headers_lost) error = "headers not decoded (HPACK state lost)";
   if (error.empty() && st.cut) error = "bytes lost";
@@ -257,7 +267,11 @@ void Connection::finish(uint32_t id, std::string error, const RecordHandler& emi
 void Connection::close(const RecordHandler& emit) {
   while (!streams_.empty()) {
     const Stream& st = streams_.begin()->second;
-    finish(st.id, st.response_headers ? "response cut short" : "no response", emit);
+    finish(st.id,
+           st.response_ended     ? "request cut short"
+           : st.response_headers ? "response cut short"
+                                 : "no response",
+           emit);
   }
 }
 

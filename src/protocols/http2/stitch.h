@@ -1,6 +1,8 @@
 // One HTTP/2 connection's streams, from the frames of both directions:
 // each request (the client's HEADERS, CONTINUATION and DATA on a stream)
-// paired with the response on the same stream id into a Record.
+// paired with the response on the same stream id into a Record, made when
+// both sides have ended the stream (END_STREAM), at a RST_STREAM, or when
+// the connection closes.
 #pragma once
 
 #include <cstdint>
@@ -84,7 +86,8 @@ class Connection {
     uint64_t request_bytes = 0, response_bytes = 0;
     uint64_t request_body_bytes = 0, response_body_bytes = 0;
     uint64_t first_ts_ns = 0, last_ts_ns = 0;
-    bool request_headers = false, request_ended = false, response_headers = false;
+    bool request_headers = false, request_ended = false;
+    bool response_headers = false, response_ended = false;
     bool headers_lost = false;  // a block of this stream was not decoded
     bool cut = false;           // bytes of this stream were lost
   };
@@ -93,6 +96,8 @@ class Connection {
   Stream* find(uint32_t id);
   void header_fragment(bool from_client, const Frame& f, const RecordHandler& emit);
   void end_block(bool from_client, const Frame& f, const RecordHandler& emit);
+  // END_STREAM from one side; the record is made when both sides ended.
+  void end_stream(Stream* st, bool from_client, const Frame& f, const RecordHandler& emit);
   void lose_hpack(Side* s);
   void finish(uint32_t id, std::string error, const RecordHandler& emit);
   void keep(std::string* to, std::string_view value) const;
