@@ -2,19 +2,13 @@
 // TLS, HTTP/1.1: each request is one record on each side, curl's (client)
 // and the nginx worker's (server), with the method, target, status, the
 // sizes curl itself counted, and the connection's addresses.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <fstream>
-#include <memory>
 #include <set>
 #include <sstream>
-#include <thread>
 
-#include "tests/bpf/proc_inspect.h"
+#include "tests/bpf/nginx_server.h"
 #include "tests/bpf/subprocess.h"
 #include "tests/bpf/test_env.h"
 #include "tests/bpf/tlstap_session.h"
@@ -22,7 +16,6 @@
 namespace tlstap::bpf_test {
 namespace {
 
-constexpr char kNginx[] = "/usr/sbin/nginx";
 constexpr char kUserAgent[] = "tlstap-records-test";
 constexpr char kHost[] = "127.0.0.1";
 constexpr size_t kStaticSize = 5000;
@@ -40,87 +33,21 @@ struct Transfer {
   int local_port = 0, status = 0;
 };
 
-uint64_t Now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// The process whose parent is parent (nginx's one worker), or 0.
-pid_t ChildOf(pid_t parent) {
-  DIR* proc = opendir("/proc");
-  if (!proc) return 0;
-  pid_t child = 0;
-  while (dirent* d = readdir(proc)) {
-    pid_t pid = atoi(d->d_name);
-    if (pid <= 0) continue;
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so start after ')'.
-    size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 1));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == parent) {
-      child = pid;
-      break;
-    }
-  }
-  closedir(proc);
-  return child;
-}
-
 class NginxRecordsTest : public BpfTest {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(BpfTest::SetUp());
-    ASSERT_EQ(access(kNginx, X_OK), 0)
-        << kNginx << " is missing: run scripts/install-deps.sh (Debian's nginx)";
     ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_, &cert_));
     ASSERT_EQ(mkdir((dir_ / "www").c_str(), 0755), 0);
     static_body_ = Payload("nginx/static", kStaticSize);
     ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "www/static.txt", static_body_));
-    port_ = FreeTcpPort(kHost);
-    ASSERT_GT(port_, 0);
-    server_addr_ = HostPort(kHost, port_);
-    const std::string& d = dir_.path();
-    // HTTP/1.1 only (no http2 on the listen line). The worker runs as root:
-    // the files are in the test's 0700 directory.
-    std::string conf;
-    conf += "worker_processes 1;\n";
-    conf += "user root;\n";
-    conf += "pid " + d + "/nginx.pid;\n";
-    conf += "events { worker_connections 64; }\n";
-    conf += "http {\n";
-    conf += "  access_log off;\n";
-    for (const char* temp : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
-      conf += "  " + std::string(temp) + "_temp_path " + d + "/" + temp + ";\n";
-    }
-    conf += "  server {\n";
-    conf += "    listen " + server_addr_ + " ssl;\n";
-    conf += "    ssl_certificate " + cert_.cert + ";\n";
-    conf += "    ssl_certificate_key " + cert_.key + ";\n";
-    conf += "    root " + d + "/www;\n";
-    conf += "    location = /upload { return 201 \"created\\n\"; }\n";
-    conf += "    location / { }\n";
-    conf += "  }\n";
-    conf += "}\n";
-    ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "nginx.conf", conf));
-    SpawnOptions options = Command({kNginx, "-p", d, "-c", dir_ / "nginx.conf", "-e",
-                                    dir_ / "error.log", "-g", "daemon off;"});
-    options.stdin_pipe = false;
-    nginx_ = std::make_unique<Subprocess>(options);
-    ASSERT_TRUE(nginx_->ok()) << nginx_->error();
-    ASSERT_TRUE(WaitForListen(port_, 10s)) << nginx_->Stderr() << ReadFile(dir_ / "error.log");
-    for (auto deadline = std::chrono::steady_clock::now() + 10s;
-         !worker_ && std::chrono::steady_clock::now() < deadline;) {
-      worker_ = ChildOf(nginx_->pid());
-      if (!worker_) std::this_thread::sleep_for(20ms);
-    }
-    ASSERT_GT(worker_, 0) << "nginx (pid " << nginx_->pid() << ") started no worker";
+    // HTTP/1.1 only (no http2 on the listen line).
+    ASSERT_NO_FATAL_FAILURE(nginx_.Start(
+        dir_, cert_,
+        {.root = dir_ / "www",
+         .lines = {"location = /upload { return 201 \"created\\n\"; }", "location / { }"}}));
+    server_addr_ = nginx_.addr();
+    worker_ = nginx_.worker();
   }
 
   std::string Url(const std::string& path) const { return "https://" + server_addr_ + path; }
@@ -142,11 +69,11 @@ class NginxRecordsTest : public BpfTest {
     }
     TlstapSession tap;
     ASSERT_NO_FATAL_FAILURE(tap.Start(args));
-    start_ns_ = Now();
+    start_ns_ = NowNs();
     ASSERT_TRUE(curl.Write("go\n", 5s));
     curl.CloseStdin();
     ASSERT_EQ(curl.Wait(30s), 0) << curl.Stderr();
-    end_ns_ = Now();
+    end_ns_ = NowNs();
     ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture_));
     std::istringstream lines(curl.Stdout());
     std::string line;
@@ -246,9 +173,8 @@ class NginxRecordsTest : public BpfTest {
   TempDir dir_;
   Certificate cert_;
   std::string static_body_;
-  int port_ = 0;
   std::string server_addr_;
-  std::unique_ptr<Subprocess> nginx_;
+  NginxServer nginx_;
   pid_t worker_ = 0;
   pid_t curl_pid_ = 0;
   uint64_t start_ns_ = 0, end_ns_ = 0;
