@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   libssl-dev nlohmann-json3-dev libcapstone-dev
   libhttp-parser-dev  # HTTP/1 parsing (src/protocols/http1)
+  libnghttp2-dev  # HPACK decoding for HTTP/2 records (src/protocols/http2)
   libcivetweb-dev  # the --metrics HTTP server (src/export/prometheus)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format

@@ -35,12 +35,16 @@ struct Stats {
   // Libraries attached after a running process had loaded them: its calls
   // before that moment, if any, were not seen (not counted in lost: unknown).
   uint64_t late_attaches = 0;
-  // Protocol records (--records, filled by the session): request/response
-  // pairs made, those with an error, times bytes were not HTTP/1 where a
-  // message was expected, and gaps (bytes that never arrived) in the streams
-  // the parsers read.
+  // Protocol records (--records, filled by the session): HTTP/1
+  // request/response pairs and HTTP/2 streams made; for both protocols,
+  // those with an error, times bytes were not the protocol where a message
+  // or frame was expected, and gaps (bytes that never arrived) in the
+  // streams the parsers read. HTTP/2 only: connection directions whose HPACK
+  // state was given up (later headers not decoded), and frames, header
+  // blocks or streams over the parser's bounds.
   bool records_enabled = false;
   uint64_t records = 0, record_errors = 0, record_parse_errors = 0, record_gaps = 0;
+  uint64_t records_http2 = 0, record_hpack_lost = 0, record_overflows = 0;
 
   template <typename Counters>
   void set_kernel(const Counters& c);

@@ -32,9 +32,11 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
-      --records          HTTP/1 records instead of TLS calls: each connection's
-                         bytes put back in order and parsed, one row per request
-                         and its response, as soon as the response is whole:
+      --records          HTTP/1 and HTTP/2 records instead of TLS calls: each
+                         connection's bytes put back in order and parsed (HTTP/2
+                         when it opens with the h2 preface; HPACK needs the
+                         connection from its start), one row per request (h2:
+                         per stream) and its response, as soon as it is whole:
                          TIME COMM PID CONNECTION PROTO STATUS LATENCY REQ RESP
                          REQUEST (REQ and RESP: bytes on the wire, headers and
                          body; LATENCY: request's first byte to response's last;
@@ -47,7 +49,9 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                           "target":"/","host":..,"status":200,"latency_ns":..,
                           "request_bytes":..,"response_bytes":..,
                           "request_body_bytes":..,"response_body_bytes":..}
-                         and "error":".." when incomplete. HTTP/2 is not parsed
+                         and "error":".." when incomplete; HTTP/2 streams have
+                         "proto":"http2","stream_id":N, and "grpc_status":N,
+                         "grpc_message":".." when the trailers carry them
       --events           with --records: the TLS calls' data too (rows or
                          {"type":"data"} lines, interleaved with the records)
       --metrics [ADDR:]PORT
@@ -107,7 +111,7 @@ Examples:
   sudo tlstap -c curl -x               curl's traffic with full hex dumps
   sudo tlstap --json | jq -r 'select(.dir=="rx") | .data | @base64d'
   sudo tlstap -p 1234 -w capture.jsonl --stats=5
-  sudo tlstap -c nginx --records       nginx's HTTP/1 requests, one row each
+  sudo tlstap -c nginx --records       nginx's HTTP/1 and HTTP/2 requests, one row each
   sudo tlstap --records --json | jq 'select(.type=="record" and .status>=500)'
   sudo tlstap --metrics 9464 >/dev/null  metrics at http://127.0.0.1:9464/metrics
 

@@ -17,7 +17,7 @@ struct Options {
   loader::Filters filters;
   bool json = false;
   bool hex = false;
-  // --records: HTTP/1 request/response pairs, instead of the TLS calls'
+  // --records: HTTP/1 and HTTP/2 request/response pairs, instead of the TLS calls'
   // data (events false) unless --events asks for both.
   bool records = false;
   bool events = true;

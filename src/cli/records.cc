@@ -4,20 +4,28 @@
 
 namespace tlstap::cli {
 
-Records::Records(Sink sink, streams::Limits limits)
-    : tracker_([sink = std::move(sink)](protocols::http1::Record&& r) { sink(r); }),
-      reassembler_(limits, &tracker_) {}
+Records::Records(Sink sink, streams::Limits limits, protocols::http2::Limits http2_limits)
+    : http1_([sink](protocols::Record&& r) { sink(r); }),
+      http2_([sink](protocols::Record&& r) { sink(r); }, http2_limits),
+      router_(&http1_, &http2_),
+      reassembler_(limits, &router_) {}
 
-Records::Records(exporting::Exporter& exporter, streams::Limits limits)
-    : Records([&exporter](const protocols::http1::Record& r) { exporter.on_record(r); }, limits) {}
+Records::Records(exporting::Exporter& exporter, streams::Limits limits,
+                 protocols::http2::Limits http2_limits)
+    : Records([&exporter](const protocols::Record& r) { exporter.on_record(r); }, limits,
+              http2_limits) {}
 
 void Records::add_stats(capture::Stats* s) const {
-  protocols::http1::TrackerStats t = tracker_.stats();
+  protocols::http1::TrackerStats t = http1_.stats();
+  const protocols::http2::Stats& h2 = http2_.stats();
   s->records_enabled = true;
   s->records = t.records;
-  s->record_errors = t.errors;
-  s->record_parse_errors = t.invalid;
-  s->record_gaps = t.gaps;
+  s->records_http2 = h2.records;
+  s->record_errors = t.errors + h2.errors;
+  s->record_parse_errors = t.invalid + h2.invalid + h2.hpack_errors;
+  s->record_gaps = t.gaps + h2.gaps;
+  s->record_hpack_lost = h2.hpack_lost;
+  s->record_overflows = h2.oversized_frames + h2.oversized_header_blocks + h2.stream_overflows;
 }
 
 }  // namespace tlstap::cli

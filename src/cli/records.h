@@ -1,7 +1,9 @@
 // --records: the session's DataEvents reassembled per connection
-// (streams::Reassembler), parsed and paired as HTTP/1 (http1::Tracker);
-// each request/response pair goes to the exporter (or any sink: --metrics)
-// the moment both are whole.
+// (streams::Reassembler), sent by a protocols::Router to HTTP/2
+// (http2::Tracker) when a connection opens with the HTTP/2 preface or a
+// server's SETTINGS frame, else to HTTP/1 (http1::Tracker); each
+// request/response pair goes to the exporter (or any sink: --metrics) the
+// moment both are whole.
 #pragma once
 
 #include <cstdint>
@@ -11,15 +13,19 @@
 #include "capture/stats.h"
 #include "export/exporter.h"
 #include "protocols/http1/tracker.h"
+#include "protocols/http2/tracker.h"
+#include "protocols/router.h"
 #include "streams/reassembler.h"
 
 namespace tlstap::cli {
 
 class Records {
  public:
-  using Sink = std::function<void(const protocols::http1::Record&)>;
-  explicit Records(Sink sink, streams::Limits limits = {});
-  explicit Records(exporting::Exporter& exporter, streams::Limits limits = {});
+  using Sink = std::function<void(const protocols::Record&)>;
+  explicit Records(Sink sink, streams::Limits limits = {},
+                   protocols::http2::Limits http2_limits = {});
+  explicit Records(exporting::Exporter& exporter, streams::Limits limits = {},
+                   protocols::http2::Limits http2_limits = {});
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
 
@@ -34,7 +40,10 @@ class Records {
   void add_stats(capture::Stats* s) const;
 
  private:
-  protocols::http1::Tracker tracker_;  // before reassembler_, which feeds it
+  // Declared in the order they are fed: each is built before what feeds it.
+  protocols::http1::Tracker http1_;
+  protocols::http2::Tracker http2_;
+  protocols::Router router_;
   streams::Reassembler reassembler_;
 };
 

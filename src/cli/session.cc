@@ -64,7 +64,7 @@ void Session::enable_metrics(exporting::Metrics* metrics) {
 // (--metrics), or both.
 void Session::make_records() {
   if (records_) return;
-  records_ = std::make_unique<Records>([this](const protocols::http1::Record& r) {
+  records_ = std::make_unique<Records>([this](const protocols::Record& r) {
     if (show_records_) exporter_.on_record(r);
     if (metrics_) metrics_->add(r);
   });

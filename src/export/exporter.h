@@ -4,7 +4,8 @@
 
 #include "capture/events.h"
 #include "capture/stats.h"
-#include "protocols/http1/types.h"
+#include "protocols/http1/types.h"  // protocols::http1::Record, the same type, for sinks that name it
+#include "protocols/record.h"
 
 namespace tlstap::exporting {
 
@@ -12,8 +13,10 @@ class Exporter {
  public:
   virtual ~Exporter() = default;
   virtual void on_data(const capture::DataEvent& event) = 0;
-  // A request paired with its response (--records), as soon as both are whole.
-  virtual void on_record(const protocols::http1::Record& record) = 0;
+  // A request paired with its response (--records), as soon as both are
+  // whole; HTTP/1 or HTTP/2 (record.proto). protocols::http1::Record is the
+  // same type.
+  virtual void on_record(const protocols::Record& record) = 0;
   // final is true once, at exit.
   virtual void on_stats(const capture::Stats& stats, bool final) = 0;
   // Called after each batch of events: make them visible.

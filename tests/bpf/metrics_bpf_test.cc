@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,8 +41,15 @@ class MetricsTest : public BpfTest {
     ASSERT_NO_FATAL_FAILURE(BpfTest::SetUp());
     ASSERT_EQ(access(kPrometheus, X_OK), 0)
         << kPrometheus << " is missing: run scripts/install-deps.sh (Debian's prometheus)";
-    ASSERT_NO_FATAL_FAILURE(nginx_.Start(dir_));
+    ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_, &cert_));
+    ASSERT_EQ(mkdir((dir_ / "www").c_str(), 0755), 0);
     ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "www/static.txt", Payload("metrics/static", 3000)));
+    // HTTP/1.1: the records (and so the metrics) of both sides.
+    ASSERT_NO_FATAL_FAILURE(nginx_.Start(
+        dir_, cert_,
+        {.root = dir_ / "www",
+         .lines = {"location = /upload { return 201 \"created\\n\"; }", "location / { }"},
+         .http_lines = {}}));
     metrics_port_ = FreeTcpPort();
     ASSERT_GT(metrics_port_, 0);
   }
@@ -139,6 +147,7 @@ class MetricsTest : public BpfTest {
   }
 
   TempDir dir_;
+  Certificate cert_;
   NginxServer nginx_;
   int metrics_port_ = 0, prometheus_port_ = 0;
   std::unique_ptr<Subprocess> prometheus_;

@@ -3,9 +3,8 @@
 // and the nginx worker's (server), with the method, target, status, the
 // sizes curl itself counted, and the connection's addresses.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
-#include <chrono>
-#include <memory>
 #include <set>
 #include <sstream>
 
@@ -21,6 +20,7 @@ constexpr char kUserAgent[] = "tlstap-records-test";
 constexpr char kHost[] = "127.0.0.1";
 constexpr size_t kStaticSize = 5000;
 constexpr size_t kUploadSize = 20000;
+constexpr char kCreated[] = "created\n";  // what `return 201` sends
 // What curl says about each transfer (-w), one line each.
 constexpr char kCurlReport[] =
     "%{size_request} %{size_header} %{size_download} %{local_port} %{http_code}\n";
@@ -33,24 +33,24 @@ struct Transfer {
   int local_port = 0, status = 0;
 };
 
-uint64_t Now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 class NginxRecordsTest : public BpfTest {
  protected:
   void SetUp() override {
     ASSERT_NO_FATAL_FAILURE(BpfTest::SetUp());
-    ASSERT_NO_FATAL_FAILURE(nginx_.Start(dir_));
+    ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_, &cert_));
+    ASSERT_EQ(mkdir((dir_ / "www").c_str(), 0755), 0);
     static_body_ = Payload("nginx/static", kStaticSize);
     ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "www/static.txt", static_body_));
+    // HTTP/1.1 only (no http2 on the listen line).
+    ASSERT_NO_FATAL_FAILURE(nginx_.Start(
+        dir_, cert_,
+        {.root = dir_ / "www",
+         .lines = {"location = /upload { return 201 \"created\\n\"; }", "location / { }"}}));
     server_addr_ = nginx_.addr();
     worker_ = nginx_.worker();
   }
 
-  std::string Url(const std::string& path) const { return nginx_.Url(path); }
+  std::string Url(const std::string& path) const { return "https://" + server_addr_ + path; }
 
   // Runs `curl --http1.1 -k curl_args...` (one -w line per transfer) while
   // `tlstap --json tlstap_args... --pid CURL --pid WORKER` runs.
@@ -69,11 +69,11 @@ class NginxRecordsTest : public BpfTest {
     }
     TlstapSession tap;
     ASSERT_NO_FATAL_FAILURE(tap.Start(args));
-    start_ns_ = Now();
+    start_ns_ = NowNs();
     ASSERT_TRUE(curl.Write("go\n", 5s));
     curl.CloseStdin();
     ASSERT_EQ(curl.Wait(30s), 0) << curl.Stderr();
-    end_ns_ = Now();
+    end_ns_ = NowNs();
     ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture_));
     std::istringstream lines(curl.Stdout());
     std::string line;
@@ -171,9 +171,10 @@ class NginxRecordsTest : public BpfTest {
   }
 
   TempDir dir_;
-  NginxServer nginx_;
+  Certificate cert_;
   std::string static_body_;
   std::string server_addr_;
+  NginxServer nginx_;
   pid_t worker_ = 0;
   pid_t curl_pid_ = 0;
   uint64_t start_ns_ = 0, end_ns_ = 0;
@@ -244,7 +245,7 @@ TEST_F(NginxRecordsTest, ChunkedPost) {
       RunCurl({"-o", dir_ / "got", "-H", "Transfer-Encoding: chunked", "-H",
                "Expect:", "--data-binary", "@" + (dir_ / "upload.bin"), Url("/upload")},
               {"--records", "--events"}));
-  EXPECT_EQ(ReadFile(dir_ / "got"), kNginxCreated);
+  EXPECT_EQ(ReadFile(dir_ / "got"), kCreated);
   ASSERT_EQ(transfers_.size(), 1u);
   const Transfer& t = transfers_[0];
   ASSERT_EQ(t.status, 201);
@@ -257,8 +258,7 @@ TEST_F(NginxRecordsTest, ChunkedPost) {
   std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
   ASSERT_EQ(client.size(), 1u) << AllRecords();
   ASSERT_EQ(server.size(), 1u) << AllRecords();
-  ExpectPair(client[0], server[0], t,
-             {"POST", "/upload", 201, kUploadSize, sizeof(kNginxCreated) - 1});
+  ExpectPair(client[0], server[0], t, {"POST", "/upload", 201, kUploadSize, sizeof(kCreated) - 1});
   ExpectRecordStats(2);
 }
 

@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,9 +10,15 @@
 #include <thread>
 
 #include "tests/bpf/proc_inspect.h"
-#include "tests/bpf/tlstap_session.h"  // HostPort
+#include "tests/bpf/tlstap_session.h"
 
 namespace tlstap::bpf_test {
+
+uint64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 pid_t ChildOf(pid_t parent) {
   DIR* proc = opendir("/proc");
@@ -41,18 +46,13 @@ pid_t ChildOf(pid_t parent) {
   return child;
 }
 
-void NginxServer::Start(const TempDir& dir) {
+void NginxServer::Start(const TempDir& dir, const Certificate& cert, const NginxConfig& config) {
   ASSERT_EQ(access(kNginx, X_OK), 0)
       << kNginx << " is missing: run scripts/install-deps.sh (Debian's nginx)";
-  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert_));
-  ASSERT_EQ(mkdir((dir / "www").c_str(), 0755), 0);
-  const char kHost[] = "127.0.0.1";
-  port_ = FreeTcpPort(kHost);
-  ASSERT_GT(port_, 0);
-  addr_ = HostPort(kHost, port_);
+  const int port = FreeTcpPort("127.0.0.1");
+  ASSERT_GT(port, 0);
+  addr_ = HostPort("127.0.0.1", port);
   const std::string& d = dir.path();
-  // HTTP/1.1 only (no http2 on the listen line). The worker runs as root:
-  // the files are in the test's 0700 directory.
   std::string conf;
   conf += "worker_processes 1;\n";
   conf += "user root;\n";
@@ -63,13 +63,14 @@ void NginxServer::Start(const TempDir& dir) {
   for (const char* temp : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
     conf += "  " + std::string(temp) + "_temp_path " + d + "/" + temp + ";\n";
   }
+  for (const std::string& line : config.http_lines) conf += "  " + line + "\n";
   conf += "  server {\n";
-  conf += "    listen " + addr_ + " ssl;\n";
-  conf += "    ssl_certificate " + cert_.cert + ";\n";
-  conf += "    ssl_certificate_key " + cert_.key + ";\n";
-  conf += "    root " + d + "/www;\n";
-  conf += "    location = /upload { return 201 \"created\\n\"; }\n";
-  conf += "    location / { }\n";
+  // nginx 1.22 (Debian 12) takes http2 on the listen line.
+  conf += "    listen " + addr_ + (config.http2 ? " ssl http2;\n" : " ssl;\n");
+  conf += "    ssl_certificate " + cert.cert + ";\n";
+  conf += "    ssl_certificate_key " + cert.key + ";\n";
+  conf += "    root " + config.root + ";\n";
+  for (const std::string& line : config.lines) conf += "    " + line + "\n";
   conf += "  }\n";
   conf += "}\n";
   ASSERT_NO_FATAL_FAILURE(WriteFile(dir / "nginx.conf", conf));
@@ -78,7 +79,7 @@ void NginxServer::Start(const TempDir& dir) {
   options.stdin_pipe = false;
   nginx_ = std::make_unique<Subprocess>(options);
   ASSERT_TRUE(nginx_->ok()) << nginx_->error();
-  ASSERT_TRUE(WaitForListen(port_, 10s)) << nginx_->Stderr() << ReadFile(dir / "error.log");
+  ASSERT_TRUE(WaitForListen(port, 10s)) << nginx_->Stderr() << ReadFile(dir / "error.log");
   for (auto deadline = std::chrono::steady_clock::now() + 10s;
        !worker_ && std::chrono::steady_clock::now() < deadline;) {
     worker_ = ChildOf(nginx_->pid());

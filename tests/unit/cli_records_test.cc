@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/records.h"
@@ -119,6 +120,45 @@ TEST(Records, ExpireClosesIdleConnectionsAndCountsGaps) {
   records.add_stats(&s);
   EXPECT_EQ(s.records, 1u);
   EXPECT_EQ(s.record_errors, 1u);
+}
+
+// An HTTP/2 connection: the preface sends it to HTTP/2, whose streams come
+// out as records with proto http2; the HTTP/1 counters stay at zero.
+TEST(Records, Http2ConnectionsBecomeHttp2Records) {
+  using namespace std::literals;
+  KeepingExporter out;
+  Records records(out);
+  std::string request =
+      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"s  // the client preface
+      "\x00\x00\x03"                       // length 3
+      "\x01"                               // type HEADERS
+      "\x05"                               // END_STREAM | END_HEADERS
+      "\x00\x00\x00\x01"                   // stream 1
+      "\x82\x84\x86"s;                     // GET, /, http
+  std::string response =
+      "\x00\x00\x00\x04\x00\x00\x00\x00\x00"s                     // SETTINGS, empty
+      "\x00\x00\x01"                                              // length 1
+      "\x01"                                                      // type HEADERS
+      "\x05"                                                      // END_STREAM | END_HEADERS
+      "\x00\x00\x00\x01"                                          // stream 1
+      "\x8d"s;                                                    // :status 404
+  records.add(Event(Dir::kTx, 0, request.substr(0, 10), 1'000));  // a prefix: held
+  records.add(Event(Dir::kTx, 10, request.substr(10), 1'500));
+  records.add(Event(Dir::kRx, 0, response, 4'000));
+  ASSERT_EQ(out.records.size(), 1u);
+  const protocols::Record& r = out.records[0];
+  EXPECT_EQ(r.proto, protocols::Proto::kHttp2);
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.target, "/");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.stream_id, 1u);
+  EXPECT_EQ(r.latency_ns, 2'500u);
+  EXPECT_EQ(r.conn.comm, "curl");
+  capture::Stats s;
+  records.add_stats(&s);
+  EXPECT_EQ(s.records, 0u);
+  EXPECT_EQ(s.records_http2, 1u);
+  EXPECT_EQ(s.record_parse_errors, 0u);
 }
 
 }  // namespace

@@ -16,9 +16,9 @@
 namespace tlstap::exporting {
 namespace {
 
-protocols::http1::Record Rec(std::string comm, bool client, std::string method, int status,
-                             uint64_t latency_ns) {
-  protocols::http1::Record r;
+protocols::Record Rec(std::string comm, bool client, std::string method, int status,
+                      uint64_t latency_ns) {
+  protocols::Record r;
   r.conn.comm = std::move(comm);
   r.conn.pid = 4242;
   r.client = client;
@@ -99,6 +99,7 @@ tlstap_http_requests_over_label_limit_total 0
 # HELP tlstap_records_total Request/response pairs made by the protocol parsers.
 # TYPE tlstap_records_total counter
 tlstap_records_total{proto="http1"} 4
+tlstap_records_total{proto="http2"} 0
 # HELP tlstap_record_errors_total Records that are not whole pairs.
 # TYPE tlstap_record_errors_total counter
 tlstap_record_errors_total 1
@@ -193,13 +194,13 @@ TEST(Metrics, MethodAndStatusLabelsAreBounded) {
 }
 
 TEST(Metrics, NoPayloadReachesTheText) {
-  protocols::http1::Record r = Rec("curl", true, "GET", 200, 1000);
+  protocols::Record r = Rec("curl", true, "GET", 200, 1000);
   r.target = "/secret-path?token=MARKER1";
   r.host = "MARKER2.example";
   r.error = "MARKER3";
   Metrics m;
   m.add(r);
-  protocols::http1::Record odd = Rec("curl", true, "MARKER4", 200, 1000);
+  protocols::Record odd = Rec("curl", true, "MARKER4", 200, 1000);
   m.add(odd);
   const std::string text = m.render();
   for (const char* marker : {"MARKER", "secret", "token", "example"}) {

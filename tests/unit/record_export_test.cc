@@ -137,6 +137,38 @@ TEST(RecordJson, IncompleteServerSideUnattributed) {
                        "\n");
 }
 
+// A gRPC call over HTTP/2 (stream 5) whose trailers said UNAVAILABLE.
+protocols::Record GrpcRecord() {
+  protocols::Record r = Record();
+  r.proto = protocols::Proto::kHttp2;
+  r.stream_id = 5;
+  r.method = "POST";
+  r.target = "/pkg.Svc/Call";
+  r.host = "grpc.local";
+  r.grpc_status = 14;
+  r.grpc_message = "no \"backend\"";
+  return r;
+}
+
+TEST(RecordTable, Http2RowShowsProtoAndGrpcStatus) {
+  EXPECT_EQ(format_record_row(GrpcRecord(), /*utc=*/true),
+            "22:26:40.123456 curl               4242 fd 5 127.0.0.1:51514 > 127.0.0.1:8443         "
+            "  http2    200   1.235ms      78 B   1.7 KiB POST /pkg.Svc/Call grpc-status=14\n");
+}
+
+TEST(RecordJson, Http2WithStreamIdAndGrpcStatus) {
+  std::string line;
+  append_record_json(&line, GrpcRecord());
+  EXPECT_EQ(line, R"({"type":"record","proto":"http2","ts_ns":1795300000123456789,"pid":4242,)"
+                  R"("comm":"curl","lib":"openssl","side":"client","fd":5,)"
+                  R"("laddr":"127.0.0.1:51514","raddr":"127.0.0.1:8443","conn_id":3,)"
+                  R"("method":"POST","target":"/pkg.Svc/Call","host":"grpc.local",)"
+                  R"("status":200,"latency_ns":1234567,"request_bytes":78,"response_bytes":1736,)"
+                  R"("request_body_bytes":0,"response_body_bytes":1536,"stream_id":5,)"
+                  R"("grpc_status":14,"grpc_message":"no \"backend\""})"
+                  "\n");
+}
+
 capture::Stats RecordStats() {
   capture::Stats s;
   s.calls = 4;
@@ -150,6 +182,7 @@ capture::Stats RecordStats() {
   s.record_errors = 1;
   s.record_parse_errors = 2;
   s.record_gaps = 3;
+  s.records_http2 = 7;
   return s;
 }
 
@@ -157,7 +190,8 @@ TEST(RecordStats, JsonStatsLineCarriesRecordCounters) {
   std::ostringstream out;
   JsonLinesExporter(out).on_stats(RecordStats(), true);
   EXPECT_TRUE(out.str().ends_with(
-      R"("malformed_records":0},"records":{"http1":5,"errors":1,"parse_errors":2,"gaps":3}})"
+      R"("malformed_records":0},"records":{"http1":5,"http2":7,"errors":1,"parse_errors":2,"gaps":3,)"
+      R"("hpack_lost":0,"overflows":0}})"
       "\n"))
       << out.str();
   std::ostringstream off;
@@ -173,8 +207,8 @@ TEST(RecordStats, ExitSummarySaysRecords) {
   EXPECT_EQ(status.str(),
             "tlstap: 4 calls, 1.0 KiB; captured 100.00% of bytes, 100.00% of them attributed to a "
             "socket; 1 libraries, 9 probes attached\n"
-            "tlstap: records: 5 HTTP/1 request/response pairs (1 with an error); 2 times the "
-            "bytes were not HTTP/1, 3 gaps in the streams\n"
+            "tlstap: records: 5 HTTP/1 request/response pairs, 7 HTTP/2 streams (1 with an "
+            "error); 2 times the bytes were not the protocol expected, 3 gaps in the streams\n"
             "tlstap: lost: nothing\n");
 }
 

@@ -77,7 +77,7 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
 }
 
-void JsonLinesExporter::on_record(const protocols::http1::Record& r) {
+void JsonLinesExporter::on_record(const protocols::Record& r) {
   line_.clear();
   append_record_json(&line_, r);
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
@@ -98,8 +98,10 @@ void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
   }
   out_ << "}";
   if (s.records_enabled) {
-    out_ << R"(,"records":{"http1":)" << s.records << R"(,"errors":)" << s.record_errors
-         << R"(,"parse_errors":)" << s.record_parse_errors << R"(,"gaps":)" << s.record_gaps << "}";
+    out_ << R"(,"records":{"http1":)" << s.records << R"(,"http2":)" << s.records_http2
+         << R"(,"errors":)" << s.record_errors << R"(,"parse_errors":)" << s.record_parse_errors
+         << R"(,"gaps":)" << s.record_gaps << R"(,"hpack_lost":)" << s.record_hpack_lost
+         << R"(,"overflows":)" << s.record_overflows << "}";
   }
   out_ << "}\n";
 }

@@ -14,7 +14,7 @@ class JsonLinesExporter : public Exporter {
  public:
   explicit JsonLinesExporter(std::ostream& out) : out_(out) {}
   void on_data(const capture::DataEvent& event) override;
-  void on_record(const protocols::http1::Record& record) override;
+  void on_record(const protocols::Record& record) override;
   void on_stats(const capture::Stats& stats, bool final) override;
   void flush() override { out_.flush(); }
   bool failed() const override { return out_.bad(); }

@@ -26,9 +26,11 @@ void append_endpoint(std::string* out, const capture::Endpoint& e) {
 
 }  // namespace
 
-void append_record_json(std::string* out, const protocols::http1::Record& r) {
+void append_record_json(std::string* out, const protocols::Record& r) {
   const streams::ConnInfo& c = r.conn;
-  out->append(R"({"type":"record","proto":"http1","ts_ns":)");
+  out->append(R"({"type":"record","proto":")");
+  out->append(protocols::proto_name(r.proto));
+  out->append(R"(","ts_ns":)");
   append_number(out, r.ts_ns);
   out->append(R"(,"pid":)");
   append_number(out, c.pid);
@@ -62,6 +64,16 @@ void append_record_json(std::string* out, const protocols::http1::Record& r) {
   append_number(out, r.request_body_bytes);
   out->append(R"(,"response_body_bytes":)");
   append_number(out, r.response_body_bytes);
+  if (r.proto == protocols::Proto::kHttp2) {
+    out->append(R"(,"stream_id":)");
+    append_number(out, r.stream_id);
+  }
+  if (r.grpc_status >= 0) {
+    out->append(R"(,"grpc_status":)");
+    append_number(out, r.grpc_status);
+    out->append(R"(,"grpc_message":)");
+    append_json_string(out, r.grpc_message);
+  }
   if (!r.error.empty()) {
     out->append(R"(,"error":)");
     append_json_string(out, r.error);

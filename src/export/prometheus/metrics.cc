@@ -92,8 +92,8 @@ void scalar(std::string* out, const Family& f, std::string_view value) {
 
 }  // namespace
 
-RecordSample sample_of(const protocols::http1::Record& r) {
-  return {.proto = "http1",
+RecordSample sample_of(const protocols::Record& r) {
+  return {.proto = protocols::proto_name(r.proto),
           .method = r.method,
           .status = r.status,
           .comm = r.conn.comm,
@@ -224,6 +224,7 @@ std::string Metrics::render() const {
                        "Request/response pairs made by the protocol parsers."};
   header(&out, records);
   sample(&out, records.name, {{"proto", "http1"}}, u(s.records));
+  sample(&out, records.name, {{"proto", "http2"}}, u(s.records_http2));
   scalar(&out, {"tlstap_record_errors_total", "counter", "Records that are not whole pairs."},
          u(s.record_errors));
   scalar(&out,

@@ -19,14 +19,14 @@
 #include <vector>
 
 #include "capture/stats.h"
-#include "protocols/http1/types.h"
+#include "protocols/record.h"
 
 namespace tlstap::exporting {
 
 // What metrics take from one record, whatever its protocol: the one place
 // that knows the record types (sample_of below).
 struct RecordSample {
-  std::string_view proto;  // "http1"
+  std::string_view proto;  // "http1", "http2"
   std::string method;      // as sent; bounded by metric_method()
   int status = 0;          // 0: no response seen
   std::string comm;
@@ -34,7 +34,7 @@ struct RecordSample {
   uint64_t latency_ns = 0;  // 0: a side of the pair is missing
 };
 
-RecordSample sample_of(const protocols::http1::Record& r);
+RecordSample sample_of(const protocols::Record& r);
 
 // A method label: the standard methods as they are, "other" for any other
 // token (a client may send anything there), "none" when no request was seen.
@@ -60,7 +60,7 @@ class Metrics {
   Metrics& operator=(const Metrics&) = delete;
 
   void add(const RecordSample& s);
-  void add(const protocols::http1::Record& r) { add(sample_of(r)); }
+  void add(const protocols::Record& r) { add(sample_of(r)); }
   // The latest statistics (copied).
   void set_stats(const capture::Stats& stats);
   // Everything, in the text exposition format, families in a fixed order

@@ -21,7 +21,7 @@ std::string format_record_header() {
   return line;
 }
 
-std::string format_record_connection(const protocols::http1::Record& r) {
+std::string format_record_connection(const protocols::Record& r) {
   const streams::ConnInfo& c = r.conn;
   if (c.fd < 0 && c.local.family == 0) return "unattributed";
   std::string s = "fd " + std::to_string(c.fd);
@@ -45,7 +45,7 @@ std::string format_latency(uint64_t ns) {
   return buf;
 }
 
-std::string format_record_row(const protocols::http1::Record& r, bool utc) {
+std::string format_record_row(const protocols::Record& r, bool utc) {
   const bool has_request = !r.method.empty();
   const bool has_response = r.status != 0;
   std::string request;
@@ -56,15 +56,16 @@ std::string format_record_row(const protocols::http1::Record& r, bool utc) {
   } else {
     request = "-";
   }
+  if (r.grpc_status >= 0) request += " grpc-status=" + std::to_string(r.grpc_status);
   if (!r.error.empty()) request += " [" + r.error + "]";
   std::string line(512 + request.size(), '\0');
-  int n = snprintf(line.data(), line.size(), kRecordRow, format_time(r.ts_ns, utc).c_str(),
-                   printable(r.conn.comm).c_str(), std::to_string(r.conn.pid).c_str(),
-                   format_record_connection(r).c_str(), "http1",
-                   has_response ? std::to_string(r.status).c_str() : "-",
-                   format_latency(r.latency_ns).c_str(),
-                   has_request ? human_bytes(r.request_bytes).c_str() : "-",
-                   has_response ? human_bytes(r.response_bytes).c_str() : "-", request.c_str());
+  int n = snprintf(
+      line.data(), line.size(), kRecordRow, format_time(r.ts_ns, utc).c_str(),
+      printable(r.conn.comm).c_str(), std::to_string(r.conn.pid).c_str(),
+      format_record_connection(r).c_str(), std::string(protocols::proto_name(r.proto)).c_str(),
+      has_response ? std::to_string(r.status).c_str() : "-", format_latency(r.latency_ns).c_str(),
+      has_request ? human_bytes(r.request_bytes).c_str() : "-",
+      has_response ? human_bytes(r.response_bytes).c_str() : "-", request.c_str());
   line.resize(static_cast<size_t>(n) < line.size() ? n : line.size() - 1);
   return line;
 }

@@ -80,7 +80,7 @@ void TableExporter::on_data(const capture::DataEvent& e) {
   if (options_.hex) write_hex_dump(out_, e.data);
 }
 
-void TableExporter::on_record(const protocols::http1::Record& r) {
+void TableExporter::on_record(const protocols::Record& r) {
   if (!record_header_written_) {
     out_ << format_record_header();
     record_header_written_ = true;
@@ -98,9 +98,15 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
            100.0 * s.attributed_share(), s.targets_attached, s.probes_attached);
   out << line;
   if (s.records_enabled) {
-    out << "tlstap: records: " << s.records << " HTTP/1 request/response pairs (" << s.record_errors
-        << " with an error); " << s.record_parse_errors << " times the bytes were not HTTP/1, "
-        << s.record_gaps << " gaps in the streams\n";
+    out << "tlstap: records: " << s.records << " HTTP/1 request/response pairs, " << s.records_http2
+        << " HTTP/2 streams (" << s.record_errors << " with an error); " << s.record_parse_errors
+        << " times the bytes were not the protocol expected, " << s.record_gaps
+        << " gaps in the streams";
+    if (s.record_hpack_lost || s.record_overflows) {
+      out << "; HTTP/2: " << s.record_hpack_lost << " directions' HPACK state lost, "
+          << s.record_overflows << " over the parser's bounds";
+    }
+    out << "\n";
   }
   write_losses_text(out, s);
 }

@@ -23,7 +23,7 @@ class TableExporter : public Exporter {
   TableExporter(std::ostream& out, std::ostream& status, TableOptions options);
   void on_data(const capture::DataEvent& event) override;
   // A row of the record table (export/text/record_table.h).
-  void on_record(const protocols::http1::Record& record) override;
+  void on_record(const protocols::Record& record) override;
   void on_stats(const capture::Stats& stats, bool final) override;
   void flush() override { out_.flush(); }
   bool failed() const override { return out_.bad(); }

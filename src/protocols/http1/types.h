@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "capture/events.h"
+#include "protocols/record.h"
 #include "streams/reassembler.h"
 
 namespace tlstap::protocols::http1 {
@@ -48,23 +49,8 @@ struct Message {
   std::string_view header(std::string_view name) const;
 };
 
-// A request and its response, or one of them alone with an error.
-struct Record {
-  streams::ConnInfo conn;  // attribution, from the connection
-  // The client's side of the connection: requests were sent (tx) or received.
-  bool client = true;
-
-  std::string method;  // "" when the request was not seen
-  std::string target;
-  std::string host;  // the request's Host header; "" when absent or not seen
-  int status = 0;    // 0 when the response was not seen
-  uint64_t request_bytes = 0, response_bytes = 0;            // on the wire
-  uint64_t request_body_bytes = 0, response_body_bytes = 0;  // decoded
-  uint64_t ts_ns = 0;  // the request's first byte (else the response's)
-  // Response's last byte minus request's first byte, both the return times
-  // of the TLS calls that carried them; 0 when either side is missing.
-  uint64_t latency_ns = 0;
-  std::string error;  // "" for a whole request with its whole response
-};
+// A request and its response, or one of them alone with an error; the
+// record shape every protocol shares (proto kHttp1 here).
+using Record = protocols::Record;
 
 }  // namespace tlstap::protocols::http1
