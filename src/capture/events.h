@@ -25,6 +25,11 @@ enum class Attribution : uint8_t {
   kSocket,   // kTLS: the socket the kernel's TLS layer was handed; no syscall named its fd
 };
 
+// 0 for tx, 1 for rx: an index into per-direction arrays.
+inline size_t dir_index(Dir dir) { return dir == Dir::kTx ? 0 : 1; }
+// The other direction of the same connection.
+inline Dir opposite(Dir dir) { return dir == Dir::kTx ? Dir::kRx : Dir::kTx; }
+
 std::string_view lib_name(Lib lib);  // "openssl", ...
 std::string_view dir_name(Dir dir);  // "tx" / "rx"
 std::string_view attribution_name(Attribution a);

@@ -3,12 +3,6 @@
 #include "protocols/http2/parse.h"
 
 namespace tlstap::protocols {
-namespace {
-
-size_t index(capture::Dir dir) { return dir == capture::Dir::kTx ? 0 : 1; }
-
-}  // namespace
-
 void Router::decide(const streams::ConnInfo& info, Conn* c, streams::Sink* to,
                     capture::Dir except) {
   c->to = to;
@@ -16,7 +10,7 @@ void Router::decide(const streams::ConnInfo& info, Conn* c, streams::Sink* to,
   // What the other direction held goes first; the deciding direction's is
   // handed on by the caller, joined with the bytes that decided.
   for (capture::Dir d : {capture::Dir::kTx, capture::Dir::kRx}) {
-    Held& h = c->held[index(d)];
+    Held& h = c->held[capture::dir_index(d)];
     if (d != except && !h.bytes.empty()) to->on_data(info, d, h.pos, h.bytes, h.ts_ns);
     if (d != except) h = Held{};
   }
@@ -29,7 +23,7 @@ void Router::on_data(const streams::ConnInfo& info, capture::Dir dir, uint64_t p
     c.to->on_data(info, dir, pos, bytes, ts_ns);
     return;
   }
-  Held& h = c.held[index(dir)];
+  Held& h = c.held[capture::dir_index(dir)];
   std::string joined;
   std::string_view first = bytes;
   if (!h.bytes.empty()) {
@@ -54,7 +48,7 @@ void Router::on_data(const streams::ConnInfo& info, capture::Dir dir, uint64_t p
 void Router::on_gap(const streams::ConnInfo& info, capture::Dir dir, uint64_t pos, uint64_t len) {
   Conn& c = conns_[info.conn_id];
   if (!c.to) {
-    Held& h = c.held[index(dir)];
+    Held& h = c.held[capture::dir_index(dir)];
     Held mine = std::move(h);
     h = Held{};
     decide(info, &c, http1_, dir);
@@ -71,7 +65,7 @@ void Router::on_close(const streams::ConnInfo& info, streams::CloseReason reason
     // Closed while too few bytes to decide: they go to HTTP/1, as any
     // connection that did not open as HTTP/2.
     decide(info, &c, http1_, capture::Dir::kTx);
-    Held& h = c.held[index(capture::Dir::kTx)];
+    Held& h = c.held[capture::dir_index(capture::Dir::kTx)];
     if (!h.bytes.empty()) http1_->on_data(info, capture::Dir::kTx, h.pos, h.bytes, h.ts_ns);
   }
   c.to->on_close(info, reason);

@@ -3,16 +3,6 @@
 #include <utility>
 
 namespace tlstap::protocols::http1 {
-namespace {
-
-size_t index(capture::Dir dir) { return dir == capture::Dir::kTx ? 0 : 1; }
-
-capture::Dir other(capture::Dir dir) {
-  return dir == capture::Dir::kTx ? capture::Dir::kRx : capture::Dir::kTx;
-}
-
-}  // namespace
-
 Tracker::Conn& Tracker::conn(uint64_t conn_id) {
   std::unique_ptr<Conn>& c = conns_[conn_id];
   if (!c) c = std::make_unique<Conn>();
@@ -26,17 +16,17 @@ void Tracker::on_data(const streams::ConnInfo& info, capture::Dir dir, uint64_t 
     if (FindFrameBoundary(MessageType::kRequest, bytes, 0) == 0) {
       c.request_dir = dir;
     } else if (FindFrameBoundary(MessageType::kResponse, bytes, 0) == 0) {
-      c.request_dir = other(dir);
+      c.request_dir = capture::opposite(dir);
     } else {
       // tlstap started mid-message, or this is not HTTP/1 (h2, a database).
       closed_.undecided_bytes += bytes.size();
-      c.missed[index(dir)] = true;
+      c.missed[capture::dir_index(dir)] = true;
       return;
     }
     // A direction whose first bytes went by unparsed starts at a message start.
     if (c.missed[0] || c.missed[1]) {
       for (capture::Dir d : {capture::Dir::kTx, capture::Dir::kRx}) {
-        if (!c.missed[index(d)]) continue;
+        if (!c.missed[capture::dir_index(d)]) continue;
         Parser& p = d == *c.request_dir ? c.requests : c.responses;
         p.on_gap();
       }
@@ -63,7 +53,7 @@ void Tracker::on_gap(const streams::ConnInfo& info, capture::Dir dir, uint64_t /
   ++closed_.gaps;
   Conn& c = conn(info.conn_id);
   if (!c.request_dir) {
-    c.missed[index(dir)] = true;
+    c.missed[capture::dir_index(dir)] = true;
     return;
   }
   bool requests = dir == *c.request_dir;

@@ -4,16 +4,6 @@
 #include <utility>
 
 namespace tlstap::protocols::http2 {
-namespace {
-
-size_t index(capture::Dir dir) { return dir == capture::Dir::kTx ? 0 : 1; }
-
-capture::Dir other(capture::Dir dir) {
-  return dir == capture::Dir::kTx ? capture::Dir::kRx : capture::Dir::kTx;
-}
-
-}  // namespace
-
 Tracker::Conn& Tracker::conn(uint64_t conn_id) {
   std::unique_ptr<Conn>& c = conns_[conn_id];
   if (!c) c = std::make_unique<Conn>();
@@ -35,25 +25,25 @@ void Tracker::on_data(const streams::ConnInfo& info, capture::Dir dir, uint64_t 
     if (opening == Opening::kClient) {
       c.client_dir = dir;
     } else if (opening == Opening::kServer) {
-      c.client_dir = other(dir);
+      c.client_dir = capture::opposite(dir);
     } else {
       ++stats_.invalid;
       c.given_up = true;
       return;
     }
     for (capture::Dir d : {capture::Dir::kTx, capture::Dir::kRx}) {
-      c.parsers[index(d)] =
+      c.parsers[capture::dir_index(d)] =
           std::make_unique<FrameParser>(limits_.max_frame_payload, d == *c.client_dir);
     }
     c.streams = std::make_unique<Connection>(limits_, &stats_);
     for (capture::Dir d : {capture::Dir::kTx, capture::Dir::kRx}) {
-      if (!c.missed[index(d)]) continue;
-      c.parsers[index(d)]->on_gap(std::numeric_limits<uint64_t>::max());
+      if (!c.missed[capture::dir_index(d)]) continue;
+      c.parsers[capture::dir_index(d)]->on_gap(std::numeric_limits<uint64_t>::max());
       c.streams->on_framing_lost(d == *c.client_dir);
     }
   }
   bool from_client = dir == *c.client_dir;
-  FrameParser& p = *c.parsers[index(dir)];
+  FrameParser& p = *c.parsers[capture::dir_index(dir)];
   auto emit_record = [&](Record&& r) { emit(info, c, std::move(r)); };
   while (!bytes.empty()) {
     Frame frame;
@@ -75,11 +65,11 @@ void Tracker::on_gap(const streams::ConnInfo& info, capture::Dir dir, uint64_t /
   Conn& c = conn(info.conn_id);
   if (c.given_up) return;
   if (!c.client_dir) {
-    c.missed[index(dir)] = true;
+    c.missed[capture::dir_index(dir)] = true;
     return;
   }
   bool from_client = dir == *c.client_dir;
-  FrameParser& p = *c.parsers[index(dir)];
+  FrameParser& p = *c.parsers[capture::dir_index(dir)];
   if (p.lost()) return;
   std::optional<Frame> ended = p.on_gap(len);
   auto emit_record = [&](Record&& r) { emit(info, c, std::move(r)); };
