@@ -212,24 +212,29 @@ static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
 		ctx->buf = v.base;
 		len = v.len;
 		ctx->kernel = 0;
-	} else if (ctx->src.segs == EMIT_KERNEL_PIPE) {
-		struct pipe_buffer *pb = (struct pipe_buffer *)ctx->src.buf +
-					 ((ctx->src.ring_first + i) & ctx->src.ring_mask);
-		__u64 base = page_address((__u64)BPF_CORE_READ(pb, page));
-
-		if (!base)
-			return lose_rest_of_call(ctx);
-		ctx->buf = base + BPF_CORE_READ(pb, offset);
-		len = BPF_CORE_READ(pb, len);
-		ctx->kernel = 1;
 	} else {
-		struct bio_vec *bv = (struct bio_vec *)ctx->src.buf + i;
-		__u64 base = page_address((__u64)BPF_CORE_READ(bv, bv_page));
+		/* a page: a bio_vec's (sendfile) or a pipe buffer's (splice) */
+		struct page *page;
+		__u64 base, offset;
 
+		if (ctx->src.segs == EMIT_KERNEL_PIPE) {
+			struct pipe_buffer *pb = (struct pipe_buffer *)ctx->src.buf +
+						 ((ctx->src.ring_first + i) & ctx->src.ring_mask);
+
+			page = BPF_CORE_READ(pb, page);
+			offset = BPF_CORE_READ(pb, offset);
+			len = BPF_CORE_READ(pb, len);
+		} else {
+			struct bio_vec *bv = (struct bio_vec *)ctx->src.buf + i;
+
+			page = BPF_CORE_READ(bv, bv_page);
+			offset = BPF_CORE_READ(bv, bv_offset);
+			len = BPF_CORE_READ(bv, bv_len);
+		}
+		base = page_address((__u64)page);
 		if (!base)
 			return lose_rest_of_call(ctx);
-		ctx->buf = base + BPF_CORE_READ(bv, bv_offset);
-		len = BPF_CORE_READ(bv, bv_len);
+		ctx->buf = base + offset;
 		ctx->kernel = 1;
 	}
 	skip = ctx->src.skip < len ? ctx->src.skip : len;

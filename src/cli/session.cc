@@ -118,6 +118,14 @@ uint32_t Session::key_file_for(const discovery::Target& t) {
   return slot;
 }
 
+void Session::secrets_unusable(pid_t pid, const std::string& comm, const std::string& why) {
+  ++key_sessions_unusable_;
+  if (verbose_) {
+    std::cerr << "tlstap: keys: pid " << pid << " (" << comm << "): secrets not written: " << why
+              << "\n";
+  }
+}
+
 void Session::on_secrets(const capture::SecretsEvent& e) {
   if (!keys_) return;
   keys::OpenSslSecrets s;
@@ -132,11 +140,7 @@ void Session::on_secrets(const capture::SecretsEvent& e) {
   s.exporter_secret = e.exporter_secret;
   auto lines = keys::openssl_key_log_lines(s, hmac_);
   if (!lines) {
-    ++key_sessions_unusable_;
-    if (verbose_) {
-      std::cerr << "tlstap: keys: pid " << e.pid << " (" << e.comm
-                << "): secrets not written: " << lines.error().message << "\n";
-    }
+    secrets_unusable(e.pid, e.comm, lines.error().message);
     return;
   }
   ++key_sessions_;
@@ -152,11 +156,7 @@ void Session::on_logged_secret(const capture::LoggedSecretEvent& e) {
   auto line = keys::logged_key_log_line(e.label, e.label_len, e.client_random, e.random_len,
                                         e.secret, e.secret_len);
   if (!line) {
-    ++key_sessions_unusable_;
-    if (verbose_) {
-      std::cerr << "tlstap: keys: pid " << e.pid << " (" << e.comm
-                << "): secret not written: " << line.error().message << "\n";
-    }
+    secrets_unusable(e.pid, e.comm, line.error().message);
     return;
   }
   const uint64_t before = key_lines_;

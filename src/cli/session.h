@@ -97,6 +97,8 @@ class Session {
   // of them when secrets_only_). False, said why, when it has none.
   bool add_go_key_hooks(const discovery::Target& t, std::vector<loader::UprobeHook>* hooks);
   void on_logged_secret(const capture::LoggedSecretEvent& e);
+  // Counts secrets that could not become key log lines; says why with -v.
+  void secrets_unusable(pid_t pid, const std::string& comm, const std::string& why);
   // Writes a key log line once; false when the file failed (said why).
   bool write_key_line(const keys::KeyLogLine& line);
 

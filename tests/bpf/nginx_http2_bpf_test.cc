@@ -102,12 +102,6 @@ class NginxHttp2Test : public BpfTest {
     return out;
   }
 
-  std::string AllRecords() const {
-    std::string s;
-    for (const nlohmann::json& r : capture_.records) s += "\n  " + r.dump();
-    return s.empty() ? " none" : s;
-  }
-
   struct Expected {
     std::string method, path;
     int status = 0;
@@ -197,13 +191,13 @@ TEST_F(NginxHttp2Test, TwoGetsMultiplexedOnOneConnection) {
   EXPECT_EQ(transfers_[0].local_port, transfers_[1].local_port) << "curl multiplexed";
   std::map<std::string, nlohmann::json> client = RecordsOf(curl_pid_),
                                         server = RecordsOf(nginx_.worker());
-  ASSERT_EQ(client.size(), 2u) << AllRecords();
-  ASSERT_EQ(server.size(), 2u) << AllRecords();
-  ASSERT_EQ(capture_.records.size(), 4u) << AllRecords();
+  ASSERT_EQ(client.size(), 2u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 2u) << capture_.DescribeRecords();
+  ASSERT_EQ(capture_.records.size(), 4u) << capture_.DescribeRecords();
   for (const Transfer& t : transfers_) {
     std::string path = t.url.substr(t.url.rfind('/'));
     SCOPED_TRACE(path);
-    ASSERT_TRUE(client.contains(path) && server.contains(path)) << AllRecords();
+    ASSERT_TRUE(client.contains(path) && server.contains(path)) << capture_.DescribeRecords();
     ExpectPair(client[path], server[path], t, {"GET", path, 200, 0, t.download});
   }
   EXPECT_EQ(client["/static.txt"].value("response_body_bytes", 0), kStaticSize);
@@ -231,8 +225,8 @@ TEST_F(NginxHttp2Test, PostWithBody) {
   ASSERT_EQ(t.upload, kUploadSize);
   std::map<std::string, nlohmann::json> client = RecordsOf(curl_pid_),
                                         server = RecordsOf(nginx_.worker());
-  ASSERT_EQ(client.size(), 1u) << AllRecords();
-  ASSERT_EQ(server.size(), 1u) << AllRecords();
+  ASSERT_EQ(client.size(), 1u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 1u) << capture_.DescribeRecords();
   ExpectPair(client["/upload"], server["/upload"], t,
              {"POST", "/upload", 201, kUploadSize, sizeof(kCreated) - 1});
   EXPECT_LE(client["/upload"].value("request_bytes", uint64_t{0}),
@@ -252,8 +246,8 @@ TEST_F(NginxHttp2Test, NotFound) {
   ASSERT_GT(t.download, 0u);
   std::map<std::string, nlohmann::json> client = RecordsOf(curl_pid_),
                                         server = RecordsOf(nginx_.worker());
-  ASSERT_EQ(client.size(), 1u) << AllRecords();
-  ASSERT_EQ(server.size(), 1u) << AllRecords();
+  ASSERT_EQ(client.size(), 1u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 1u) << capture_.DescribeRecords();
   ExpectPair(client["/missing.txt"], server["/missing.txt"], t,
              {"GET", "/missing.txt", 404, 0, t.download});
   ExpectRecordStats(2);

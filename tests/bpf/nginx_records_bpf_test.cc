@@ -95,12 +95,6 @@ class NginxRecordsTest : public BpfTest {
     return out;
   }
 
-  std::string AllRecords() const {
-    std::string s;
-    for (const nlohmann::json& r : capture_.records) s += "\n  " + r.dump();
-    return s.empty() ? " none" : s;
-  }
-
   struct Expected {
     std::string method, target;
     int status = 0;
@@ -193,9 +187,9 @@ TEST_F(NginxRecordsTest, OneGetBothSides) {
   ASSERT_EQ(t.status, 200);
   ASSERT_EQ(t.download, kStaticSize);
   std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
-  ASSERT_EQ(client.size(), 1u) << AllRecords();
-  ASSERT_EQ(server.size(), 1u) << AllRecords();
-  ASSERT_EQ(capture_.records.size(), 2u) << AllRecords();
+  ASSERT_EQ(client.size(), 1u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 1u) << capture_.DescribeRecords();
+  ASSERT_EQ(capture_.records.size(), 2u) << capture_.DescribeRecords();
   ExpectPair(client[0], server[0], t, {"GET", "/static.txt", 200, 0, kStaticSize});
   // The data events are there too, and agree.
   EXPECT_EQ(client[0].value("fd", -2), FdOfEvents(curl_pid_));
@@ -219,9 +213,9 @@ TEST_F(NginxRecordsTest, TwoGetsOnOneKeepAliveConnection) {
   ASSERT_EQ(transfers_.size(), 2u);
   EXPECT_EQ(transfers_[0].local_port, transfers_[1].local_port) << "curl reused the connection";
   std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
-  ASSERT_EQ(client.size(), 2u) << AllRecords();
-  ASSERT_EQ(server.size(), 2u) << AllRecords();
-  ASSERT_EQ(capture_.records.size(), 4u) << AllRecords();
+  ASSERT_EQ(client.size(), 2u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 2u) << capture_.DescribeRecords();
+  ASSERT_EQ(capture_.records.size(), 4u) << capture_.DescribeRecords();
   ExpectPair(client[0], server[0], transfers_[0], {"GET", "/static.txt", 200, 0, kStaticSize});
   ExpectPair(client[1], server[1], transfers_[1],
              {"GET", "/static.txt?second=1", 200, 0, kStaticSize});
@@ -256,8 +250,8 @@ TEST_F(NginxRecordsTest, ChunkedPost) {
   EXPECT_EQ(sent.size(), t.request);
   EXPECT_GT(t.request, kUploadSize + 13) << "the chunk framing is counted on the wire";
   std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
-  ASSERT_EQ(client.size(), 1u) << AllRecords();
-  ASSERT_EQ(server.size(), 1u) << AllRecords();
+  ASSERT_EQ(client.size(), 1u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 1u) << capture_.DescribeRecords();
   ExpectPair(client[0], server[0], t, {"POST", "/upload", 201, kUploadSize, sizeof(kCreated) - 1});
   ExpectRecordStats(2);
 }
@@ -270,8 +264,8 @@ TEST_F(NginxRecordsTest, NotFound) {
   ASSERT_EQ(t.status, 404);
   ASSERT_GT(t.download, 0u);
   std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
-  ASSERT_EQ(client.size(), 1u) << AllRecords();
-  ASSERT_EQ(server.size(), 1u) << AllRecords();
+  ASSERT_EQ(client.size(), 1u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 1u) << capture_.DescribeRecords();
   ExpectPair(client[0], server[0], t, {"GET", "/missing.txt", 404, 0, t.download});
   ExpectRecordStats(2);
 }

@@ -88,6 +88,12 @@ std::string Capture::Stream(pid_t pid, const std::string& dir) const {
   return out;
 }
 
+std::string Capture::DescribeRecords() const {
+  std::string s;
+  for (const nlohmann::json& r : records) s += "\n  " + r.dump();
+  return s.empty() ? " none" : s;
+}
+
 void TlstapSession::Start(const std::vector<std::string>& args,
                           std::chrono::milliseconds ready_timeout) {
   ASSERT_FALSE(process_) << "tlstap already started";

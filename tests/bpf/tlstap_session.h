@@ -50,6 +50,8 @@ struct Capture {
   std::vector<const DataEvent*> OfPid(pid_t pid) const;
   // Their data, concatenated.
   std::string Stream(pid_t pid, const std::string& dir) const;
+  // Every record line, one per line, for a failure message (" none" if none).
+  std::string DescribeRecords() const;
 };
 
 class TlstapSession {
