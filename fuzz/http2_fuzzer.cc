@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       },
       limits);
   NullSink http1;
-  tlstap::protocols::Router router(&http1, &tracker);
+  tlstap::protocols::Router router({{http2::RouteOpening, &tracker}}, &http1);
   streams::ConnInfo info;
   info.conn_id = 1;
   uint64_t pos[2] = {0, 0}, ts = 0;

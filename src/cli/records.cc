@@ -7,7 +7,7 @@ namespace tlstap::cli {
 Records::Records(Sink sink, streams::Limits limits, protocols::http2::Limits http2_limits)
     : http1_([sink](protocols::Record&& r) { sink(r); }),
       http2_([sink](protocols::Record&& r) { sink(r); }, http2_limits),
-      router_(&http1_, &http2_),
+      router_({{protocols::http2::RouteOpening, &http2_}}, &http1_),
       reassembler_(limits, &router_) {}
 
 Records::Records(exporting::Exporter& exporter, streams::Limits limits,

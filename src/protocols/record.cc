@@ -8,6 +8,10 @@ std::string_view proto_name(Proto proto) {
       return "http1";
     case Proto::kHttp2:
       return "http2";
+    case Proto::kMysql:
+      return "mysql";
+    case Proto::kPostgres:
+      return "postgres";
   }
   return "unknown";
 }

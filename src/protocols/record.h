@@ -1,6 +1,7 @@
 // A request paired with its response (or one of them alone with an error),
 // for every request/response protocol: what --records exports. Each
-// protocol fills what it has; field names follow HTTP.
+// protocol fills what it has; field names follow HTTP, and the databases
+// fill them as their closest HTTP meaning (below).
 #pragma once
 
 #include <sys/types.h>
@@ -13,9 +14,9 @@
 
 namespace tlstap::protocols {
 
-enum class Proto : uint8_t { kHttp1, kHttp2 };
+enum class Proto : uint8_t { kHttp1, kHttp2, kMysql, kPostgres };
 
-// "http1", "http2": the proto of record rows and JSON lines.
+// "http1", "http2", "mysql", "postgres": the proto of record rows and JSON lines.
 std::string_view proto_name(Proto proto);
 
 struct Record {
@@ -44,6 +45,20 @@ struct Record {
   // response), -1 when absent; grpc-message with it ("" when absent).
   int grpc_status = -1;
   std::string grpc_message;
+
+  // Databases (MySQL, PostgreSQL). method: the command (MySQL "COM_QUERY",
+  // "COM_STMT_PREPARE", "COM_STMT_EXECUTE", ...; PostgreSQL "Query",
+  // "Parse", "Bind", "Execute", ...). target: the statement's text, for an
+  // execute the prepared statement's text when its prepare was seen.
+  // status: 1 for success, 2 for a server error (then db_error_* say which),
+  // 0 when no response was seen.
+  int64_t rows = -1;             // rows returned or affected; -1 when not known
+  std::string db_error_code;     // MySQL error number, PostgreSQL SQLSTATE
+  std::string db_error_message;  // the server's message
 };
+
+// Record::status of a database command.
+inline constexpr int kDbOk = 1;
+inline constexpr int kDbError = 2;
 
 }  // namespace tlstap::protocols

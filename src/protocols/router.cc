@@ -1,12 +1,23 @@
 #include "protocols/router.h"
 
-#include "protocols/http2/parse.h"
-
 namespace tlstap::protocols {
+
+streams::Sink* Router::classify(std::string_view first, capture::Dir dir) {
+  bool need_more = false;
+  for (size_t i = 0; i < routes_.size(); ++i) {
+    Opening o = routes_[i].classify(first, dir);
+    if (o == Opening::kYes) {
+      ++routed_[i];
+      return routes_[i].sink;
+    }
+    need_more |= o == Opening::kNeedMore;
+  }
+  return need_more && first.size() < kMaxHeld ? nullptr : fallback_;
+}
+
 void Router::decide(const streams::ConnInfo& info, Conn* c, streams::Sink* to,
                     capture::Dir except) {
   c->to = to;
-  if (to == http2_) ++http2_connections_;
   // What the other direction held goes first; the deciding direction's is
   // handed on by the caller, joined with the bytes that decided.
   for (capture::Dir d : {capture::Dir::kTx, capture::Dir::kRx}) {
@@ -32,14 +43,13 @@ void Router::on_data(const streams::ConnInfo& info, capture::Dir dir, uint64_t p
     first = joined;
     pos = h.pos;
   }
-  http2::Opening opening = http2::ClassifyOpening(first);
-  if (opening == http2::Opening::kNeedMore) {
+  streams::Sink* to = classify(first, dir);
+  if (!to) {
     if (h.bytes.empty()) h.pos = pos;
     h.bytes.assign(first);
     h.ts_ns = ts_ns;
     return;
   }
-  streams::Sink* to = opening == http2::Opening::kNotHttp2 ? http1_ : http2_;
   decide(info, &c, to, dir);
   h = Held{};
   to->on_data(info, dir, pos, first, ts_ns);
@@ -51,8 +61,8 @@ void Router::on_gap(const streams::ConnInfo& info, capture::Dir dir, uint64_t po
     Held& h = c.held[capture::dir_index(dir)];
     Held mine = std::move(h);
     h = Held{};
-    decide(info, &c, http1_, dir);
-    if (!mine.bytes.empty()) http1_->on_data(info, dir, mine.pos, mine.bytes, mine.ts_ns);
+    decide(info, &c, fallback_, dir);
+    if (!mine.bytes.empty()) fallback_->on_data(info, dir, mine.pos, mine.bytes, mine.ts_ns);
   }
   c.to->on_gap(info, dir, pos, len);
 }
@@ -62,11 +72,11 @@ void Router::on_close(const streams::ConnInfo& info, streams::CloseReason reason
   if (found == conns_.end()) return;
   Conn& c = found->second;
   if (!c.to) {
-    // Closed while too few bytes to decide: they go to HTTP/1, as any
-    // connection that did not open as HTTP/2.
-    decide(info, &c, http1_, capture::Dir::kTx);
+    // Closed while too few bytes to decide: they go to the fallback, as
+    // any connection no route took.
+    decide(info, &c, fallback_, capture::Dir::kTx);
     Held& h = c.held[capture::dir_index(capture::Dir::kTx)];
-    if (!h.bytes.empty()) http1_->on_data(info, capture::Dir::kTx, h.pos, h.bytes, h.ts_ns);
+    if (!h.bytes.empty()) fallback_->on_data(info, capture::Dir::kTx, h.pos, h.bytes, h.ts_ns);
   }
   c.to->on_close(info, reason);
   conns_.erase(found);

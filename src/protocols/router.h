@@ -1,31 +1,49 @@
 // Sends each connection to the protocol it speaks, decided by its first
-// bytes: the HTTP/2 client preface, or a server's first SETTINGS frame,
-// makes it HTTP/2; anything else HTTP/1 (which finds its own message
-// starts). Bytes too few to decide (a prefix of the preface) are held,
-// at most 24 per direction, and handed on with the ones that decide.
+// bytes in either direction: each Route's classifier looks at them
+// (HTTP/2: the client preface or a server's first SETTINGS frame); the
+// first that says kYes takes the connection; when none does and none needs
+// more, the fallback (HTTP/1, which finds its own message starts) takes it.
+// Bytes too few to decide are held, at most kMaxHeld per direction, and
+// handed on with the ones that decide.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "streams/reassembler.h"
 
 namespace tlstap::protocols {
 
+enum class Opening : uint8_t { kNeedMore, kYes, kNo };
+
+struct Route {
+  // Looks at the first bytes one direction carried (dir: which one; tx is
+  // what the traced process sent).
+  Opening (*classify)(std::string_view first_bytes, capture::Dir dir);
+  streams::Sink* sink;
+};
+
 class Router final : public streams::Sink {
  public:
-  Router(streams::Sink* http1, streams::Sink* http2) : http1_(http1), http2_(http2) {}
+  // Enough for any route's classifier to decide; more held is a no.
+  static constexpr size_t kMaxHeld = 64;
+
+  Router(std::vector<Route> routes, streams::Sink* fallback)
+      : routes_(std::move(routes)), fallback_(fallback) {}
 
   void on_data(const streams::ConnInfo& conn, capture::Dir dir, uint64_t pos,
                std::string_view bytes, uint64_t ts_ns) override;
   // A gap before the decision means the connection's start was missed:
-  // HTTP/2 cannot be decoded from the middle, so it goes to HTTP/1.
+  // no route can decide from the middle, so it goes to the fallback.
   void on_gap(const streams::ConnInfo& conn, capture::Dir dir, uint64_t pos, uint64_t len) override;
   void on_close(const streams::ConnInfo& conn, streams::CloseReason reason) override;
 
-  uint64_t http2_connections() const { return http2_connections_; }
+  // Connections given to routes_[i].
+  uint64_t connections_routed(size_t i) const { return routed_.at(i); }
   size_t connections() const { return conns_.size(); }
 
  private:
@@ -37,12 +55,14 @@ class Router final : public streams::Sink {
     streams::Sink* to = nullptr;  // nullptr: not decided yet
     std::array<Held, 2> held;     // tx, rx
   };
+  // The route's sink, nullptr while some route needs more bytes.
+  streams::Sink* classify(std::string_view first, capture::Dir dir);
   void decide(const streams::ConnInfo& info, Conn* c, streams::Sink* to, capture::Dir except);
 
-  streams::Sink* http1_;
-  streams::Sink* http2_;
+  std::vector<Route> routes_;
+  streams::Sink* fallback_;
+  std::vector<uint64_t> routed_ = std::vector<uint64_t>(routes_.size());
   std::unordered_map<uint64_t, Conn> conns_;
-  uint64_t http2_connections_ = 0;
 };
 
 }  // namespace tlstap::protocols

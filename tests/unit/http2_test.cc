@@ -596,7 +596,7 @@ class CountingSink : public streams::Sink {
 
 TEST(Router, SendsEachConnectionToItsProtocol) {
   CountingSink h1, h2;
-  Router router(&h1, &h2);
+  Router router({{RouteOpening, &h2}}, &h1);
   streams::ConnInfo a, b, g;
   a.conn_id = 1;
   b.conn_id = 2;
@@ -613,7 +613,31 @@ TEST(Router, SendsEachConnectionToItsProtocol) {
   router.on_close(b, streams::CloseReason::kClosed);
   EXPECT_EQ(h2.closes, 1);
   EXPECT_EQ(h1.closes, 1);
-  EXPECT_EQ(router.http2_connections(), 1u);
+  EXPECT_EQ(router.connections_routed(0), 1u);
+}
+
+TEST(Router, AsksEachRouteAndGivesUpWaitingAtMaxHeld) {
+  CountingSink fallback, never, starts_with_q;
+  Router router({{[](std::string_view, Dir) { return protocols::Opening::kNo; }, &never},
+                 {[](std::string_view b, Dir d) {
+                    if (d == Dir::kTx || b.empty()) return protocols::Opening::kNeedMore;
+                    return b[0] == 'Q' ? protocols::Opening::kYes : protocols::Opening::kNo;
+                  },
+                  &starts_with_q}},
+                &fallback);
+  streams::ConnInfo a, b;
+  a.conn_id = 1;
+  b.conn_id = 2;
+  router.on_data(a, Dir::kTx, 0, "sent first", 1);  // held: the route waits for rx
+  router.on_data(a, Dir::kRx, 0, "Q?", 2);
+  EXPECT_EQ(starts_with_q.data, "0:sent first|0:Q?|") << "the held direction goes first";
+  EXPECT_EQ(router.connections_routed(1), 1u);
+  // Only tx ever comes: held up to kMaxHeld bytes, then the fallback's.
+  router.on_data(b, Dir::kTx, 0, std::string(Router::kMaxHeld - 1, 'x'), 3);
+  EXPECT_EQ(fallback.data, "");
+  router.on_data(b, Dir::kTx, Router::kMaxHeld - 1, "yz", 4);
+  EXPECT_EQ(fallback.data, "0:" + std::string(Router::kMaxHeld - 1, 'x') + "yz|");
+  EXPECT_EQ(never.data, "");
 }
 
 }  // namespace

@@ -52,11 +52,11 @@ TEST(RecordTable, HeaderAndRowGolden) {
   table.on_record(second);
   EXPECT_EQ(out.str(),
             "TIME            COMM                PID CONNECTION                                    "
-            "  PROTO STATUS   LATENCY       REQ      RESP REQUEST\n"
+            "  PROTO    STATUS   LATENCY       REQ      RESP REQUEST\n"
             "22:26:40.123456 curl               4242 fd 5 127.0.0.1:51514 > 127.0.0.1:8443         "
-            "  http1    200   1.235ms      78 B   1.7 KiB GET /index.html?q=1\n"
+            "  http1       200   1.235ms      78 B   1.7 KiB GET /index.html?q=1\n"
             "22:26:40.123456 curl               4242 fd 5 127.0.0.1:51514 > 127.0.0.1:8443         "
-            "  http1    404     850us      78 B   1.7 KiB GET /missing\n");
+            "  http1       404     850us      78 B   1.7 KiB GET /missing\n");
   EXPECT_EQ(status.str(), "");
 }
 
@@ -73,7 +73,7 @@ TEST(RecordTable, ServerSideAndIncompletePairs) {
   r.error = "no response";
   EXPECT_EQ(format_record_row(r, /*utc=*/true),
             "22:26:40.123456 nginx              4242 fd 5 127.0.0.1:8443 < 127.0.0.1:51514         "
-            "  http1      -         -      78 B         - GET /index.html?q=1 [no response]\n");
+            "  http1         -         -      78 B         - GET /index.html?q=1 [no response]\n");
 
   protocols::http1::Record lone = Record();
   lone.method.clear();
@@ -85,7 +85,7 @@ TEST(RecordTable, ServerSideAndIncompletePairs) {
   lone.conn.local = lone.conn.remote = {};
   EXPECT_EQ(format_record_row(lone, /*utc=*/true),
             "22:26:40.123456 curl               4242 unattributed                                  "
-            "  http1    200         -         -   1.7 KiB - [no request seen]\n");
+            "  http1       200         -         -   1.7 KiB - [no request seen]\n");
 }
 
 TEST(RecordTable, LatencyUnits) {
@@ -153,7 +153,52 @@ protocols::Record GrpcRecord() {
 TEST(RecordTable, Http2RowShowsProtoAndGrpcStatus) {
   EXPECT_EQ(format_record_row(GrpcRecord(), /*utc=*/true),
             "22:26:40.123456 curl               4242 fd 5 127.0.0.1:51514 > 127.0.0.1:8443         "
-            "  http2    200   1.235ms      78 B   1.7 KiB POST /pkg.Svc/Call grpc-status=14\n");
+            "  http2       200   1.235ms      78 B   1.7 KiB POST /pkg.Svc/Call grpc-status=14\n");
+}
+
+// A PostgreSQL query the server refused.
+protocols::Record DbErrorRecord() {
+  protocols::Record r = Record();
+  r.proto = protocols::Proto::kPostgres;
+  r.method = "Query";
+  r.target = "SELECT * FROM missing";
+  r.host = "";
+  r.status = protocols::kDbError;
+  r.db_error_code = "42P01";
+  r.db_error_message = "relation \"missing\" does not exist";
+  return r;
+}
+
+TEST(RecordTable, DatabaseRowShowsOkOrErrorAndRows) {
+  EXPECT_EQ(format_record_row(DbErrorRecord(), /*utc=*/true),
+            "22:26:40.123456 curl               4242 fd 5 127.0.0.1:51514 > 127.0.0.1:8443         "
+            "  postgres  error   1.235ms      78 B   1.7 KiB Query SELECT * FROM missing error "
+            "42P01: relation \"missing\" does not exist\n");
+  protocols::Record ok = DbErrorRecord();
+  ok.proto = protocols::Proto::kMysql;
+  ok.method = "COM_QUERY";
+  ok.target = "SELECT 1";
+  ok.status = protocols::kDbOk;
+  ok.rows = 1;
+  ok.db_error_code.clear();
+  ok.db_error_message.clear();
+  EXPECT_EQ(format_record_row(ok, /*utc=*/true),
+            "22:26:40.123456 curl               4242 fd 5 127.0.0.1:51514 > 127.0.0.1:8443         "
+            "  mysql        ok   1.235ms      78 B   1.7 KiB COM_QUERY SELECT 1 rows=1\n");
+}
+
+TEST(RecordJson, DatabaseRecordCarriesRowsAndServerError) {
+  std::string line;
+  exporting::append_record_json(&line, DbErrorRecord());
+  EXPECT_NE(line.find(R"("proto":"postgres")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("method":"Query","target":"SELECT * FROM missing")"), std::string::npos)
+      << line;
+  EXPECT_NE(
+      line.find(
+          R"("db_error_code":"42P01","db_error_message":"relation \"missing\" does not exist")"),
+      std::string::npos)
+      << line;
+  EXPECT_EQ(line.find(R"("rows")"), std::string::npos) << "rows unknown: left out; " << line;
 }
 
 TEST(RecordJson, Http2WithStreamIdAndGrpcStatus) {

@@ -74,6 +74,16 @@ void append_record_json(std::string* out, const protocols::Record& r) {
     out->append(R"(,"grpc_message":)");
     append_json_string(out, r.grpc_message);
   }
+  if (r.rows >= 0) {
+    out->append(R"(,"rows":)");
+    append_number(out, r.rows);
+  }
+  if (!r.db_error_code.empty() || !r.db_error_message.empty()) {
+    out->append(R"(,"db_error_code":)");
+    append_json_string(out, r.db_error_code);
+    out->append(R"(,"db_error_message":)");
+    append_json_string(out, r.db_error_message);
+  }
   if (!r.error.empty()) {
     out->append(R"(,"error":)");
     append_json_string(out, r.error);

@@ -8,7 +8,7 @@
 namespace tlstap::exporting {
 namespace {
 
-constexpr const char* kRecordRow = "%-15s %-15s %7s %-47s %-5s %6s %9s %9s %9s %s\n";
+constexpr const char* kRecordRow = "%-15s %-15s %7s %-47s %-8s %6s %9s %9s %9s %s\n";
 // Targets longer than this are cut (a query string can run to kilobytes).
 constexpr size_t kMaxTarget = 120;
 
@@ -45,6 +45,19 @@ std::string format_latency(uint64_t ns) {
   return buf;
 }
 
+namespace {
+
+// HTTP: the status code; databases: ok or error.
+std::string status_column(const protocols::Record& r) {
+  if (r.status == 0) return "-";
+  if (r.proto == protocols::Proto::kMysql || r.proto == protocols::Proto::kPostgres) {
+    return r.status == protocols::kDbError ? "error" : "ok";
+  }
+  return std::to_string(r.status);
+}
+
+}  // namespace
+
 std::string format_record_row(const protocols::Record& r, bool utc) {
   const bool has_request = !r.method.empty();
   const bool has_response = r.status != 0;
@@ -57,15 +70,19 @@ std::string format_record_row(const protocols::Record& r, bool utc) {
     request = "-";
   }
   if (r.grpc_status >= 0) request += " grpc-status=" + std::to_string(r.grpc_status);
+  if (r.rows >= 0) request += " rows=" + std::to_string(r.rows);
+  if (!r.db_error_code.empty() || !r.db_error_message.empty()) {
+    request += " error " + printable(r.db_error_code) + ": " + printable(r.db_error_message);
+  }
   if (!r.error.empty()) request += " [" + r.error + "]";
   std::string line(512 + request.size(), '\0');
-  int n = snprintf(
-      line.data(), line.size(), kRecordRow, format_time(r.ts_ns, utc).c_str(),
-      printable(r.conn.comm).c_str(), std::to_string(r.conn.pid).c_str(),
-      format_record_connection(r).c_str(), std::string(protocols::proto_name(r.proto)).c_str(),
-      has_response ? std::to_string(r.status).c_str() : "-", format_latency(r.latency_ns).c_str(),
-      has_request ? human_bytes(r.request_bytes).c_str() : "-",
-      has_response ? human_bytes(r.response_bytes).c_str() : "-", request.c_str());
+  int n = snprintf(line.data(), line.size(), kRecordRow, format_time(r.ts_ns, utc).c_str(),
+                   printable(r.conn.comm).c_str(), std::to_string(r.conn.pid).c_str(),
+                   format_record_connection(r).c_str(),
+                   std::string(protocols::proto_name(r.proto)).c_str(), status_column(r).c_str(),
+                   format_latency(r.latency_ns).c_str(),
+                   has_request ? human_bytes(r.request_bytes).c_str() : "-",
+                   has_response ? human_bytes(r.response_bytes).c_str() : "-", request.c_str());
   line.resize(static_cast<size_t>(n) < line.size() ? n : line.size() - 1);
   return line;
 }

@@ -35,6 +35,17 @@ Opening ClassifyOpening(std::string_view b) {
   return ParseFrameHeader(b).length % 6 == 0 ? Opening::kServer : Opening::kNotHttp2;
 }
 
+protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir) {
+  switch (ClassifyOpening(first_bytes)) {
+    case Opening::kNeedMore:
+      return protocols::Opening::kNeedMore;
+    case Opening::kNotHttp2:
+      return protocols::Opening::kNo;
+    default:
+      return protocols::Opening::kYes;
+  }
+}
+
 FrameHeader ParseFrameHeader(std::string_view b) {
   FrameHeader h;
   h.length = be24(b);

@@ -12,6 +12,7 @@
 
 #include "protocols/http2/types.h"
 #include "protocols/parse_state.h"
+#include "protocols/router.h"
 
 namespace tlstap::protocols::http2 {
 
@@ -23,6 +24,8 @@ enum class Opening : uint8_t {
   kNotHttp2,
 };
 Opening ClassifyOpening(std::string_view first_bytes);
+// The Router's classifier: yes for either opening.
+protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir dir);
 
 // The 9-byte header at the start of bytes (at least 9 bytes).
 FrameHeader ParseFrameHeader(std::string_view bytes);
