@@ -19,6 +19,7 @@ packages=(
   libgnutls28-dev libnss3-dev libnspr4-dev  # the bench workloads on GnuTLS and NSS
   tshark  # reads back the pcapng files (pcapng_tshark_test); brings capinfos (wireshark-common)
   nginx  # the HTTP/1 server side of --records (nginx_records_bpf_test)
+  postgresql libpq-dev  # PostgreSQL records: server and psql, the libpq test client (postgres_records_bpf_test)
   prometheus  # scrapes --metrics in metrics_bpf_test (run by the test, not as a service)
   # the vm tier (scripts/vm/): Debian kernels fetched with apt-get download and
   # unpacked with dpkg-deb, modules decompressed (xz, zstd) and indexed with
