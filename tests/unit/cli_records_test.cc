@@ -161,5 +161,57 @@ TEST(Records, Http2ConnectionsBecomeHttp2Records) {
   EXPECT_EQ(s.record_parse_errors, 0u);
 }
 
+// A PostgreSQL connection (a StartupMessage first, cut after 3 bytes)
+// goes to the PostgreSQL tracker; a query that fails is a record with the
+// server's error, counted as such and not as a capture error.
+TEST(Records, PostgresConnectionMakesPostgresRecords) {
+  using namespace std::literals;
+  KeepingExporter out;
+  Records records(out);
+  const std::string opening =
+      "\x00\x00\x00\x1b"  // length 27
+      "\x00\x03\x00\x00"  // protocol 3.0
+      "user\0u\0"         // user u
+      "database\0d\0"     // database d
+      "\0"s;              // end of the parameters
+  const std::string ready =
+      "R\x00\x00\x00\x08"  // Authentication, length 8
+      "\x00\x00\x00\x00"   //   ok
+      "Z\x00\x00\x00\x05"  // ReadyForQuery, length 5
+      "I"s;                //   idle
+  const std::string query =
+      "Q\x00\x00\x00\x14"    // Query, length 20
+      "SELECT * FROM x\0"s;  //   the text
+  const std::string error =
+      "E\x00\x00\x00\x1b"                                        // ErrorResponse, length 27
+      "C42P01\0"                                                 //   SQLSTATE
+      "Mno such table\0"                                         //   message
+      "\0"                                                       //   end of the fields
+      "Z\x00\x00\x00\x05"                                        // ReadyForQuery, length 5
+      "I"s;                                                      //   idle
+  records.add(Event(Dir::kTx, 0, opening.substr(0, 3), 1'000));  // too few to decide: held
+  records.add(Event(Dir::kTx, 3, opening.substr(3), 1'100));
+  records.add(Event(Dir::kRx, 0, ready, 2'000));
+  records.add(Event(Dir::kTx, opening.size(), query, 3'000));
+  records.add(Event(Dir::kRx, ready.size(), error, 3'700));
+  ASSERT_EQ(out.records.size(), 1u);
+  const protocols::Record& r = out.records[0];
+  EXPECT_EQ(r.proto, protocols::Proto::kPostgres);
+  EXPECT_EQ(r.method, "Query");
+  EXPECT_EQ(r.target, "SELECT * FROM x");
+  EXPECT_EQ(r.status, protocols::kDbError);
+  EXPECT_EQ(r.db_error_code, "42P01");
+  EXPECT_EQ(r.db_error_message, "no such table");
+  EXPECT_EQ(r.latency_ns, 700u);
+  EXPECT_TRUE(r.client);
+  capture::Stats s;
+  records.add_stats(&s);
+  EXPECT_EQ(s.records, 0u);
+  EXPECT_EQ(s.records_postgres, 1u);
+  EXPECT_EQ(s.record_db_errors, 1u);
+  EXPECT_EQ(s.record_errors, 0u);
+  EXPECT_EQ(s.record_parse_errors, 0u);
+}
+
 }  // namespace
 }  // namespace tlstap::cli
