@@ -44,7 +44,8 @@ struct Stats {
   // blocks or streams over the parser's bounds. PostgreSQL: commands made
   // records (records_postgres), those the server answered with an error
   // (not counted in record_errors: the capture was fine), and server
-  // messages that answered no client message seen.
+  // messages that answered no client message seen; its texts cut and
+  // commands or statements over its bounds count in record_overflows.
   bool records_enabled = false;
   uint64_t records = 0, record_errors = 0, record_parse_errors = 0, record_gaps = 0;
   uint64_t records_http2 = 0, record_hpack_lost = 0, record_overflows = 0;

@@ -32,11 +32,14 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
-      --records          HTTP/1 and HTTP/2 records instead of TLS calls: each
-                         connection's bytes put back in order and parsed (HTTP/2
-                         when it opens with the h2 preface; HPACK needs the
+      --records          HTTP/1, HTTP/2 and PostgreSQL records instead of TLS
+                         calls: each connection's bytes put back in order and
+                         parsed (HTTP/2 when it opens with the h2 preface,
+                         PostgreSQL with a StartupMessage: both need the
                          connection from its start), one row per request (h2:
-                         per stream) and its response, as soon as it is whole:
+                         per stream; PostgreSQL: per Query, per Execute with its
+                         statement's text, per failed Parse/Bind) and its
+                         response, as soon as it is whole:
                          TIME COMM PID CONNECTION PROTO STATUS LATENCY REQ RESP
                          REQUEST (REQ and RESP: bytes on the wire, headers and
                          body; LATENCY: request's first byte to response's last;
@@ -51,7 +54,11 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                           "request_body_bytes":..,"response_body_bytes":..}
                          and "error":".." when incomplete; HTTP/2 streams have
                          "proto":"http2","stream_id":N, and "grpc_status":N,
-                         "grpc_message":".." when the trailers carry them
+                         "grpc_message":".." when the trailers carry them;
+                         PostgreSQL: "proto":"postgres", "method":"Query" (or
+                         "Execute", "Parse", ...), "target": the statement,
+                         "status":1 ok or 2 error, "rows":N when known,
+                         "db_error_code":"42P01","db_error_message":".."
       --events           with --records: the TLS calls' data too (rows or
                          {"type":"data"} lines, interleaved with the records)
       --metrics [ADDR:]PORT

@@ -30,8 +30,8 @@ void Records::add_stats(capture::Stats* s) const {
   s->record_parse_errors = t.invalid + h2.invalid + h2.hpack_errors + pg.invalid;
   s->record_gaps = t.gaps + h2.gaps + pg.gaps;
   s->record_hpack_lost = h2.hpack_lost;
-  s->record_overflows =
-      h2.oversized_frames + h2.oversized_header_blocks + h2.stream_overflows + pg.overflows;
+  s->record_overflows = h2.oversized_frames + h2.oversized_header_blocks + h2.stream_overflows +
+                        pg.overflows + pg.cut;
   s->record_db_errors = pg.db_errors;
   s->record_unmatched = pg.unmatched;
 }
