@@ -3,8 +3,11 @@
 #include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <sys/socket.h>
+#include <zlib.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -136,6 +139,36 @@ Result<std::optional<capture::DataEvent>> parse_data_line(std::string_view line)
   } catch (const json::exception& x) {
     return bad(x.what());
   }
+}
+
+Result<std::vector<capture::DataEvent>> read_data_events(const std::string& path) {
+  // zlib reads a file that is not gzip as it is.
+  gzFile in = gzopen(path.c_str(), "rb");
+  if (!in) return fail(ExitCode::kFailure, "cannot open " + path + ": " + strerror(errno));
+  std::vector<capture::DataEvent> events;
+  std::string line;
+  char buf[1 << 16];
+  size_t number = 0;
+  while (gzgets(in, buf, sizeof(buf))) {
+    line += buf;
+    if (line.back() != '\n') continue;
+    ++number;
+    auto event = parse_data_line(line);
+    if (!event) {
+      gzclose(in);
+      return fail(ExitCode::kFailure,
+                  path + " line " + std::to_string(number) + ": " + event.error().message);
+    }
+    if (*event) events.push_back(std::move(**event));
+    line.clear();
+  }
+  int err = 0;
+  const char* message = gzerror(in, &err);
+  std::string error = err == Z_OK || err == Z_STREAM_END ? "" : message;
+  gzclose(in);
+  if (!error.empty()) return fail(ExitCode::kFailure, "cannot read " + path + ": " + error);
+  if (!line.empty()) return fail(ExitCode::kFailure, path + ": the last line is cut short");
+  return events;
 }
 
 }  // namespace tlstap::exporting
