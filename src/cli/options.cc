@@ -100,7 +100,8 @@ TLS stacks (all hooked unless chosen):
 
 Filters, applied in the kernel before any byte is copied:
   -p, --pid PID          only this process; repeat for more
-  -c, --comm NAME        only processes whose command name is NAME (as in ps -o comm)
+  -c, --comm NAME        only processes whose command name is NAME (as in ps -o
+                         comm); repeat for more
   -u, --uid USER         only processes running as USER (name or number)
 
 Tuning:
@@ -239,7 +240,10 @@ Result<Options> parse_options(int argc, char** argv) {
         if (strlen(optarg) == 0 || strlen(optarg) > 15) {
           return usage("--comm takes a command name of 1 to 15 characters (the kernel keeps 15)");
         }
-        o.filters.comm = optarg;
+        if (o.filters.comms.size() == TLSTAP_MAX_COMMS) {
+          return usage("--comm: at most " + std::to_string(TLSTAP_MAX_COMMS) + " command names");
+        }
+        o.filters.comms.push_back(optarg);
         break;
       case 'u': {
         if (auto uid = parse_number<uint32_t>(optarg)) {
