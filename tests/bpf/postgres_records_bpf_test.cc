@@ -118,9 +118,10 @@ class PostgresRecordsTest : public BpfTest {
   }
 
   // Runs a client to its end (stdin: input) while `tlstap --json
-  // tlstap_args... --uid postgres` runs; ASSERTs its exit status.
+  // tlstap_args... --uid postgres` runs; ASSERTs its exit status. Unless
+  // !reports_backend, the client's first line says which backend served it.
   void RunClient(const std::vector<std::string>& argv, const std::string& input, int status,
-                 const std::vector<std::string>& tlstap_args) {
+                 const std::vector<std::string>& tlstap_args, bool reports_backend = true) {
     std::vector<std::string> args = tlstap_args;
     args.insert(args.end(), {"--uid", "postgres"});
     TlstapSession tap;
@@ -136,6 +137,10 @@ class PostgresRecordsTest : public BpfTest {
     ASSERT_EQ(client.Wait(60s), status) << client.Stdout() << client.Stderr();
     end_ns_ = NowNs();
     client_out_ = client.StdoutLines();
+    if (!reports_backend) {
+      ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture_));
+      return;
+    }
     ASSERT_FALSE(client_out_.empty()) << client.Stderr();
     // "PID|PORT" (psql -A) or "PID PORT" (pg_client): the backend and the
     // client's port, as the server saw them.
@@ -322,6 +327,63 @@ TEST_F(PostgresRecordsTest, LibpqExtendedProtocol) {
                               "duplicate key value violates unique constraint \"items_pkey\""),
                    }));
   ExpectRecordStats(14, 4);
+}
+
+// pgbench's TPC-B-like transactions with -M prepared (libpq's extended
+// protocol, statements prepared once, executed 50 times each): every
+// statement of every transaction is an Execute with its prepared text on
+// both sides, and nothing goes unanswered.
+TEST_F(PostgresRecordsTest, PgbenchPrepared) {
+  const std::string pgbench = std::string(kPgBin) + "/pgbench";
+  ASSERT_EQ(access(pgbench.c_str(), X_OK), 0) << pgbench << " is missing (Debian's postgresql-15)";
+  RunResult init = RunToEnd(AsPostgres({pgbench, "-i", "-s", "1", Conninfo()}), 120s);
+  ASSERT_EQ(init.status, 0) << init.out << init.err;
+  constexpr int kTransactions = 50;
+  ASSERT_NO_FATAL_FAILURE(RunClient(
+      {pgbench, "-n", "-c", "1", "-t", std::to_string(kTransactions), "-M", "prepared", Conninfo()},
+      "", 0, {"--records"}, /*reports_backend=*/false));
+  // The builtin tpcb-like script, its variables numbered in order.
+  const std::vector<std::pair<std::string, int64_t>> script = {
+      {"BEGIN;", -1},
+      {"UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;", 1},
+      {"SELECT abalance FROM pgbench_accounts WHERE aid = $1;", 1},
+      {"UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2;", 1},
+      {"UPDATE pgbench_branches SET bbalance = bbalance + $1 WHERE bid = $2;", 1},
+      {"INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, "
+       "CURRENT_TIMESTAMP);",
+       1},
+      {"END;", -1}};
+  for (const std::string side : {"client", "server"}) {
+    SCOPED_TRACE(side);
+    std::vector<nlohmann::json> executes;
+    std::set<pid_t> pids;
+    for (const nlohmann::json& r : capture_.records) {
+      if (r.value("side", "") != side || r.value("method", "") != "Execute") continue;
+      executes.push_back(r);
+      pids.insert(r.value("pid", 0));
+    }
+    ASSERT_EQ(executes.size(), script.size() * kTransactions) << capture_.DescribeRecords();
+    ASSERT_EQ(pids.size(), 1u) << "one connection, one process";
+    EXPECT_EQ(*pids.begin() == client_pid_, side == "client");
+    for (size_t i = 0; i < executes.size(); ++i) {
+      const nlohmann::json& r = executes[i];
+      const auto& [text, rows] = script[i % script.size()];
+      SCOPED_TRACE(r.dump());
+      EXPECT_EQ(r.value("comm", ""), side == "client" ? "pgbench" : "postgres");
+      EXPECT_EQ(r.value(side == "client" ? "raddr" : "laddr", ""), server_addr_);
+      EXPECT_EQ(r.value("target", ""), text);
+      EXPECT_EQ(r.value("status", 0), 1);
+      EXPECT_EQ(r.value("rows", int64_t{-1}), rows);
+      EXPECT_GT(r.value("latency_ns", uint64_t{0}), 0u);
+      EXPECT_FALSE(r.contains("error"));
+    }
+  }
+  const nlohmann::json* stats = capture_.final_stats();
+  ASSERT_TRUE(stats && stats->contains("records"));
+  EXPECT_EQ(stats->at("records").value("errors", uint64_t{1}), 0u) << stats->dump();
+  EXPECT_EQ(stats->at("records").value("unmatched", uint64_t{1}), 0u) << stats->dump();
+  EXPECT_EQ(stats->at("records").value("db_errors", uint64_t{1}), 0u) << stats->dump();
+  ExpectNoLoss(capture_);
 }
 
 }  // namespace
