@@ -555,6 +555,41 @@ TEST(PgsqlTracker, GapOverHeadersResynchronises) {
   EXPECT_EQ(s.records[1].rows, 1);
 }
 
+// Texts over Limits::max_text_kept are cut, statements over
+// Limits::max_statements not remembered: both counted.
+TEST(PgsqlTracker, BoundsAreCounted) {
+  Limits limits;
+  limits.max_text_kept = 8;
+  limits.max_statements = 1;
+  std::vector<Record> records;
+  Tracker tracker([&](Record&& r) { records.push_back(std::move(r)); }, limits);
+  streams::ConnInfo info = Info();
+  uint64_t pos[2] = {0, 0};
+  auto feed = [&](Dir d, const std::string& bytes) {
+    tracker.on_data(info, d, pos[capture::dir_index(d)], bytes, 1);
+    pos[capture::dir_index(d)] += bytes.size();
+  };
+  feed(Dir::kTx, kStartup);
+  feed(Dir::kRx, kStartupAnswer);
+  feed(Dir::kTx, Msg('Q', "SELECT 123456789\0"s));  // Query, 16 bytes of text
+  feed(Dir::kRx, Msg('C', "SELECT 1\0"s) + Msg('Z', "I"));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].target, "SELECT 1");
+  EXPECT_EQ(tracker.stats().cut, 1u);
+  // Two named statements, room for one: the second is not remembered.
+  feed(Dir::kTx, Msg('P', "a\0SELECT 1\0\x00\x00"s) +              // Parse "a"
+                     Msg('P', "b\0SELECT 2\0\x00\x00"s) +          // Parse "b"
+                     Msg('B', "\0b\0\x00\x00\x00\x00\x00\x00"s) +  // Bind "" to "b"
+                     Msg('E', "\0\x00\x00\x00\x00"s) +             // Execute ""
+                     Msg('S', ""));                                // Sync
+  feed(Dir::kRx,
+       Msg('1', "") + Msg('1', "") + Msg('2', "") + Msg('C', "SELECT 1\0"s) + Msg('Z', "I"));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].method, "Execute");
+  EXPECT_EQ(records[1].target, "") << "statement b was not remembered";
+  EXPECT_EQ(tracker.stats().overflows, 1u);
+}
+
 // Through the Router, the startup split into 3-byte calls: the connection
 // goes to PostgreSQL, not HTTP/1 or HTTP/2.
 TEST(PgsqlTracker, RoutedFromSplitStartup) {

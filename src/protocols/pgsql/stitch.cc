@@ -61,9 +61,8 @@ bool MakesRecord(char tag) {
 
 }  // namespace
 
-std::string Connection::keep(std::string_view text, bool* cut) const {
+std::string Connection::keep(std::string_view text) const {
   if (text.size() <= limits_.max_text_kept) return std::string(text);
-  *cut = true;
   ++stats_->cut;
   return std::string(text.substr(0, limits_.max_text_kept));
 }
@@ -86,11 +85,10 @@ void Connection::on_client_message(const Message& m) {
   w.tag = m.tag;
   w.request_bytes = m.wire_size();
   w.first_ts_ns = m.first_ts_ns;
-  w.text_cut = m.payload_cut || m.lost;
   FieldReader r(m.payload);
   switch (m.tag) {
     case 0: {
-      r.byte(), r.byte(), r.byte(), r.byte();  // the protocol version
+      r.skip(4);  // the protocol version
       std::string user, database;
       while (r.ok()) {
         std::string_view key = r.cstring();
@@ -99,15 +97,15 @@ void Connection::on_client_message(const Message& m) {
         if (key == "user") user = value;
         if (key == "database") database = value;
       }
-      w.text = keep(database.empty() ? user : database, &w.text_cut);  // the server's default
+      w.text = keep(database.empty() ? user : database);  // the server's default
       break;
     }
     case frontend::kQuery:
-      w.text = keep(r.cstring(), &w.text_cut);
+      w.text = keep(r.cstring());
       break;
     case frontend::kParse:
       w.name = r.cstring();
-      w.text = keep(r.cstring(), &w.text_cut);
+      w.text = keep(r.cstring());
       break;
     case frontend::kBind:
       w.name = r.cstring();
@@ -156,10 +154,9 @@ bool Connection::find_fit(char tag, size_t from, const RecordHandler& emit) {
     if (!MakesRecord(w.tag)) continue;
     emit_pending(emit);
     Record rec = make(w, client_message_name(w.tag));
+    rec.target = w.tag == frontend::kExecute ? statement_text(w.name) : w.text;
     rec.error = "response lost";
-    ++stats_->errors;
-    ++stats_->records;
-    emit(std::move(rec));
+    emit_now(std::move(rec), emit);
   }
   return true;
 }
@@ -206,8 +203,7 @@ void Connection::on_server_message(const Message& m, const RecordHandler& emit) 
       if (pending_ && pending_->status != kDbError) {
         pending_->status = kDbError;
         pending_->db_error_code = std::move(e.code);
-        bool cut = false;
-        pending_->db_error_message = keep(e.message, &cut);
+        pending_->db_error_message = keep(e.message);
       }
       return;
     }
@@ -257,14 +253,18 @@ Record Connection::make(const Waiting& w, std::string_view method) const {
   return r;
 }
 
+void Connection::emit_now(Record r, const RecordHandler& emit) {
+  if (!r.error.empty()) ++stats_->errors;
+  if (r.status == kDbError) ++stats_->db_errors;
+  ++stats_->records;
+  emit(std::move(r));
+}
+
 void Connection::emit_pending(const RecordHandler& emit) {
   if (!pending_) return;
-  if (!pending_->error.empty()) ++stats_->errors;
-  if (pending_->status == kDbError) ++stats_->db_errors;
-  ++stats_->records;
   Record r = std::move(*pending_);
   pending_.reset();
-  emit(std::move(r));
+  emit_now(std::move(r), emit);
 }
 
 void Connection::complete(const RecordHandler& emit) {
@@ -293,9 +293,9 @@ void Connection::complete(const RecordHandler& emit) {
     case 0:
       if (w.failed) {
         emit_pending(emit);
-        pending_ = make(w, "Startup");
-        pending_->target = w.text;
-        emit_pending(emit);
+        Record r = make(w, "Startup");
+        r.target = w.text;
+        emit_now(std::move(r), emit);
       }
       return;
     case frontend::kQuery:
@@ -304,8 +304,7 @@ void Connection::complete(const RecordHandler& emit) {
       Record r = make(w, client_message_name(w.tag));
       r.target = w.text;
       carry_request_ = carry_response_ = carry_first_ts_ = 0;
-      pending_ = std::move(r);
-      emit_pending(emit);
+      emit_now(std::move(r), emit);
       return;
     }
     case frontend::kSync:
@@ -313,8 +312,7 @@ void Connection::complete(const RecordHandler& emit) {
         pending_->request_bytes += w.request_bytes;
         pending_->response_bytes += w.response_bytes;
         if (w.last_ts_ns >= pending_->ts_ns) pending_->latency_ns = w.last_ts_ns - pending_->ts_ns;
-        pending_->error =
-            pending_->error.empty() && w.cut ? "response cut short by lost bytes" : pending_->error;
+        if (pending_->error.empty() && w.cut) pending_->error = "response cut short by lost bytes";
         emit_pending(emit);
       }
       // A batch that made no record (a Parse alone, say) is not one.
@@ -369,8 +367,7 @@ void Connection::close(const RecordHandler& emit) {
       r.target = w.text;
     }
     r.error = w.answered ? "response cut short by the connection's end" : "no response";
-    pending_ = std::move(r);
-    emit_pending(emit);
+    emit_now(std::move(r), emit);
   }
 }
 

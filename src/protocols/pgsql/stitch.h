@@ -84,7 +84,6 @@ class Connection {
     std::string name;  // Parse: the statement; Bind, Execute: the portal; Describe, Close: either
     std::string statement;  // Bind: the statement bound
     char kind = 0;          // Describe, Close: 'S' statement or 'P' portal
-    bool text_cut = false;
     uint64_t request_bytes = 0, response_bytes = 0;
     uint64_t first_ts_ns = 0, last_ts_ns = 0;  // request's first byte, answer's last
     int64_t rows = -1, data_rows = 0;
@@ -98,6 +97,7 @@ class Connection {
   // The answer to front() is complete (or failed): records, statements.
   void complete(const RecordHandler& emit);
   Record make(const Waiting& w, std::string_view method) const;
+  void emit_now(Record r, const RecordHandler& emit);  // counted in stats_
   void emit_pending(const RecordHandler& emit);
   // The server skipped to the next Sync after an error: the messages it
   // skipped count in the failed record's request.
@@ -105,7 +105,8 @@ class Connection {
   // Pops waiting messages older than one a server message fits (their
   // answers were lost); false when none fits.
   bool find_fit(char server_tag, size_t from, const RecordHandler& emit);
-  std::string keep(std::string_view text, bool* cut) const;
+  // text cut to Limits::max_text_kept (counted).
+  std::string keep(std::string_view text) const;
   std::string statement_text(const std::string& portal) const;
 
   Limits limits_;

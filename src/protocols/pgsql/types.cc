@@ -1,5 +1,6 @@
 #include "protocols/pgsql/types.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -26,6 +27,11 @@ std::string_view FieldReader::cstring() {
   std::string_view s = rest_.substr(0, end);
   rest_.remove_prefix(end + 1);
   return s;
+}
+
+void FieldReader::skip(size_t n) {
+  if (n > rest_.size()) ok_ = false;
+  rest_.remove_prefix(std::min(n, rest_.size()));
 }
 
 char FieldReader::byte() {

@@ -89,6 +89,7 @@ class FieldReader {
   explicit FieldReader(std::string_view payload) : rest_(payload) {}
   std::string_view cstring();  // up to its NUL, which is consumed
   char byte();
+  void skip(size_t n);
   bool ok() const { return ok_; }
   std::string_view rest() const { return rest_; }
 
