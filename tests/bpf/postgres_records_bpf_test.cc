@@ -31,6 +31,7 @@ namespace {
 
 constexpr char kPgBin[] = "/usr/lib/postgresql/15/bin";
 constexpr char kHost[] = "127.0.0.1";
+constexpr char kPassword[] = "tlstap-test-password";
 
 // One command as the test expects its record.
 struct Expected {
@@ -78,9 +79,15 @@ class PostgresRecordsTest : public BpfTest {
       ASSERT_EQ(chown(f.c_str(), uid_, gid_), 0) << f;
     }
     ASSERT_EQ(chmod(cert_.key.c_str(), 0600), 0);
-    RunResult init = RunToEnd(AsPostgres({std::string(kPgBin) + "/initdb", "-D", dir_ / "data",
-                                          "-A", "trust", "-U", "postgres", "--no-sync"}),
-                              120s);
+    // Connections over TCP authenticate with SCRAM-SHA-256 (the password
+    // exchange is part of what tlstap sees before the first command).
+    ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "pwfile", kPassword));
+    ASSERT_EQ(chown((dir_ / "pwfile").c_str(), uid_, gid_), 0);
+    RunResult init =
+        RunToEnd(AsPostgres({std::string(kPgBin) + "/initdb", "-D", dir_ / "data",
+                             "--auth-local=trust", "--auth-host=scram-sha-256",
+                             "--pwfile=" + (dir_ / "pwfile"), "-U", "postgres", "--no-sync"}),
+                 120s);
     ASSERT_EQ(init.status, 0) << init.out << init.err;
     port_ = FreeTcpPort(kHost);
     ASSERT_GT(port_, 0);
@@ -112,9 +119,9 @@ class PostgresRecordsTest : public BpfTest {
     return o;
   }
 
-  std::string Conninfo() const {
+  std::string Conninfo(const std::string& password = kPassword) const {
     return "host=" + std::string(kHost) + " port=" + std::to_string(port_) +
-           " user=postgres dbname=postgres sslmode=require";
+           " user=postgres dbname=postgres sslmode=require password=" + password;
   }
 
   // Runs a client to its end (stdin: input) while `tlstap --json
@@ -327,6 +334,33 @@ TEST_F(PostgresRecordsTest, LibpqExtendedProtocol) {
                               "duplicate key value violates unique constraint \"items_pkey\""),
                    }));
   ExpectRecordStats(14, 4);
+}
+
+// A wrong password: the startup fails (28P01), one Startup record on each
+// side, its target the database; psql exits 2.
+TEST_F(PostgresRecordsTest, WrongPasswordIsAFailedStartup) {
+  ASSERT_NO_FATAL_FAILURE(RunClient(
+      {std::string(kPgBin) + "/psql", Conninfo("wrong"), "-X", "-A", "-t", "-c", "SELECT 1"}, "", 2,
+      {"--records"}, /*reports_backend=*/false));
+  ASSERT_EQ(capture_.records.size(), 2u) << capture_.DescribeRecords();
+  for (const nlohmann::json& r : capture_.records) {
+    const bool client = r.value("side", "") == "client";
+    SCOPED_TRACE(r.dump());
+    EXPECT_EQ(r.value("proto", ""), "postgres");
+    EXPECT_EQ(r.value("comm", ""), client ? "psql" : "postgres");
+    EXPECT_EQ(r.value("pid", 0) == client_pid_, client);
+    EXPECT_EQ(r.value(client ? "raddr" : "laddr", ""), server_addr_);
+    EXPECT_EQ(r.value("method", ""), "Startup");
+    EXPECT_EQ(r.value("target", ""), "postgres");
+    EXPECT_EQ(r.value("status", 0), 2);
+    EXPECT_EQ(r.value("db_error_code", ""), "28P01");
+    EXPECT_EQ(r.value("db_error_message", ""),
+              "password authentication failed for user \"postgres\"");
+    EXPECT_GT(r.value("latency_ns", uint64_t{0}), 0u);
+    EXPECT_FALSE(r.contains("error"));
+  }
+  EXPECT_NE(capture_.records[0].value("side", ""), capture_.records[1].value("side", ""));
+  ExpectNoLoss(capture_);
 }
 
 // pgbench's TPC-B-like transactions with -M prepared (libpq's extended
