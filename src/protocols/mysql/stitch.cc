@@ -139,14 +139,19 @@ void Conversation::on_response(const Packet& p, const RecordHandler& emit) {
   }
   // A response starting while another is in progress: that one ended
   // unnoticed (it waited for an EOF that CLIENT_DEPRECATE_EOF left out).
+  // Otherwise the response was not what its command makes it.
   if (p.seq == 1 && pending_.size() > 1 && pending_.front().responded) {
     Exchange& c = pending_.front();
     if (c.stage == Stage::kPrepColumnsEof || c.stage == Stage::kParamsEof) {
       deprecate_eof_ = true;
       c.status = kDbOk;
       finish(&c, "", emit);
-      pending_.pop_front();
+    } else {
+      ++stats_->invalid;
+      c.status = 0;
+      finish(&c, "response not understood", emit);
     }
+    pending_.pop_front();
   }
   if (pending_.empty()) {
     if (p.seq != 1) {
