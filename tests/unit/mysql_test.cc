@@ -451,5 +451,37 @@ TEST(MysqlRecords, CompressedProtocolIsCountedNotParsed) {
   EXPECT_EQ(h.tracker.stats().compressed, 1u);
 }
 
+TEST(MysqlRecords, QueryAttributesOfMysql8) {
+  Harness h;
+  h.Login(kCaps | kClientQueryAttributes);
+  // COM_QUERY, parameter count 0, parameter set count 1, the text.
+  h.Send(Dir::kTx, Pkt(0, "\x03\x00\x01SELECT 1"s), 100);
+  h.Send(Dir::kRx, Pkt(1, "\x01") + Column(2, "1") + EofPkt(3) + Row(4, "1") + EofPkt(5), 110);
+  // With one attribute: count 1, set count 1, null bitmap, bound flag, type, name, value.
+  h.Send(Dir::kTx, Pkt(0, "\x03\x01\x01\x00\x01\xfe\x00\x01a\x01xSELECT 2"s), 120);
+  h.Send(Dir::kRx, OkPkt(1), 130);
+  ASSERT_EQ(h.records.size(), 2u);
+  EXPECT_EQ(h.records[0].target, "SELECT 1");
+  EXPECT_EQ(h.records[0].rows, 1);
+  EXPECT_EQ(h.records[1].target, "") << "attribute values are not read";
+  EXPECT_EQ(h.records[1].status, kDbOk);
+}
+
+TEST(MysqlRecords, ResponseThatDoesNotFitItsCommandIsNotUnderstood) {
+  Harness h;
+  h.Login(kCaps);
+  h.Send(Dir::kTx, Pkt(0, "\x16SELECT 1"), 100);   // COM_STMT_PREPARE
+  h.Send(Dir::kRx, Pkt(1, "\x00\x01"s), 110);      // an OK too short for a prepare's
+  h.Send(Dir::kRx, Pkt(2, "\x00\x00\x00"s), 111);  // more of it: skipped
+  h.Send(Dir::kTx, Pkt(0, "\x0e"), 120);
+  h.Send(Dir::kRx, OkPkt(1), 130);
+  ASSERT_EQ(h.records.size(), 2u);
+  EXPECT_EQ(h.records[0].error, "response not understood");
+  EXPECT_EQ(h.records[1].method, "COM_PING");
+  EXPECT_EQ(h.records[1].error, "");
+  EXPECT_EQ(h.tracker.stats().invalid, 1u);
+  EXPECT_EQ(h.tracker.stats().skipped_bytes, 7u);
+}
+
 }  // namespace
 }  // namespace tlstap::protocols::mysql

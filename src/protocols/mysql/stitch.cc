@@ -84,8 +84,15 @@ void Conversation::start_command(const Packet& p, const RecordHandler& emit) {
   std::string_view body = std::string_view(p.payload).substr(1);
   switch (static_cast<Command>(c.command)) {
     case Command::kQuery:
-      if (query_attributes_ && body.size() >= 2 && body[0] == 0)
-        body.remove_prefix(2);  // no attributes
+      if (query_attributes_) {
+        // MySQL 8: a parameter count and a parameter set count (1) first;
+        // with parameters, their types, names and values too, not read.
+        if (body.size() >= 2 && body[0] == 0) {
+          body.remove_prefix(2);
+        } else {
+          body = {};
+        }
+      }
       [[fallthrough]];
     case Command::kStmtPrepare:
     case Command::kInitDb:
