@@ -137,6 +137,24 @@ TEST(MysqlOpening, NeverYesToHttp) {
   }
 }
 
+TEST(MysqlOpening, NotPostgresOpenings) {
+  const std::vector<std::string> openings = {
+      // StartupMessage: length 41, protocol 3.0, user, database.
+      "\x00\x00\x00\x29\x00\x03\x00\x00user\0postgres\0database\0shop\0\0"s,
+      // Query 'Q': length 13, "SELECT 1".
+      "Q\x00\x00\x00\x0dSELECT 1\0"s,
+      // AuthenticationOk, then ReadyForQuery 'Z' idle.
+      "R\x00\x00\x00\x08\x00\x00\x00\x00Z\x00\x00\x00\x05I"s,
+      // AuthenticationSASL: length 23, type 10, "SCRAM-SHA-256".
+      "R\x00\x00\x00\x17\x00\x00\x00\x0aSCRAM-SHA-256\0\0"s,
+  };
+  for (const std::string& o : openings) {
+    for (size_t n = 1; n <= o.size(); ++n) {
+      EXPECT_NE(RouteOpening(o.substr(0, n), Dir::kTx), protocols::Opening::kYes) << n;
+    }
+  }
+}
+
 TEST(MysqlPackets, JoinsPayloadsSplitAt0xffffffAndKeepsOnlyTheLimit) {
   PacketParser parser(16);
   std::string big(kMaxPacketLength, 'a');
@@ -154,6 +172,7 @@ TEST(MysqlPackets, JoinsPayloadsSplitAt0xffffffAndKeepsOnlyTheLimit) {
   }
   ASSERT_EQ(state, ParseState::kSuccess);
   EXPECT_EQ(p.seq, 0);
+  EXPECT_EQ(p.last_seq, 1);
   EXPECT_EQ(p.payload_size, kMaxPacketLength + 4u);
   EXPECT_EQ(p.wire_size, kMaxPacketLength + 4u + 8u);
   EXPECT_EQ(p.payload, "\x03" + std::string(15, 'a'));
@@ -326,6 +345,25 @@ TEST(MysqlRecords, PreparedStatementExecutedByIdShowsItsText) {
     EXPECT_EQ(h.records[4].target, "") << "closed: no longer known";
     EXPECT_EQ(h.records[4].db_error_code, "1811");
   }
+}
+
+TEST(MysqlRecords, SequenceIdsWrapInLongResultSetsWhileCommandsWait) {
+  Harness h;
+  h.Login(kCapsEof);
+  // MariaDB's connectors may send the next command before the answer.
+  h.Send(Dir::kTx, Pkt(0, "\x03SELECT a FROM t") + Pkt(0, "\x0e"), 100);
+  std::string response = Pkt(1, "\x01") + Column(2, "a") + EofPkt(3);
+  uint8_t seq = 4;
+  for (int i = 0; i < 300; ++i) response += Row(seq++, "x");  // seq wraps through 1
+  response += EofPkt(seq);
+  h.Send(Dir::kRx, response, 110);
+  h.Send(Dir::kRx, OkPkt(1), 120);
+  ASSERT_EQ(h.records.size(), 2u);
+  EXPECT_EQ(h.records[0].rows, 300);
+  EXPECT_EQ(h.records[0].error, "");
+  EXPECT_EQ(h.records[1].method, "COM_PING");
+  EXPECT_EQ(h.records[1].status, kDbOk);
+  EXPECT_EQ(h.tracker.stats().invalid, 0u);
 }
 
 TEST(MysqlRecords, DeprecateEofInferredWithoutTheHandshake) {

@@ -118,6 +118,7 @@ ParseState PacketParser::ParseFrame(std::string_view* in, Packet* out, uint64_t 
           packet_.first_ts_ns = ts_ns;
           started_ = true;
         }
+        packet_.last_seq = h.seq;
         packet_.wire_size += kHeaderSize;
         remaining_ = h.length;
         continues_ = h.length == kMaxPacketLength;

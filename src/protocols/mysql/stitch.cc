@@ -144,10 +144,12 @@ void Conversation::on_response(const Packet& p, const RecordHandler& emit) {
       pending_.pop_front();
     }
   }
-  // A response starting while another is in progress: that one ended
-  // unnoticed (it waited for an EOF that CLIENT_DEPRECATE_EOF left out).
-  // Otherwise the response was not what its command makes it.
-  if (p.seq == 1 && pending_.size() > 1 && pending_.front().responded) {
+  // A response starting while another is in progress (sequence id 1 where
+  // that one's next is not 1; ids wrap at 256): that one ended unnoticed
+  // (it waited for an EOF that CLIENT_DEPRECATE_EOF left out), or was not
+  // what its command makes it.
+  if (p.seq == 1 && pending_.size() > 1 && pending_.front().responded &&
+      pending_.front().next_seq != 1) {
     Exchange& c = pending_.front();
     if (c.stage == Stage::kPrepColumnsEof || c.stage == Stage::kParamsEof) {
       deprecate_eof_ = true;
@@ -173,6 +175,7 @@ void Conversation::on_response(const Packet& p, const RecordHandler& emit) {
   Exchange& c = pending_.front();
   if (!c.responded) c.response_first_ts_ns = p.first_ts_ns;
   c.responded = true;
+  c.next_seq = static_cast<uint8_t>(p.last_seq + 1);
   c.response_bytes += p.wire_size;
   c.last_ts_ns = p.last_ts_ns;
   c.response_cut |= p.cut;

@@ -69,6 +69,7 @@ class Conversation {
     uint64_t request_bytes = 0, response_bytes = 0;
     uint64_t first_ts_ns = 0, response_first_ts_ns = 0, last_ts_ns = 0;
     bool request_cut = false, response_cut = false, responded = false;
+    uint8_t next_seq = 1;  // the sequence id the response's next packet carries
     Stage stage = Stage::kFirst;
     uint64_t remaining = 0;  // definitions still to come
     uint16_t prep_columns = 0;

@@ -65,6 +65,7 @@ inline constexpr uint32_t kLastPreparedStatement = 0xffffffff;
 // that carried it.
 struct Packet {
   uint8_t seq = 0;            // the sequence id of its first physical packet
+  uint8_t last_seq = 0;       // and of its last (one more per 0xffffff piece)
   uint64_t payload_size = 0;  // the whole logical payload
   std::string payload;        // its first Limits::max_payload_kept bytes
   uint64_t wire_size = 0;     // headers included
