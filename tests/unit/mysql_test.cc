@@ -366,6 +366,27 @@ TEST(MysqlRecords, SequenceIdsWrapInLongResultSetsWhileCommandsWait) {
   EXPECT_EQ(h.tracker.stats().invalid, 0u);
 }
 
+TEST(MysqlRecords, MariadbPipelinedPrepareAndExecuteOfTheLastStatement) {
+  Harness h;
+  h.Login(kCapsEof);
+  const std::string text = "SELECT 1";
+  // mariadb_stmt_execute_direct: COM_STMT_PREPARE and COM_STMT_EXECUTE
+  // with statement id 0xffffffff (the one prepared last), in one call.
+  h.Send(Dir::kTx, Pkt(0, "\x16" + text) + Pkt(0, "\x17\xff\xff\xff\xff\x00\x01\x00\x00\x00"s),
+         100);
+  h.Send(Dir::kRx, PrepareOkPkt(9, 1, 0) + Column(2, "1") + EofPkt(3), 110);
+  h.Send(Dir::kRx,
+         Pkt(1, "\x01"s) + Column(2, "1") + EofPkt(3) + Pkt(4, "\x00\x00\x01\x00\x00\x00"s) +
+             EofPkt(5),
+         120);
+  ASSERT_EQ(h.records.size(), 2u);
+  EXPECT_EQ(h.records[0].method, "COM_STMT_PREPARE");
+  EXPECT_EQ(h.records[1].method, "COM_STMT_EXECUTE");
+  EXPECT_EQ(h.records[1].target, text);
+  EXPECT_EQ(h.records[1].rows, 1);
+  EXPECT_EQ(h.records[1].error, "");
+}
+
 TEST(MysqlRecords, DeprecateEofInferredWithoutTheHandshake) {
   for (bool deprecate : {false, true}) {
     Harness h;
