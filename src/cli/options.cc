@@ -32,11 +32,13 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
-      --records          HTTP/1 and HTTP/2 records instead of TLS calls: each
-                         connection's bytes put back in order and parsed (HTTP/2
-                         when it opens with the h2 preface; HPACK needs the
-                         connection from its start), one row per request (h2:
-                         per stream) and its response, as soon as it is whole:
+      --records          HTTP/1, HTTP/2 and MySQL records instead of TLS calls:
+                         each connection's bytes put back in order and parsed
+                         (HTTP/2 when it opens with the h2 preface; HPACK needs
+                         the connection from its start; MySQL when it opens
+                         with a client's login or a command), one row per
+                         request (h2: per stream; MySQL: per command) and its
+                         response, as soon as it is whole:
                          TIME COMM PID CONNECTION PROTO STATUS LATENCY REQ RESP
                          REQUEST (REQ and RESP: bytes on the wire, headers and
                          body; LATENCY: request's first byte to response's last;
@@ -51,7 +53,10 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                           "request_body_bytes":..,"response_body_bytes":..}
                          and "error":".." when incomplete; HTTP/2 streams have
                          "proto":"http2","stream_id":N, and "grpc_status":N,
-                         "grpc_message":".." when the trailers carry them
+                         "grpc_message":".." when the trailers carry them;
+                         MySQL commands have "proto":"mysql", "method" the
+                         command, "target" the statement, "status" 1 (ok) or
+                         2 (error), "rows", "db_error_code","db_error_message"
       --events           with --records: the TLS calls' data too (rows or
                          {"type":"data"} lines, interleaved with the records)
       --metrics [ADDR:]PORT
