@@ -41,15 +41,18 @@ struct Stats {
   // or frame was expected, and gaps (bytes that never arrived) in the
   // streams the parsers read. HTTP/2 only: connection directions whose HPACK
   // state was given up (later headers not decoded), and frames, header
-  // blocks or streams over the parser's bounds. PostgreSQL: commands made
-  // records (records_postgres), those the server answered with an error
-  // (not counted in record_errors: the capture was fine), and server
-  // messages that answered no client message seen; its texts cut and
-  // commands or statements over its bounds count in record_overflows.
+  // blocks or streams over the parser's bounds. MySQL: commands paired with
+  // their responses, connections on the compressed protocol (not parsed);
+  // its statements cut and prepared statements not remembered are overflows.
+  // PostgreSQL: commands made records (records_postgres), those the server
+  // answered with an error (not counted in record_errors: the capture was
+  // fine), and server messages that answered no client message seen; its
+  // texts cut and commands or statements over its bounds are overflows.
   bool records_enabled = false;
   uint64_t records = 0, record_errors = 0, record_parse_errors = 0, record_gaps = 0;
   uint64_t records_http2 = 0, record_hpack_lost = 0, record_overflows = 0;
-  uint64_t records_postgres = 0, record_db_errors = 0, record_unmatched = 0;
+  uint64_t records_mysql = 0, record_mysql_compressed = 0;
+  uint64_t records_postgres = 0, record_postgres_db_errors = 0, record_postgres_unmatched = 0;
 
   template <typename Counters>
   void set_kernel(const Counters& c);

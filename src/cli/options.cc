@@ -32,13 +32,15 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
-      --records          HTTP/1, HTTP/2 and PostgreSQL records instead of TLS
-                         calls: each connection's bytes put back in order and
-                         parsed (HTTP/2 when it opens with the h2 preface,
-                         PostgreSQL with a StartupMessage: both need the
-                         connection from its start), one row per request (h2:
-                         per stream; PostgreSQL: per Query, per Execute with its
-                         statement's text, per failed Parse/Bind) and its
+      --records          HTTP/1, HTTP/2, MySQL and PostgreSQL records instead of
+                         TLS calls: each connection's bytes put back in order
+                         and parsed (HTTP/2 when it opens with the h2 preface;
+                         HPACK needs the connection from its start; MySQL when
+                         it opens with a client's login or a command;
+                         PostgreSQL with a StartupMessage), one row per request
+                         (h2: per stream; MySQL: per command; PostgreSQL: per
+                         Query, per Execute with its statement's text, per
+                         failed Parse/Bind) and its
                          response, as soon as it is whole:
                          TIME COMM PID CONNECTION PROTO STATUS LATENCY REQ RESP
                          REQUEST (REQ and RESP: bytes on the wire, headers and
@@ -55,10 +57,12 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          and "error":".." when incomplete; HTTP/2 streams have
                          "proto":"http2","stream_id":N, and "grpc_status":N,
                          "grpc_message":".." when the trailers carry them;
-                         PostgreSQL: "proto":"postgres", "method":"Query" (or
-                         "Execute", "Parse", ...), "target": the statement,
-                         "status":1 ok or 2 error, "rows":N when known,
-                         "db_error_code":"42P01","db_error_message":".."
+                         MySQL commands have "proto":"mysql", "method" the
+                         command, "target" the statement, "status" 1 (ok) or
+                         2 (error), "rows", "db_error_code","db_error_message";
+                         PostgreSQL commands likewise with "proto":"postgres",
+                         "method" "Query", "Execute", "Parse", ..., the SQLSTATE
+                         in "db_error_code"
       --events           with --records: the TLS calls' data too (rows or
                          {"type":"data"} lines, interleaved with the records)
       --metrics [ADDR:]PORT

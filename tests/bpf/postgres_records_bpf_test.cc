@@ -252,8 +252,8 @@ class PostgresRecordsTest : public BpfTest {
     ASSERT_TRUE(stats->contains("records")) << stats->dump();
     const nlohmann::json& r = stats->at("records");
     EXPECT_EQ(r.value("postgres", uint64_t{0}), records) << stats->dump();
-    EXPECT_EQ(r.value("db_errors", uint64_t{0}), db_errors) << stats->dump();
-    EXPECT_EQ(r.value("unmatched", uint64_t{1}), 0u) << stats->dump();
+    EXPECT_EQ(r.value("postgres_db_errors", uint64_t{0}), db_errors) << stats->dump();
+    EXPECT_EQ(r.value("postgres_unmatched", uint64_t{1}), 0u) << stats->dump();
     EXPECT_EQ(r.value("http1", uint64_t{1}), 0u) << stats->dump();
     EXPECT_EQ(r.value("errors", uint64_t{1}), 0u) << stats->dump();
     EXPECT_EQ(r.value("parse_errors", uint64_t{1}), 0u) << stats->dump();
@@ -415,8 +415,8 @@ TEST_F(PostgresRecordsTest, PgbenchPrepared) {
   const nlohmann::json* stats = capture_.final_stats();
   ASSERT_TRUE(stats && stats->contains("records"));
   EXPECT_EQ(stats->at("records").value("errors", uint64_t{1}), 0u) << stats->dump();
-  EXPECT_EQ(stats->at("records").value("unmatched", uint64_t{1}), 0u) << stats->dump();
-  EXPECT_EQ(stats->at("records").value("db_errors", uint64_t{1}), 0u) << stats->dump();
+  EXPECT_EQ(stats->at("records").value("postgres_unmatched", uint64_t{1}), 0u) << stats->dump();
+  EXPECT_EQ(stats->at("records").value("postgres_db_errors", uint64_t{1}), 0u) << stats->dump();
   ExpectNoLoss(capture_);
 }
 

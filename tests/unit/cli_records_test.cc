@@ -210,7 +210,7 @@ TEST(Records, PostgresConnectionMakesPostgresRecords) {
   records.add_stats(&s);
   EXPECT_EQ(s.records, 0u);
   EXPECT_EQ(s.records_postgres, 1u);
-  EXPECT_EQ(s.record_db_errors, 1u);
+  EXPECT_EQ(s.record_postgres_db_errors, 1u);
   EXPECT_EQ(s.record_errors, 0u);
   EXPECT_EQ(s.record_parse_errors, 0u);
 }
@@ -270,6 +270,46 @@ TEST(RecordsReplay, RecordedHttp2FromCurlAndNginx) {
                                                {"server GET 200", 108},
                                                {"server GET 404", 10}};
   EXPECT_EQ(r.by_side_method_status, expected);
+}
+
+// A MySQL connection over TLS: the client's HandshakeResponse41 sends it
+// to the MySQL tracker, whose commands come out as records with proto
+// mysql; the HTTP counters stay at zero.
+TEST(Records, MysqlConnectionsBecomeMysqlRecords) {
+  using namespace std::literals;
+  KeepingExporter out;
+  Records records(out);
+  std::string login =
+      "\x26\x00\x00"s          // payload length 38
+      "\x02"                   // sequence id 2 (after the SSLRequest)
+      "\x84\xaa\xbf\x00"       // capabilities: PROTOCOL_41, SSL, ...
+      "\x00\x00\x00\x01"       // max packet size
+      "\x21"s                  // character set
+      + std::string(23, '\0')  // filler
+      + "root\0"s              // user
+      + "\x00"s;               // no auth response
+  std::string auth_ok = "\x07\x00\x00\x03\x00\x00\x00\x02\x00\x00\x00"s;  // OK, seq 3
+  std::string ping = "\x01\x00\x00\x00\x0e"s;                             // COM_PING
+  std::string ok = "\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00"s;       // OK, seq 1
+  records.add(Event(Dir::kTx, 0, login.substr(0, 4), 1'000));             // a header alone: held
+  records.add(Event(Dir::kTx, 4, login.substr(4), 1'100));
+  records.add(Event(Dir::kRx, 0, auth_ok, 2'000));
+  records.add(Event(Dir::kTx, login.size(), ping, 3'000));
+  records.add(Event(Dir::kRx, auth_ok.size(), ok, 3'500));
+  ASSERT_EQ(out.records.size(), 1u);
+  const protocols::Record& r = out.records[0];
+  EXPECT_EQ(r.proto, protocols::Proto::kMysql);
+  EXPECT_EQ(r.method, "COM_PING");
+  EXPECT_EQ(r.status, protocols::kDbOk);
+  EXPECT_EQ(r.rows, 0);
+  EXPECT_EQ(r.latency_ns, 500u);
+  EXPECT_TRUE(r.client);
+  capture::Stats s;
+  records.add_stats(&s);
+  EXPECT_EQ(s.records, 0u);
+  EXPECT_EQ(s.records_http2, 0u);
+  EXPECT_EQ(s.records_mysql, 1u);
+  EXPECT_EQ(s.record_parse_errors, 0u);
 }
 
 }  // namespace

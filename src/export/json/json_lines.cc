@@ -99,11 +99,13 @@ void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
   out_ << "}";
   if (s.records_enabled) {
     out_ << R"(,"records":{"http1":)" << s.records << R"(,"http2":)" << s.records_http2
-         << R"(,"postgres":)" << s.records_postgres << R"(,"db_errors":)" << s.record_db_errors
-         << R"(,"unmatched":)" << s.record_unmatched << R"(,"errors":)" << s.record_errors
-         << R"(,"parse_errors":)" << s.record_parse_errors << R"(,"gaps":)" << s.record_gaps
-         << R"(,"hpack_lost":)" << s.record_hpack_lost << R"(,"overflows":)" << s.record_overflows
-         << "}";
+         << R"(,"mysql":)" << s.records_mysql << R"(,"mysql_compressed":)"
+         << s.record_mysql_compressed << R"(,"postgres":)" << s.records_postgres
+         << R"(,"postgres_db_errors":)" << s.record_postgres_db_errors
+         << R"(,"postgres_unmatched":)" << s.record_postgres_unmatched << R"(,"errors":)"
+         << s.record_errors << R"(,"parse_errors":)" << s.record_parse_errors << R"(,"gaps":)"
+         << s.record_gaps << R"(,"hpack_lost":)" << s.record_hpack_lost << R"(,"overflows":)"
+         << s.record_overflows << "}";
   }
   out_ << "}\n";
 }
