@@ -312,5 +312,33 @@ TEST(Records, MysqlConnectionsBecomeMysqlRecords) {
   EXPECT_EQ(s.record_parse_errors, 0u);
 }
 
+// The openings of every connection in the recordings, both directions
+// (curl's and nginx's, HTTP/1.1 and HTTP/2, as their TLS calls carried
+// them): PostgreSQL's classifier never says yes to any prefix of them,
+// and says no once it has what the router holds.
+TEST(RecordsReplay, RealHttpOpeningsAreNeverPostgres) {
+  for (const char* recording : {"nginx_http1.jsonl.gz", "nginx_http2.jsonl.gz"}) {
+    auto events = exporting::read_data_events(std::string(TLSTAP_BENCH_DATA) + "/" + recording);
+    ASSERT_TRUE(events.has_value()) << events.error().message;
+    std::map<std::pair<uint64_t, int>, std::string> openings;  // (conn, dir) -> first bytes
+    for (const DataEvent& e : *events) {
+      std::string& o = openings[{e.conn_id, static_cast<int>(e.dir)}];
+      if (e.stream_pos == o.size() && o.size() < protocols::Router::kMaxHeld) {
+        o += std::string_view(e.data).substr(0, protocols::Router::kMaxHeld - o.size());
+      }
+    }
+    ASSERT_GE(openings.size(), 4u) << recording;
+    for (const auto& [key, o] : openings) {
+      for (size_t n = 1; n <= o.size(); ++n) {
+        EXPECT_NE(protocols::pgsql::RouteOpening(std::string_view(o).substr(0, n), Dir::kTx),
+                  protocols::Opening::kYes)
+            << recording << ": " << n << " bytes of " << o.substr(0, 16);
+      }
+      EXPECT_EQ(protocols::pgsql::RouteOpening(o, Dir::kRx), protocols::Opening::kNo)
+          << recording << ": " << o.substr(0, 16);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tlstap::cli
