@@ -45,6 +45,12 @@ struct Stats {
   bool records_enabled = false;
   uint64_t records = 0, record_errors = 0, record_parse_errors = 0, record_gaps = 0;
   uint64_t records_http2 = 0, record_hpack_lost = 0, record_overflows = 0;
+  // --otlp (filled by the session): spans the collector took, spans dropped
+  // (the send queue was full, or still held at exit), spans in POSTs that
+  // failed, and those POSTs.
+  bool otlp_enabled = false;
+  uint64_t otlp_spans_sent = 0, otlp_spans_dropped = 0, otlp_spans_failed = 0;
+  uint64_t otlp_failed_posts = 0;
 
   template <typename Counters>
   void set_kernel(const Counters& c);

@@ -1,0 +1,352 @@
+// tlstap --otlp against Debian's nginx and curl over TLS, its spans received
+// by an OTLP/HTTP receiver the test runs (civetweb; Debian 12 packages no
+// OpenTelemetry Collector): each request is a CLIENT span in curl's
+// resource and a SERVER span in the nginx worker's, with the method, path,
+// query, status, addresses, well-formed ids and times within the run. With
+// nothing listening at the URL, tlstap says so in one line, captures on,
+// and exits 0.
+#include <civetweb.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/bpf/nginx_server.h"
+#include "tests/bpf/proc_inspect.h"
+#include "tests/bpf/subprocess.h"
+#include "tests/bpf/test_env.h"
+#include "tests/bpf/tlstap_session.h"
+
+namespace tlstap::bpf_test {
+namespace {
+
+// One POST as the receiver got it.
+struct Post {
+  std::string method, uri, content_type;
+  nlohmann::json body;  // discarded when not JSON
+};
+
+// OTLP/HTTP's trace endpoint, as a Collector's otlp receiver: takes any
+// POST, keeps it, answers 200 with an empty ExportTraceServiceResponse.
+class OtlpReceiver {
+ public:
+  explicit OtlpReceiver(int port) {
+    const std::string ports = "127.0.0.1:" + std::to_string(port);
+    const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "2", nullptr};
+    mg_init_library(0);
+    ctx_ = mg_start(nullptr, nullptr, options);
+    if (ctx_) mg_set_request_handler(ctx_, "/", &OtlpReceiver::Handle, this);
+  }
+  ~OtlpReceiver() {
+    if (ctx_) mg_stop(ctx_);
+  }
+  bool ok() const { return ctx_ != nullptr; }
+
+  std::vector<Post> Posts() const {
+    std::lock_guard lock(mu_);
+    return posts_;
+  }
+
+ private:
+  static int Handle(mg_connection* conn, void* self) {
+    const mg_request_info* info = mg_get_request_info(conn);
+    Post post;
+    post.method = info->request_method;
+    post.uri = info->local_uri ? info->local_uri : "";
+    const char* type = mg_get_header(conn, "Content-Type");
+    post.content_type = type ? type : "";
+    std::string body;
+    char buf[8192];
+    for (int n; (n = mg_read(conn, buf, sizeof(buf))) > 0;) body.append(buf, n);
+    post.body = nlohmann::json::parse(body, nullptr, false);
+    {
+      auto* receiver = static_cast<OtlpReceiver*>(self);
+      std::lock_guard lock(receiver->mu_);
+      receiver->posts_.push_back(std::move(post));
+    }
+    mg_send_http_ok(conn, "application/json", 2);
+    mg_write(conn, "{}", 2);
+    return 200;
+  }
+
+  mg_context* ctx_ = nullptr;
+  mutable std::mutex mu_;
+  std::vector<Post> posts_;
+};
+
+// A span with its resource's attributes.
+struct ReceivedSpan {
+  nlohmann::json span;
+  std::map<std::string, nlohmann::json> resource, attributes;
+  std::string scope_name, scope_version;
+};
+
+std::map<std::string, nlohmann::json> AttributeMap(const nlohmann::json& list) {
+  std::map<std::string, nlohmann::json> out;
+  for (const nlohmann::json& a : list) out[a.at("key").get<std::string>()] = a.at("value");
+  return out;
+}
+
+std::vector<ReceivedSpan> SpansOf(const std::vector<Post>& posts) {
+  std::vector<ReceivedSpan> out;
+  for (const Post& p : posts) {
+    if (p.body.is_discarded()) continue;
+    for (const nlohmann::json& rs : p.body.value("resourceSpans", nlohmann::json::array())) {
+      auto resource = AttributeMap(rs["resource"]["attributes"]);
+      for (const nlohmann::json& ss : rs["scopeSpans"]) {
+        for (const nlohmann::json& span : ss["spans"]) {
+          out.push_back({span, resource, AttributeMap(span["attributes"]),
+                         ss["scope"].value("name", ""), ss["scope"].value("version", "")});
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::string Describe(const std::vector<Post>& posts) {
+  std::string out;
+  for (const Post& p : posts) {
+    out += "\n" + p.method + " " + p.uri + " (" + p.content_type + ") " +
+           (p.body.is_discarded() ? "(not JSON)" : p.body.dump());
+  }
+  return out.empty() ? " none" : out;
+}
+
+bool LowerHex(const std::string& s, size_t len) {
+  return s.size() == len &&
+         std::all_of(s.begin(), s.end(),
+                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }) &&
+         s != std::string(len, '0');
+}
+
+using Attributes = std::map<std::string, nlohmann::json>;
+
+// An attribute's stringValue or intValue, "<none>" when absent.
+std::string Str(const Attributes& a, const std::string& key) {
+  auto it = a.find(key);
+  return it == a.end() ? "<none>" : it->second.value("stringValue", "<none>");
+}
+std::string Int(const Attributes& a, const std::string& key) {
+  auto it = a.find(key);
+  return it == a.end() ? "<none>" : it->second.value("intValue", "<none>");
+}
+
+std::string HostName() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+class OtlpTest : public BpfTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(BpfTest::SetUp());
+    ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir_, &cert_));
+    ASSERT_EQ(mkdir((dir_ / "www").c_str(), 0755), 0);
+    ASSERT_NO_FATAL_FAILURE(WriteFile(dir_ / "www/static.txt", Payload("otlp/static", 2000)));
+    ASSERT_NO_FATAL_FAILURE(
+        nginx_.Start(dir_, cert_, {.root = dir_ / "www", .lines = {}, .http_lines = {}}));
+    otlp_port_ = FreeTcpPort();
+    ASSERT_GT(otlp_port_, 0);
+  }
+
+  // A held `curl --http1.1 -k` of urls on one connection, printing each
+  // transfer's local port and status.
+  static std::unique_ptr<Subprocess> HeldCurl(const std::vector<std::string>& urls) {
+    std::vector<std::string> argv = {kCurl, "-sS", "--http1.1",
+                                     "-k",  "-w",  "%{local_port} %{http_code}\n"};
+    for (const std::string& url : urls) argv.insert(argv.end(), {"-o", "/dev/null", url});
+    return std::make_unique<Subprocess>(HeldCommand(argv));
+  }
+
+  // Lets a held curl go and waits for it.
+  static void Release(Subprocess& curl) {
+    ASSERT_TRUE(curl.Write("go\n", 5s));
+    curl.CloseStdin();
+    ASSERT_EQ(curl.Wait(30s), 0) << curl.Stderr();
+  }
+
+  std::string OtlpUrl() const { return "http://127.0.0.1:" + std::to_string(otlp_port_); }
+
+  TempDir dir_;
+  Certificate cert_;
+  NginxServer nginx_;
+  int otlp_port_ = 0;
+};
+
+// Two GETs on one connection (200 with a query, then 404): four spans, sent
+// within the 1 s batching delay while tlstap still runs.
+TEST_F(OtlpTest, SpansOfCurlAndNginx) {
+  OtlpReceiver receiver(otlp_port_);
+  ASSERT_TRUE(receiver.ok()) << "civetweb could not listen on 127.0.0.1:" << otlp_port_;
+  auto curl = HeldCurl({nginx_.Url("/static.txt?lang=en&page=2"), nginx_.Url("/missing.txt")});
+  ASSERT_TRUE(curl->ok()) << curl->error();
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--otlp", OtlpUrl(), "--pid", std::to_string(curl->pid()),
+                                     "--pid", std::to_string(nginx_.worker())}));
+  ASSERT_TRUE(tap.WaitForStderr(
+      [&](std::string_view s) {
+        return s.find("sending spans to " + OtlpUrl() + "/v1/traces\n") != std::string_view::npos;
+      },
+      10s))
+      << tap.Stderr();
+  const uint64_t start_ns = NowNs();
+  ASSERT_NO_FATAL_FAILURE(Release(*curl));
+  const uint64_t end_ns = NowNs();
+  std::istringstream report(curl->Stdout());
+  int local_port = 0, status1 = 0, status2 = 0;
+  ASSERT_TRUE(report >> local_port >> status1 >> local_port >> status2) << curl->Stdout();
+  ASSERT_EQ(status1, 200);
+  ASSERT_EQ(status2, 404);
+
+  // Sent while tlstap runs: the batch waits at most 1 s.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (SpansOf(receiver.Posts()).size() < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(SpansOf(receiver.Posts()).size(), 4u) << Describe(receiver.Posts());
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  const std::vector<Post> posts = receiver.Posts();
+  for (const Post& p : posts) {
+    EXPECT_EQ(p.method, "POST");
+    EXPECT_EQ(p.uri, "/v1/traces");
+    EXPECT_EQ(p.content_type, "application/json");
+    EXPECT_FALSE(p.body.is_discarded()) << "a body that is not JSON";
+  }
+  const std::vector<ReceivedSpan> spans = SpansOf(posts);
+  ASSERT_EQ(spans.size(), 4u) << Describe(posts);
+  EXPECT_TRUE(tap.Stderr().find("spans not sent") == std::string::npos) << tap.Stderr();
+
+  // nginx_.addr() is "127.0.0.1:PORT"; curl sent it as the Host header.
+  const std::string server_port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  std::set<std::string> span_ids;
+  int client_spans = 0, server_spans = 0;
+  for (const ReceivedSpan& s : spans) {
+    SCOPED_TRACE(s.span.dump());
+    const bool client = s.span.value("kind", 0) == 3;
+    EXPECT_TRUE(client || s.span.value("kind", 0) == 2);
+    (client ? client_spans : server_spans)++;
+    const pid_t pid = client ? curl->pid() : nginx_.worker();
+    const std::string comm = client ? "curl" : "nginx";
+    // The resource: the process the span's record came from.
+    EXPECT_EQ(Int(s.resource, "process.pid"), std::to_string(pid));
+    EXPECT_EQ(Str(s.resource, "service.name"), comm);
+    EXPECT_EQ(Str(s.resource, "process.executable.name"), comm);
+    EXPECT_EQ(Str(s.resource, "host.name"), HostName());
+    EXPECT_EQ(s.scope_name, "tlstap");
+    EXPECT_FALSE(s.scope_version.empty());
+    // Ids and times.
+    EXPECT_TRUE(LowerHex(s.span.value("traceId", ""), 32));
+    EXPECT_TRUE(LowerHex(s.span.value("spanId", ""), 16));
+    span_ids.insert(s.span.value("spanId", ""));
+    const uint64_t start = std::stoull(s.span.value("startTimeUnixNano", "0"));
+    const uint64_t end = std::stoull(s.span.value("endTimeUnixNano", "0"));
+    EXPECT_GE(start, start_ns);
+    EXPECT_GT(end, start);
+    EXPECT_LE(end, end_ns);
+    // HTTP.
+    EXPECT_EQ(s.span.value("name", ""), "GET");
+    EXPECT_EQ(Str(s.attributes, "http.request.method"), "GET");
+    EXPECT_EQ(Str(s.attributes, "network.protocol.name"), "http");
+    EXPECT_EQ(Str(s.attributes, "network.protocol.version"), "1.1");
+    EXPECT_EQ(Str(s.attributes, "server.address"), "127.0.0.1");
+    EXPECT_EQ(Int(s.attributes, "server.port"), server_port);
+    const bool found = Str(s.attributes, "url.path") == "/static.txt";
+    if (found) {
+      EXPECT_EQ(Str(s.attributes, "url.query"), "lang=en&page=2");
+      EXPECT_EQ(Int(s.attributes, "http.response.status_code"), "200");
+      EXPECT_FALSE(s.span.contains("status"));
+    } else {
+      EXPECT_EQ(Str(s.attributes, "url.path"), "/missing.txt");
+      EXPECT_FALSE(s.attributes.contains("url.query"));
+      EXPECT_EQ(Int(s.attributes, "http.response.status_code"), "404");
+      // 404: the client's error, not the server's.
+      if (client) {
+        EXPECT_EQ(s.span["status"], nlohmann::json::parse(R"({"message":"HTTP 404","code":2})"));
+      } else {
+        EXPECT_FALSE(s.span.contains("status"));
+      }
+    }
+    if (client) {
+      EXPECT_FALSE(s.attributes.contains("client.address"));
+    } else {
+      EXPECT_EQ(Str(s.attributes, "client.address"), "127.0.0.1");
+      EXPECT_EQ(Int(s.attributes, "client.port"), std::to_string(local_port));
+    }
+    EXPECT_FALSE(s.attributes.contains("tlstap.error"));
+  }
+  EXPECT_EQ(client_spans, 2);
+  EXPECT_EQ(server_spans, 2);
+  EXPECT_EQ(span_ids.size(), 4u);
+
+  const nlohmann::json* stats = capture.final_stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->value("/otlp/sent"_json_pointer, uint64_t{0}), 4u) << stats->dump();
+  EXPECT_EQ(stats->value("/otlp/dropped"_json_pointer, uint64_t{1}), 0u) << stats->dump();
+  EXPECT_EQ(stats->value("/otlp/failed"_json_pointer, uint64_t{1}), 0u) << stats->dump();
+  EXPECT_TRUE(capture.records.empty()) << "--otlp alone shows no records";
+  ExpectNoLoss(capture);
+}
+
+// Nothing listens at the URL: the first failed POST is said in one line,
+// the next ones are only counted, and the capture goes on (the second
+// curl's traffic, after the failure, is captured); exit 0.
+TEST_F(OtlpTest, ReceiverDownIsOneLineAndCaptureGoesOn) {
+  auto first = HeldCurl({nginx_.Url("/static.txt")});
+  auto second = HeldCurl({nginx_.Url("/static.txt?again=1")});
+  ASSERT_TRUE(first->ok() && second->ok());
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(
+      tap.Start({"--otlp", OtlpUrl(), "--pid", std::to_string(first->pid()), "--pid",
+                 std::to_string(second->pid()), "--pid", std::to_string(nginx_.worker())}));
+  ASSERT_NO_FATAL_FAILURE(Release(*first));
+  const std::string refused = "tlstap: --otlp " + OtlpUrl() + "/v1/traces: spans not sent: ";
+  ASSERT_TRUE(tap.WaitForStderr(
+      [&](std::string_view s) { return s.find(refused) != std::string_view::npos; }, 10s))
+      << tap.Stderr();
+  ASSERT_NO_FATAL_FAILURE(Release(*second));
+  // The second curl's spans fail in a batch of their own (1 s later), or
+  // at exit.
+  std::this_thread::sleep_for(1500ms);
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  const std::string err = tap.Stderr();
+  size_t lines = 0;
+  for (size_t at = err.find(refused); at != std::string::npos; at = err.find(refused, at + 1)) {
+    ++lines;
+    const std::string line = err.substr(at, err.find('\n', at) - at);
+    EXPECT_NE(line.find("127.0.0.1"), std::string::npos) << line;
+    EXPECT_TRUE(
+        line.ends_with("(counted in the statistics; said once for this kind of failure; "
+                       "the capture goes on)"))
+        << line;
+  }
+  EXPECT_EQ(lines, 1u) << err;
+  EXPECT_NE(capture.Stream(second->pid(), "tx").find("GET /static.txt?again=1 HTTP/1.1\r\n"),
+            std::string::npos)
+      << Describe(capture.OfPid(second->pid()));
+  const nlohmann::json* stats = capture.final_stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->value("/otlp/sent"_json_pointer, uint64_t{1}), 0u) << stats->dump();
+  EXPECT_EQ(stats->value("/otlp/failed"_json_pointer, uint64_t{0}), 4u) << stats->dump();
+  EXPECT_GE(stats->value("/otlp/failed_requests"_json_pointer, uint64_t{0}), 2u) << stats->dump();
+  EXPECT_EQ(stats->value("/otlp/dropped"_json_pointer, uint64_t{1}), 0u) << stats->dump();
+  EXPECT_EQ(stats->value("/records/http1"_json_pointer, uint64_t{0}), 4u) << stats->dump();
+  ExpectNoLoss(capture);
+}
+
+}  // namespace
+}  // namespace tlstap::bpf_test
