@@ -37,7 +37,8 @@ class CurlTransport final : public Transport {
     curl_easy_cleanup(curl_);
   }
 
-  PostResult post(const std::string& body, std::chrono::milliseconds timeout) override {
+  PostResult post(const std::string& body, std::chrono::milliseconds timeout,
+                  const std::atomic<bool>& cancel) override {
     std::string response;
     char error[CURL_ERROR_SIZE] = {};
     // One handle for every POST: the connection is kept between batches.
@@ -57,6 +58,14 @@ class CurlTransport final : public Transport {
           auto* out = static_cast<std::string*>(user);
           if (out->size() < 4096) out->append(data, std::min<size_t>(size * n, 4096));
           return size * n;
+        });
+    // Called often while data moves, about once a second while waiting.
+    curl_easy_setopt(curl_, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl_, CURLOPT_XFERINFODATA, &cancel);
+    curl_easy_setopt(
+        curl_, CURLOPT_XFERINFOFUNCTION,
+        +[](void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+          return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
         });
     CURLcode code = curl_easy_perform(curl_);
     curl_easy_setopt(curl_, CURLOPT_ERRORBUFFER, nullptr);
@@ -177,6 +186,10 @@ void Sender::close(std::chrono::milliseconds timeout) {
     deadline_ = std::chrono::steady_clock::now() + timeout;
   }
   wake_.notify_one();
+  {
+    std::unique_lock lock(mu_);
+    if (!finished_cv_.wait_until(lock, deadline_, [this] { return finished_; })) cancel_ = true;
+  }
   if (thread_.joinable()) thread_.join();
 }
 
@@ -209,6 +222,8 @@ void Sender::run() {
       if (queue_.empty() || left.count() <= 0) {
         stats_.dropped += queue_.size();
         queue_.clear();
+        finished_ = true;
+        finished_cv_.notify_all();
         return;
       }
       timeout = std::min(timeout, left);
@@ -221,7 +236,7 @@ void Sender::run() {
     oldest_ = Clock::now();
     lock.unlock();
     const std::string body = encode_traces(batch, origin_);
-    PostResult result = transport_->post(body, timeout);
+    PostResult result = transport_->post(body, timeout, cancel_);
     lock.lock();
     if (result.ok()) {
       stats_.sent += n;
@@ -229,7 +244,7 @@ void Sender::run() {
     }
     stats_.failed += n;
     ++stats_.failed_posts;
-    if (reported_.insert(result.kind).second) {
+    if (!cancel_ && reported_.insert(result.kind).second) {
       report_("tlstap: --otlp " + url_ + ": spans not sent: " + result.detail +
               " (counted in the statistics; said once for this kind of failure; the capture goes "
               "on)\n");

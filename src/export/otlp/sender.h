@@ -45,8 +45,10 @@ struct PostResult {
 class Transport {
  public:
   virtual ~Transport() = default;
-  // POSTs body (application/json); gives up after timeout.
-  virtual PostResult post(const std::string& body, std::chrono::milliseconds timeout) = 0;
+  // POSTs body (application/json); gives up after timeout, or soon after
+  // cancel becomes true (tlstap is exiting and its flush deadline passed).
+  virtual PostResult post(const std::string& body, std::chrono::milliseconds timeout,
+                          const std::atomic<bool>& cancel) = 0;
 };
 
 // libcurl (Debian's libcurl4-openssl-dev), not civetweb's client: curl
@@ -83,8 +85,9 @@ class Sender {
 
   // The session thread, per record: never blocks on the network.
   void add(const protocols::Record& record);
-  // Sends what is queued within timeout, then stops the sender thread;
-  // spans still queued then count as dropped. Once; add() after it drops.
+  // Sends what is queued within timeout, then stops the sender thread: a
+  // POST still under way is cancelled (its spans count as failed, not
+  // said), spans still queued count as dropped. Once; add() after it drops.
   void close(std::chrono::milliseconds timeout);
   SenderStats stats() const;
 
@@ -107,6 +110,9 @@ class Sender {
   std::chrono::steady_clock::time_point oldest_;  // when queue_.front() came
   bool closing_ = false;
   std::chrono::steady_clock::time_point deadline_;  // closing_: give up at
+  bool finished_ = false;                           // run() returned
+  std::condition_variable finished_cv_;
+  std::atomic<bool> cancel_{false};
   SenderStats stats_;
   std::set<std::string> reported_;  // failure kinds said once
   std::thread thread_;
