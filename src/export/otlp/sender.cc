@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -144,7 +146,14 @@ Sender::Sender(std::unique_ptr<Transport> transport, Origin origin, std::string 
       url_(std::move(url)),
       report_(std::move(report)),
       limits_(limits) {
+  // Signals go to the session's thread, whose poll they interrupt: the
+  // sender thread starts with them blocked.
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) sigaddset(&block, sig);
+  pthread_sigmask(SIG_BLOCK, &block, &old);
   thread_ = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 Sender::~Sender() { close(std::chrono::milliseconds(0)); }
