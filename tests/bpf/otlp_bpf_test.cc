@@ -193,9 +193,14 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
   ASSERT_TRUE(receiver.ok()) << "civetweb could not listen on 127.0.0.1:" << otlp_port_;
   auto curl = HeldCurl({nginx_.Url("/static.txt?lang=en&page=2"), nginx_.Url("/missing.txt")});
   ASSERT_TRUE(curl->ok()) << curl->error();
+  // With --metrics too: the span counts reach /metrics.
+  const int metrics_port = FreeTcpPort();
+  ASSERT_GT(metrics_port, 0);
+  ASSERT_NE(metrics_port, otlp_port_);
   TlstapSession tap;
-  ASSERT_NO_FATAL_FAILURE(tap.Start({"--otlp", OtlpUrl(), "--pid", std::to_string(curl->pid()),
-                                     "--pid", std::to_string(nginx_.worker())}));
+  ASSERT_NO_FATAL_FAILURE(
+      tap.Start({"--otlp", OtlpUrl(), "--metrics", "127.0.0.1:" + std::to_string(metrics_port),
+                 "--pid", std::to_string(curl->pid()), "--pid", std::to_string(nginx_.worker())}));
   ASSERT_TRUE(tap.WaitForStderr(
       [&](std::string_view s) {
         return s.find("sending spans to " + OtlpUrl() + "/v1/traces\n") != std::string_view::npos;
@@ -217,6 +222,19 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
     std::this_thread::sleep_for(50ms);
   }
   ASSERT_EQ(SpansOf(receiver.Posts()).size(), 4u) << Describe(receiver.Posts());
+  // /metrics gets fresh statistics once a second.
+  const std::string sent_line = "\ntlstap_otlp_spans_total{result=\"sent\"} 4\n";
+  std::string metrics;
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       metrics.find(sent_line) == std::string::npos && std::chrono::steady_clock::now() < until;
+       std::this_thread::sleep_for(200ms)) {
+    SpawnOptions get = Command({kCurl, "-sS", "--max-time", "5",
+                                "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics"});
+    get.stdin_pipe = false;
+    metrics = RunToEnd(get, 10s).out;
+  }
+  EXPECT_NE(metrics.find(sent_line), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\ntlstap_otlp_spans_total{result=\"failed\"} 0\n"), std::string::npos);
   Capture capture;
   ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
   const std::vector<Post> posts = receiver.Posts();
