@@ -31,6 +31,9 @@
 namespace tlstap::bpf_test {
 namespace {
 
+// Sent as the user agent and in a header: must never reach a span.
+constexpr char kMarker[] = "tlstapOtlpMarker42";
+
 // One POST as the receiver got it.
 struct Post {
   std::string method, uri, content_type;
@@ -165,8 +168,11 @@ class OtlpTest : public BpfTest {
   // A held `curl --http1.1 -k` of urls on one connection, printing each
   // transfer's local port and status.
   static std::unique_ptr<Subprocess> HeldCurl(const std::vector<std::string>& urls) {
-    std::vector<std::string> argv = {kCurl, "-sS", "--http1.1",
-                                     "-k",  "-w",  "%{local_port} %{http_code}\n"};
+    std::vector<std::string> argv = {kCurl,       "-sS",
+                                     "--http1.1", "-k",
+                                     "-A",        kMarker,
+                                     "-H",        std::string("X-Token: ") + kMarker,
+                                     "-w",        "%{local_port} %{http_code}\n"};
     for (const std::string& url : urls) argv.insert(argv.end(), {"-o", "/dev/null", url});
     return std::make_unique<Subprocess>(HeldCommand(argv));
   }
@@ -243,6 +249,9 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
     EXPECT_EQ(p.uri, "/v1/traces");
     EXPECT_EQ(p.content_type, "application/json");
     EXPECT_FALSE(p.body.is_discarded()) << "a body that is not JSON";
+    // Headers never become attributes (the data events did carry them).
+    EXPECT_EQ(p.body.dump().find(kMarker), std::string::npos) << p.body.dump();
+    EXPECT_EQ(p.body.dump().find("X-Token"), std::string::npos) << p.body.dump();
   }
   const std::vector<ReceivedSpan> spans = SpansOf(posts);
   ASSERT_EQ(spans.size(), 4u) << Describe(posts);
@@ -316,6 +325,9 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
   EXPECT_EQ(stats->value("/otlp/dropped"_json_pointer, uint64_t{1}), 0u) << stats->dump();
   EXPECT_EQ(stats->value("/otlp/failed"_json_pointer, uint64_t{1}), 0u) << stats->dump();
   EXPECT_TRUE(capture.records.empty()) << "--otlp alone shows no records";
+  EXPECT_NE(capture.Stream(curl->pid(), "tx").find(std::string("X-Token: ") + kMarker),
+            std::string::npos)
+      << Describe(capture.OfPid(curl->pid()));
   ExpectNoLoss(capture);
 }
 
