@@ -254,9 +254,12 @@ void Sender::run() {
     stats_.failed += n;
     ++stats_.failed_posts;
     if (!cancel_ && reported_.insert(result.kind).second) {
+      // Said without the lock: a stderr that blocks must not block add().
+      lock.unlock();
       report_("tlstap: --otlp " + url_ + ": spans not sent: " + result.detail +
               " (counted in the statistics; said once for this kind of failure; the capture goes "
               "on)\n");
+      lock.lock();
     }
   }
 }
