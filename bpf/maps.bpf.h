@@ -252,6 +252,18 @@ TLSTAP_MAP struct {
 	__type(value, __u8);
 } target_pids SEC(".maps");
 
+/* --comm filter: command names, zero-padded to TLSTAP_COMM_LEN */
+struct comm_key {
+	char name[TLSTAP_COMM_LEN];
+};
+
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TLSTAP_MAX_COMMS);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} target_comms SEC(".maps");
+
 /* files already reported as mapped executable */
 TLSTAP_MAP struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -295,15 +307,12 @@ static __always_inline bool should_trace(__u64 pid_tgid)
 	if (tlstap_cfg.filter_uid && (__u32)bpf_get_current_uid_gid() != tlstap_cfg.uid)
 		return false;
 	if (tlstap_cfg.filter_comm) {
-		char comm[TLSTAP_COMM_LEN];
+		struct comm_key comm = {};
 
-		bpf_get_current_comm(comm, sizeof(comm));
-		for (int i = 0; i < TLSTAP_COMM_LEN; i++) {
-			if (comm[i] != tlstap_cfg.comm[i])
-				return false;
-			if (!comm[i])
-				break;
-		}
+		/* the kernel pads the name with zeros, as the keys are */
+		bpf_get_current_comm(comm.name, sizeof(comm.name));
+		if (!bpf_map_lookup_elem(&target_comms, &comm))
+			return false;
 	}
 	return true;
 }

@@ -12,6 +12,8 @@
 #endif
 
 #define TLSTAP_COMM_LEN 16
+/* --comm names at most (the target_comms map) */
+#define TLSTAP_MAX_COMMS 64
 /* Payload bytes one ring record carries at most; longer calls are chunked. */
 #define TLSTAP_CHUNK_MAX (32 * 1024)
 
@@ -252,10 +254,9 @@ struct tlstap_config {
 	__u32 self_tgid; /* never trace tlstap itself */
 	__u8 filter_pids; /* only pids in the target_pids map */
 	__u8 filter_uid;
-	__u8 filter_comm;
+	__u8 filter_comm; /* only command names in the target_comms map */
 	__u8 keys_only; /* tlstap keys: secrets only, no plaintext records */
 	__u32 uid;
-	char comm[TLSTAP_COMM_LEN];
 	/*
 	 * Data records wake the reader only once this much is waiting; it polls
 	 * on a timer otherwise. A wakeup per record costs the traced thread

@@ -21,6 +21,10 @@ packages=(
   tshark  # reads back the pcapng files (pcapng_tshark_test); brings capinfos (wireshark-common)
   nginx  # the HTTP/1 server side of --records (nginx_records_bpf_test)
   prometheus  # scrapes --metrics in metrics_bpf_test (run by the test, not as a service)
+  # MySQL records (mysql_records_bpf_test): mariadbd started by the test in its
+  # temp dir (no service), the mariadb client, and libmariadb for the
+  # prepared-statement client tests/progs/mysql_stmt_client.cc
+  mariadb-server mariadb-client libmariadb-dev
   # the vm tier (scripts/vm/): Debian kernels fetched with apt-get download and
   # unpacked with dpkg-deb, modules decompressed (xz, zstd) and indexed with
   # depmod (kmod), a busybox initramfs packed with cpio, booted under qemu

@@ -41,10 +41,13 @@ struct Stats {
   // or frame was expected, and gaps (bytes that never arrived) in the
   // streams the parsers read. HTTP/2 only: connection directions whose HPACK
   // state was given up (later headers not decoded), and frames, header
-  // blocks or streams over the parser's bounds.
+  // blocks or streams over the parser's bounds. MySQL: commands paired with
+  // their responses, connections on the compressed protocol (not parsed);
+  // its statements cut and prepared statements not remembered are overflows.
   bool records_enabled = false;
   uint64_t records = 0, record_errors = 0, record_parse_errors = 0, record_gaps = 0;
   uint64_t records_http2 = 0, record_hpack_lost = 0, record_overflows = 0;
+  uint64_t records_mysql = 0, record_mysql_compressed = 0;
   // --otlp (filled by the session): spans the collector took, spans dropped
   // (the send queue was full, or still held at exit), spans in POSTs that
   // failed, and those POSTs.

@@ -34,11 +34,13 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (created with mode 0600; a symbolic link is refused)
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
-      --records          HTTP/1 and HTTP/2 records instead of TLS calls: each
-                         connection's bytes put back in order and parsed (HTTP/2
-                         when it opens with the h2 preface; HPACK needs the
-                         connection from its start), one row per request (h2:
-                         per stream) and its response, as soon as it is whole:
+      --records          HTTP/1, HTTP/2 and MySQL records instead of TLS calls:
+                         each connection's bytes put back in order and parsed
+                         (HTTP/2 when it opens with the h2 preface; HPACK needs
+                         the connection from its start; MySQL when it opens
+                         with a client's login or a command), one row per
+                         request (h2: per stream; MySQL: per command) and its
+                         response, as soon as it is whole:
                          TIME COMM PID CONNECTION PROTO STATUS LATENCY REQ RESP
                          REQUEST (REQ and RESP: bytes on the wire, headers and
                          body; LATENCY: request's first byte to response's last;
@@ -53,7 +55,10 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                           "request_body_bytes":..,"response_body_bytes":..}
                          and "error":".." when incomplete; HTTP/2 streams have
                          "proto":"http2","stream_id":N, and "grpc_status":N,
-                         "grpc_message":".." when the trailers carry them
+                         "grpc_message":".." when the trailers carry them;
+                         MySQL commands have "proto":"mysql", "method" the
+                         command, "target" the statement, "status" 1 (ok) or
+                         2 (error), "rows", "db_error_code","db_error_message"
       --events           with --records: the TLS calls' data too (rows or
                          {"type":"data"} lines, interleaved with the records)
       --metrics [ADDR:]PORT
@@ -109,7 +114,8 @@ TLS stacks (all hooked unless chosen):
 
 Filters, applied in the kernel before any byte is copied:
   -p, --pid PID          only this process; repeat for more
-  -c, --comm NAME        only processes whose command name is NAME (as in ps -o comm)
+  -c, --comm NAME        only processes whose command name is NAME (as in ps -o
+                         comm); repeat for more
   -u, --uid USER         only processes running as USER (name or number)
 
 Tuning:
@@ -251,7 +257,10 @@ Result<Options> parse_options(int argc, char** argv) {
         if (strlen(optarg) == 0 || strlen(optarg) > 15) {
           return usage("--comm takes a command name of 1 to 15 characters (the kernel keeps 15)");
         }
-        o.filters.comm = optarg;
+        if (o.filters.comms.size() == TLSTAP_MAX_COMMS) {
+          return usage("--comm: at most " + std::to_string(TLSTAP_MAX_COMMS) + " command names");
+        }
+        o.filters.comms.push_back(optarg);
         break;
       case 'u': {
         if (auto uid = parse_number<uint32_t>(optarg)) {

@@ -7,7 +7,10 @@ namespace tlstap::cli {
 Records::Records(Sink sink, streams::Limits limits, protocols::http2::Limits http2_limits)
     : http1_([sink](protocols::Record&& r) { sink(r); }),
       http2_([sink](protocols::Record&& r) { sink(r); }, http2_limits),
-      router_({{protocols::http2::RouteOpening, &http2_}}, &http1_),
+      mysql_([sink](protocols::Record&& r) { sink(r); }),
+      router_(
+          {{protocols::http2::RouteOpening, &http2_}, {protocols::mysql::RouteOpening, &mysql_}},
+          &http1_),
       reassembler_(limits, &router_) {}
 
 Records::Records(exporting::Exporter& exporter, streams::Limits limits,
@@ -18,14 +21,18 @@ Records::Records(exporting::Exporter& exporter, streams::Limits limits,
 void Records::add_stats(capture::Stats* s) const {
   protocols::http1::TrackerStats t = http1_.stats();
   const protocols::http2::Stats& h2 = http2_.stats();
+  const protocols::mysql::Stats& my = mysql_.stats();
   s->records_enabled = true;
   s->records = t.records;
   s->records_http2 = h2.records;
-  s->record_errors = t.errors + h2.errors;
-  s->record_parse_errors = t.invalid + h2.invalid + h2.hpack_errors;
-  s->record_gaps = t.gaps + h2.gaps;
+  s->records_mysql = my.records;
+  s->record_errors = t.errors + h2.errors + my.errors;
+  s->record_parse_errors = t.invalid + h2.invalid + h2.hpack_errors + my.invalid;
+  s->record_gaps = t.gaps + h2.gaps + my.gaps;
   s->record_hpack_lost = h2.hpack_lost;
-  s->record_overflows = h2.oversized_frames + h2.oversized_header_blocks + h2.stream_overflows;
+  s->record_overflows =
+      h2.oversized_frames + h2.oversized_header_blocks + h2.stream_overflows + my.overflows;
+  s->record_mysql_compressed = my.compressed;
 }
 
 }  // namespace tlstap::cli

@@ -1,7 +1,9 @@
 // --records: the session's DataEvents reassembled per connection
 // (streams::Reassembler), sent by a protocols::Router to HTTP/2
 // (http2::Tracker) when a connection opens with the HTTP/2 preface or a
-// server's SETTINGS frame, else to HTTP/1 (http1::Tracker); each
+// server's SETTINGS frame, to MySQL (mysql::Tracker) when it opens with a
+// client's HandshakeResponse41 (or a whole command), else to HTTP/1
+// (http1::Tracker); each
 // request/response pair goes to the exporter (or any sink: --metrics) the
 // moment both are whole.
 #pragma once
@@ -14,6 +16,7 @@
 #include "export/exporter.h"
 #include "protocols/http1/tracker.h"
 #include "protocols/http2/tracker.h"
+#include "protocols/mysql/tracker.h"
 #include "protocols/router.h"
 #include "streams/reassembler.h"
 
@@ -43,6 +46,7 @@ class Records {
   // Declared in the order they are fed: each is built before what feeds it.
   protocols::http1::Tracker http1_;
   protocols::http2::Tracker http2_;
+  protocols::mysql::Tracker mysql_;
   protocols::Router router_;
   streams::Reassembler reassembler_;
 };

@@ -75,9 +75,8 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   cfg.filter_pids = !f.pids.empty();
   cfg.filter_uid = f.uid.has_value();
   cfg.uid = f.uid.value_or(0);
-  cfg.filter_comm = !f.comm.empty();
+  cfg.filter_comm = !f.comms.empty();
   cfg.keys_only = options.keys_only;
-  strncpy(cfg.comm, f.comm.c_str(), sizeof(cfg.comm) - 1);
   cfg.wakeup_bytes = options.ring_bytes / 8;
   // Where kTLS sendfile's pages are mapped (x86-64; KASLR moves both).
   auto bases = options.ktls ? kernel_symbols({"vmemmap_base", "page_offset_base"})
@@ -114,6 +113,14 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
     if (bpf_map__update_elem(skel->maps.target_pids, &key, sizeof(key), &one, sizeof(one),
                              BPF_ANY)) {
       return fail(ExitCode::kFailure, "cannot set the pid filter: " + detail(errno));
+    }
+  }
+  for (const std::string& comm : f.comms) {
+    char key[TLSTAP_COMM_LEN] = {};
+    memcpy(key, comm.data(), std::min(comm.size(), sizeof(key) - 1));
+    if (bpf_map__update_elem(skel->maps.target_comms, key, sizeof(key), &one, sizeof(one),
+                             BPF_ANY)) {
+      return fail(ExitCode::kFailure, "cannot set the command name filter: " + detail(errno));
     }
   }
 

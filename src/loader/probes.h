@@ -29,7 +29,7 @@ namespace tlstap::loader {
 struct Filters {
   std::vector<pid_t> pids;  // empty: all processes
   std::optional<uint32_t> uid;
-  std::string comm;  // empty: any; else exact match (at most 15 bytes)
+  std::vector<std::string> comms;  // empty: any; else one of them, exactly (at most 15 bytes)
 };
 
 struct Options {

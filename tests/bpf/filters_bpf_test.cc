@@ -100,6 +100,28 @@ TEST_F(FilterTest, CommSelectsOneOfTwoConcurrentClients) {
   ExpectOnly(capture, b_, a_, [](const DataEvent& e) { return e.comm == "peer-b"; });
 }
 
+TEST_F(FilterTest, CommRepeatedSelectsEachNamedProcess) {
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(RunBothPairs(
+      [] {
+        return std::vector<std::string>{"--comm", "peer-b", "--comm", "srv-a"};
+      },
+      &capture));
+  const PeerInfo& client_b = b_.client_info;
+  const PeerInfo& server_a = a_.server_info;
+  ExpectStream(capture, {client_b.pid, "peer-b", client_b.fd, client_b.laddr, client_b.raddr}, "tx",
+               PeerStream(b_.server_options, "c2s"));
+  // The server's tx only: its first SSL_read was already waiting when
+  // tlstap attached, and a call entered before the uprobes is not seen.
+  ExpectStream(capture, {server_a.pid, "srv-a", server_a.fd, server_a.laddr, server_a.raddr}, "tx",
+               PeerStream(a_.server_options, "s2c"));
+  for (pid_t pid : {a_.client_info.pid, b_.server_info.pid}) {
+    EXPECT_TRUE(capture.OfPid(pid).empty())
+        << "pid " << pid << " was filtered out, yet: " << Describe(capture.OfPid(pid));
+  }
+  ExpectNoLoss(capture);
+}
+
 TEST_F(FilterTest, UidSelectsTheClientRunningAsNobody) {
   Capture capture;
   ASSERT_NO_FATAL_FAILURE(RunBothPairs(

@@ -7,6 +7,8 @@
 
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "tests/bpf/nginx_server.h"
 #include "tests/bpf/subprocess.h"
@@ -227,6 +229,93 @@ TEST_F(NginxRecordsTest, TwoGetsOnOneKeepAliveConnection) {
   EXPECT_TRUE(capture_.events.empty())
       << "--records without --events: " << Describe(capture_.OfPid(curl_pid_));
   ExpectRecordStats(4);
+}
+
+// Python's ssl module as the client: three requests pipelined in one
+// SSL_write, the last asking to close; prints its local port and the bytes
+// it received, then exits when nginx closes the connection.
+constexpr char kPipelinedClient[] = R"py(
+import socket, ssl, sys
+host, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection((host, port)))
+s.sendall(sys.argv[3].encode().replace(b"|", b"\r\n"))
+got = 0
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    got += len(b)
+print(s.getsockname()[1], got)
+)py";
+
+// Pipelining: nginx answers three requests that arrived in one TLS record,
+// in order; each is its own record on both sides, paired in order, and
+// the responses' sizes add up to what the client received.
+TEST_F(NginxRecordsTest, ThreePipelinedRequestsInOneWrite) {
+  const std::string requests[] = {
+      "GET /static.txt HTTP/1.1|Host: " + server_addr_ + "||",
+      "GET /missing HTTP/1.1|Host: " + server_addr_ + "||",
+      "GET /static.txt?third HTTP/1.1|Host: " + server_addr_ + "|Connection: close||"};
+  Subprocess client(HeldCommand({kPython, "-c", kPipelinedClient, kHost,
+                                 server_addr_.substr(server_addr_.rfind(':') + 1),
+                                 requests[0] + requests[1] + requests[2]}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(
+      {"--records", "--pid", std::to_string(client.pid()), "--pid", std::to_string(worker_)}));
+  start_ns_ = NowNs();
+  ASSERT_TRUE(client.Write("go\n", 5s));
+  client.CloseStdin();
+  ASSERT_EQ(client.Wait(30s), 0) << client.Stderr();
+  end_ns_ = NowNs();
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture_));
+  int local_port = 0;
+  uint64_t received = 0;
+  ASSERT_TRUE(std::istringstream(client.Stdout()) >> local_port >> received) << client.Stdout();
+
+  std::vector<nlohmann::json> mine = RecordsOf(client.pid()), server = RecordsOf(worker_);
+  ASSERT_EQ(mine.size(), 3u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 3u) << capture_.DescribeRecords();
+  const std::string client_addr = HostPort(kHost, local_port);
+  const std::pair<std::string, int> expected[] = {
+      {"/static.txt", 200}, {"/missing", 404}, {"/static.txt?third", 200}};
+  uint64_t response_bytes = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    for (const auto& [r, side, laddr, raddr] :
+         {std::tuple{mine[i], "client", client_addr, server_addr_},
+          std::tuple{server[i], "server", server_addr_, client_addr}}) {
+      SCOPED_TRACE(std::string(side) + " record " + r.dump());
+      EXPECT_EQ(r.value("proto", ""), "http1");
+      EXPECT_EQ(r.value("side", ""), side);
+      EXPECT_EQ(r.value("laddr", ""), laddr);
+      EXPECT_EQ(r.value("raddr", ""), raddr);
+      EXPECT_EQ(r.value("method", ""), "GET");
+      EXPECT_EQ(r.value("target", ""), expected[i].first);
+      EXPECT_EQ(r.value("status", 0), expected[i].second);
+      std::string request = requests[i];
+      for (size_t at; (at = request.find('|')) != std::string::npos;)
+        request.replace(at, 1, "\r\n");
+      EXPECT_EQ(r.value("request_bytes", uint64_t{0}), request.size());
+      if (expected[i].second == 200) {
+        EXPECT_EQ(r.value("response_body_bytes", uint64_t{0}), kStaticSize);
+      }
+      const uint64_t ts = r.value("ts_ns", uint64_t{0});
+      EXPECT_GE(ts, start_ns_);
+      EXPECT_LE(ts + r.value("latency_ns", uint64_t{0}), end_ns_);
+      EXPECT_GT(r.value("latency_ns", uint64_t{0}), 0u);
+      EXPECT_FALSE(r.contains("error"));
+    }
+    EXPECT_EQ(mine[i].value("response_bytes", 0u), server[i].value("response_bytes", 1u));
+    response_bytes += mine[i].value("response_bytes", uint64_t{0});
+  }
+  EXPECT_EQ(response_bytes, received) << "the three responses are all the client received";
+  // The requests left in one call: the client's first record's request
+  // began at the same time as the others'.
+  EXPECT_EQ(mine[0].value("ts_ns", 0u), mine[2].value("ts_ns", 1u));
+  ExpectRecordStats(6);
 }
 
 // A POST whose body curl sends chunked: the request's size on the wire

@@ -3,11 +3,13 @@
 // what it is given.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cli/records.h"
+#include "export/json/json_read.h"
 
 namespace tlstap::cli {
 namespace {
@@ -158,6 +160,103 @@ TEST(Records, Http2ConnectionsBecomeHttp2Records) {
   records.add_stats(&s);
   EXPECT_EQ(s.records, 0u);
   EXPECT_EQ(s.records_http2, 1u);
+  EXPECT_EQ(s.record_parse_errors, 0u);
+}
+
+// The benchmark's recordings (bench/data/, bench/README.md says how they
+// were made): real curl and nginx traffic, both ends traced, read back and
+// parsed. Every request is a whole record on each side, with the status
+// nginx gave it.
+struct Replayed {
+  std::map<std::string, int> by_side_method_status;  // "client GET 200" -> count
+  int incomplete = 0;
+  size_t events = 0;
+};
+
+Replayed Replay(const std::string& recording) {
+  auto events = exporting::read_data_events(std::string(TLSTAP_BENCH_DATA) + "/" + recording);
+  EXPECT_TRUE(events.has_value()) << events.error().message;
+  Replayed out;
+  if (!events) return out;
+  out.events = events->size();
+  Records records([&](const protocols::Record& r) {
+    out.incomplete += !r.error.empty();
+    ++out.by_side_method_status[std::string(r.client ? "client " : "server ") + r.method + " " +
+                                std::to_string(r.status)];
+  });
+  for (const DataEvent& e : *events) records.add(e);
+  records.close_all();
+  return out;
+}
+
+TEST(RecordsReplay, RecordedHttp1FromCurlAndNginx) {
+  Replayed r = Replay("nginx_http1.jsonl.gz");
+  EXPECT_EQ(r.events, 485u);
+  EXPECT_EQ(r.incomplete, 0);
+  // 100 GETs on one keep-alive connection (90 pages, 10 404s); 5
+  // connections each with a POST to /post (201) and one to / (curl -d
+  // posts to every URL; nginx answers a POST to a static file 405); 3
+  // chunked POSTs to /post.
+  const std::map<std::string, int> side = {
+      {"GET 200", 90}, {"GET 404", 10}, {"POST 201", 8}, {"POST 405", 5}};
+  std::map<std::string, int> expected;
+  for (const auto& [k, n] : side) {
+    expected["client " + k] = n;
+    expected["server " + k] = n;
+  }
+  EXPECT_EQ(r.by_side_method_status, expected);
+}
+
+TEST(RecordsReplay, RecordedHttp2FromCurlAndNginx) {
+  Replayed r = Replay("nginx_http2.jsonl.gz");
+  EXPECT_EQ(r.events, 522u);
+  EXPECT_EQ(r.incomplete, 0);
+  // 100 GETs multiplexed on one connection (10 of them 404s), then three
+  // connections of 6 GETs.
+  const std::map<std::string, int> expected = {{"client GET 200", 108},
+                                               {"client GET 404", 10},
+                                               {"server GET 200", 108},
+                                               {"server GET 404", 10}};
+  EXPECT_EQ(r.by_side_method_status, expected);
+}
+
+// A MySQL connection over TLS: the client's HandshakeResponse41 sends it
+// to the MySQL tracker, whose commands come out as records with proto
+// mysql; the HTTP counters stay at zero.
+TEST(Records, MysqlConnectionsBecomeMysqlRecords) {
+  using namespace std::literals;
+  KeepingExporter out;
+  Records records(out);
+  std::string login =
+      "\x26\x00\x00"s          // payload length 38
+      "\x02"                   // sequence id 2 (after the SSLRequest)
+      "\x84\xaa\xbf\x00"       // capabilities: PROTOCOL_41, SSL, ...
+      "\x00\x00\x00\x01"       // max packet size
+      "\x21"s                  // character set
+      + std::string(23, '\0')  // filler
+      + "root\0"s              // user
+      + "\x00"s;               // no auth response
+  std::string auth_ok = "\x07\x00\x00\x03\x00\x00\x00\x02\x00\x00\x00"s;  // OK, seq 3
+  std::string ping = "\x01\x00\x00\x00\x0e"s;                             // COM_PING
+  std::string ok = "\x07\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00"s;       // OK, seq 1
+  records.add(Event(Dir::kTx, 0, login.substr(0, 4), 1'000));             // a header alone: held
+  records.add(Event(Dir::kTx, 4, login.substr(4), 1'100));
+  records.add(Event(Dir::kRx, 0, auth_ok, 2'000));
+  records.add(Event(Dir::kTx, login.size(), ping, 3'000));
+  records.add(Event(Dir::kRx, auth_ok.size(), ok, 3'500));
+  ASSERT_EQ(out.records.size(), 1u);
+  const protocols::Record& r = out.records[0];
+  EXPECT_EQ(r.proto, protocols::Proto::kMysql);
+  EXPECT_EQ(r.method, "COM_PING");
+  EXPECT_EQ(r.status, protocols::kDbOk);
+  EXPECT_EQ(r.rows, 0);
+  EXPECT_EQ(r.latency_ns, 500u);
+  EXPECT_TRUE(r.client);
+  capture::Stats s;
+  records.add_stats(&s);
+  EXPECT_EQ(s.records, 0u);
+  EXPECT_EQ(s.records_http2, 0u);
+  EXPECT_EQ(s.records_mysql, 1u);
   EXPECT_EQ(s.record_parse_errors, 0u);
 }
 

@@ -87,7 +87,7 @@ TEST(Options, FiltersAndOutput) {
                   "--stats=5", "-w", "/tmp/x.jsonl", "--ring-size", "64"});
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->filters.pids, (std::vector<pid_t>{10, 20}));
-  EXPECT_EQ(o->filters.comm, "curl");
+  EXPECT_EQ(o->filters.comms, std::vector<std::string>{"curl"});
   EXPECT_EQ(o->filters.uid, 0u);
   EXPECT_TRUE(o->json);
   EXPECT_TRUE(o->hex);
@@ -225,6 +225,20 @@ namespace tlstap {
 namespace {
 
 // tlstap keys: OpenSSL and Go only, no kTLS, -w names the key log; --keylog beside a capture.
+TEST(Options, CommRepeatsForMoreNamesUpToTheKernelMapSize) {
+  auto two = Parse({"--comm", "curl", "-c", "nginx"});
+  ASSERT_TRUE(two.has_value()) << two.error().message;
+  EXPECT_EQ(two->filters.comms, (std::vector<std::string>{"curl", "nginx"}));
+  std::vector<std::string> args;
+  for (int i = 0; i <= TLSTAP_MAX_COMMS; ++i) {
+    args.push_back("--comm");
+    args.push_back("p" + std::to_string(i));
+  }
+  auto many = Parse(args);
+  ASSERT_FALSE(many.has_value());
+  EXPECT_EQ(many.error().message, "--comm: at most 64 command names (see tlstap --help)");
+}
+
 TEST(Options, KeysSubcommandAndKeylog) {
   auto keys = Parse({"keys", "-w", "/tmp/k.log", "--comm", "curl"});
   ASSERT_TRUE(keys) << keys.error().message;
@@ -233,7 +247,7 @@ TEST(Options, KeysSubcommandAndKeylog) {
   EXPECT_TRUE(keys->write_path.empty());
   EXPECT_EQ(keys->stacks, (std::set{discovery::LibKind::kOpenSsl, discovery::LibKind::kGo}));
   EXPECT_FALSE(keys->ktls);
-  EXPECT_EQ(keys->filters.comm, "curl");
+  EXPECT_EQ(keys->filters.comms, std::vector<std::string>{"curl"});
   auto to_stdout = Parse({"keys"});
   ASSERT_TRUE(to_stdout) << to_stdout.error().message;
   EXPECT_TRUE(to_stdout->keylog_path.empty());

@@ -11,6 +11,7 @@
 
 #include "export/format.h"
 #include "export/json/json_lines.h"
+#include "export/json/json_read.h"
 #include "export/text/table.h"
 
 namespace tlstap::exporting {
@@ -51,6 +52,91 @@ TEST(JsonLines, DataEventGolden) {
             R"("stream_pos":78,"len":21,"captured":21,)"
             R"("data":"SFRUUC8xLjEgMjAwIE9LDQoNCmhp"})"
             "\n");
+}
+
+void ExpectSameEvent(const capture::DataEvent& a, const capture::DataEvent& b) {
+  EXPECT_EQ(a.ts_ns, b.ts_ns);
+  EXPECT_EQ(a.cgroup_id, b.cgroup_id);
+  EXPECT_EQ(a.conn_id, b.conn_id);
+  EXPECT_EQ(a.stream_pos, b.stream_pos);
+  EXPECT_EQ(a.pid, b.pid);
+  EXPECT_EQ(a.tid, b.tid);
+  EXPECT_EQ(a.uid, b.uid);
+  EXPECT_EQ(a.fd, b.fd);
+  EXPECT_EQ(a.lib, b.lib);
+  EXPECT_EQ(a.dir, b.dir);
+  EXPECT_EQ(a.attribution, b.attribution);
+  EXPECT_EQ(a.ktls, b.ktls);
+  EXPECT_EQ(a.comm, b.comm);
+  EXPECT_EQ(capture::format_endpoint(a.local), capture::format_endpoint(b.local));
+  EXPECT_EQ(capture::format_endpoint(a.remote), capture::format_endpoint(b.remote));
+  EXPECT_EQ(a.local.family, b.local.family);
+  EXPECT_EQ(a.len, b.len);
+  EXPECT_EQ(a.data.view(), b.data.view());
+  EXPECT_EQ(a.lost, b.lost);
+}
+
+TEST(JsonRead, DataLinesReadBackAsTheEventsWritten) {
+  std::vector<capture::DataEvent> events(4, Event());
+  events[1].dir = capture::Dir::kTx;  // IPv4, every byte value, kTLS-carried
+  events[1].local.family = events[1].remote.family = AF_INET;
+  inet_pton(AF_INET, "10.1.2.3", events[1].local.addr.data());
+  inet_pton(AF_INET, "192.168.0.1", events[1].remote.addr.data());
+  events[1].ktls = true;
+  events[1].lib = capture::Lib::kKtls;
+  events[1].attribution = capture::Attribution::kSocket;
+  std::string all(256, '\0');
+  std::iota(all.begin(), all.end(), 0);
+  events[1].data = all + all.substr(0, 1);  // 257 bytes: base64 with padding
+  events[1].len = 257;
+  events[2].fd = -1;  // unattributed, lost bytes, a comm with odd bytes
+  events[2].attribution = capture::Attribution::kNone;
+  events[2].local = events[2].remote = {};
+  events[2].comm = "we\"ird\x01\xff";
+  events[2].len = 40;
+  events[2].lost = {{21, 19}};
+  events[3].local.family = AF_UNIX;  // a unix socket, nothing captured
+  events[3].remote = {};
+  events[3].data = std::string();
+  events[3].len = 0;
+  std::ostringstream out;
+  JsonLinesExporter json(out);
+  for (const auto& e : events) json.on_data(e);
+  capture::Stats stats;
+  json.on_stats(stats, true);
+  std::istringstream in(out.str());
+  std::string line;
+  size_t i = 0;
+  while (std::getline(in, line)) {
+    auto read = parse_data_line(line);
+    ASSERT_TRUE(read.has_value()) << read.error().message << " in " << line;
+    if (i == events.size()) {
+      EXPECT_FALSE(read->has_value()) << "the stats line is not a data event";
+      ++i;
+      continue;
+    }
+    ASSERT_TRUE(read->has_value()) << line;
+    SCOPED_TRACE(line);
+    ExpectSameEvent(**read, events[i++]);
+  }
+  EXPECT_EQ(i, events.size() + 1);
+}
+
+TEST(JsonRead, WhatIsNotTlstapJsonIsAnError) {
+  EXPECT_FALSE(parse_data_line("GET / HTTP/1.1").has_value());
+  EXPECT_FALSE(parse_data_line(R"({"type":"data","ts_ns":1})").has_value()) << "fields missing";
+  std::ostringstream out;
+  JsonLinesExporter(out).on_data(Event());
+  std::string line = out.str();
+  std::string bad_data = line;
+  bad_data.replace(bad_data.find("SFRU"), 4, "S!RU");
+  EXPECT_FALSE(parse_data_line(bad_data).has_value());
+  std::string bad_addr = line;
+  bad_addr.replace(bad_addr.find("[::1]:51514"), 11, "[::1]:99999");
+  EXPECT_FALSE(parse_data_line(bad_addr).has_value());
+  std::string short_data = line;
+  short_data.replace(short_data.find(R"("captured":21)"), 13, R"("captured":20)");
+  EXPECT_FALSE(parse_data_line(short_data).has_value());
 }
 
 TEST(JsonLines, UnattributedIncompleteEventNamesWhatIsMissing) {

@@ -29,6 +29,48 @@ protocols::Record Rec(std::string comm, bool client, std::string method, int sta
   return r;
 }
 
+protocols::Record DbRec(protocols::Proto proto, std::string comm, bool client, std::string command,
+                        int status, uint64_t latency_ns) {
+  protocols::Record r = Rec(std::move(comm), client, std::move(command), status, latency_ns);
+  r.proto = proto;
+  r.target = "SELECT secret_column FROM secret_table";
+  if (status == protocols::kDbError) {
+    r.db_error_code = "42P01";
+    r.db_error_message = "relation \"secret_table\" does not exist";
+  }
+  return r;
+}
+
+TEST(Metrics, DatabaseCommandsHaveTheirOwnFamilyWithoutStatementsOrMessages) {
+  using protocols::Proto;
+  Metrics m;
+  m.add(DbRec(Proto::kMysql, "mariadb", true, "COM_QUERY", protocols::kDbOk, 300'000));
+  m.add(DbRec(Proto::kPostgres, "postgres", false, "Query", protocols::kDbError, 2'000'000));
+  m.add(DbRec(Proto::kPostgres, "psql", true, "SELECT 1", 0, 0));  // not a command name
+  std::string text = m.render();
+  EXPECT_NE(text.find("tlstap_db_queries_total{proto=\"mysql\",command=\"COM_QUERY\","
+                      "status=\"ok\",comm=\"mariadb\",side=\"client\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tlstap_db_queries_total{proto=\"postgres\",command=\"Query\","
+                      "status=\"error\",comm=\"postgres\",side=\"server\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tlstap_db_queries_total{proto=\"postgres\",command=\"other\","
+                      "status=\"none\",comm=\"psql\",side=\"client\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("tlstap_db_query_duration_seconds_bucket{proto=\"postgres\",command=\"Query\","
+                "comm=\"postgres\",side=\"server\",le=\"0.0025\"} 1\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("tlstap_http_requests_total{"), std::string::npos)
+      << "database records are not HTTP requests";
+  EXPECT_EQ(text.find("secret"), std::string::npos) << "statement or message in a label";
+  EXPECT_EQ(text.find("42P01"), std::string::npos) << "error codes are not labels";
+}
+
 // Every family, in its fixed order, for three label sets and a few stats.
 TEST(Metrics, ExpositionTextIsExact) {
   Metrics m;
@@ -96,6 +138,13 @@ tlstap_http_request_duration_seconds_count{proto="http1",method="other",comm="cu
 # HELP tlstap_http_requests_over_label_limit_total Records left out of tlstap_http_requests_total because it already had 1000 label sets.
 # TYPE tlstap_http_requests_over_label_limit_total counter
 tlstap_http_requests_over_label_limit_total 0
+# HELP tlstap_db_queries_total Database commands paired with their responses (records), by protocol, command, status (ok, error; none: no response seen), process name and side.
+# TYPE tlstap_db_queries_total counter
+# HELP tlstap_db_query_duration_seconds From the request's first byte to the response's last, of records where both were seen.
+# TYPE tlstap_db_query_duration_seconds histogram
+# HELP tlstap_db_queries_over_label_limit_total Records left out of tlstap_db_queries_total because it already had 1000 label sets.
+# TYPE tlstap_db_queries_over_label_limit_total counter
+tlstap_db_queries_over_label_limit_total 0
 # HELP tlstap_records_total Request/response pairs made by the protocol parsers.
 # TYPE tlstap_records_total counter
 tlstap_records_total{proto="http1"} 4

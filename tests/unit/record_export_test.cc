@@ -229,6 +229,8 @@ capture::Stats RecordStats() {
   s.record_parse_errors = 2;
   s.record_gaps = 3;
   s.records_http2 = 7;
+  s.records_mysql = 4;
+  s.record_mysql_compressed = 1;
   return s;
 }
 
@@ -236,7 +238,7 @@ TEST(RecordStats, JsonStatsLineCarriesRecordCounters) {
   std::ostringstream out;
   JsonLinesExporter(out).on_stats(RecordStats(), true);
   EXPECT_TRUE(out.str().ends_with(
-      R"("malformed_records":0},"records":{"http1":5,"http2":7,"errors":1,"parse_errors":2,"gaps":3,)"
+      R"("malformed_records":0},"records":{"http1":5,"http2":7,"mysql":4,"mysql_compressed":1,"errors":1,"parse_errors":2,"gaps":3,)"
       R"("hpack_lost":0,"overflows":0}})"
       "\n"))
       << out.str();
@@ -253,8 +255,9 @@ TEST(RecordStats, ExitSummarySaysRecords) {
   EXPECT_EQ(status.str(),
             "tlstap: 4 calls, 1.0 KiB; captured 100.00% of bytes, 100.00% of them attributed to a "
             "socket; 1 libraries, 9 probes attached\n"
-            "tlstap: records: 5 HTTP/1 request/response pairs, 7 HTTP/2 streams (1 with an "
-            "error); 2 times the bytes were not the protocol expected, 3 gaps in the streams\n"
+            "tlstap: records: 5 HTTP/1 request/response pairs, 7 HTTP/2 streams, 4 MySQL commands "
+            "(1 with an error); 2 times the bytes were not the protocol expected, 3 gaps in the "
+            "streams; MySQL: 1 connections on the compressed protocol not parsed\n"
             "tlstap: lost: nothing\n");
 }
 

@@ -99,9 +99,10 @@ void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
   out_ << "}";
   if (s.records_enabled) {
     out_ << R"(,"records":{"http1":)" << s.records << R"(,"http2":)" << s.records_http2
-         << R"(,"errors":)" << s.record_errors << R"(,"parse_errors":)" << s.record_parse_errors
-         << R"(,"gaps":)" << s.record_gaps << R"(,"hpack_lost":)" << s.record_hpack_lost
-         << R"(,"overflows":)" << s.record_overflows << "}";
+         << R"(,"mysql":)" << s.records_mysql << R"(,"mysql_compressed":)"
+         << s.record_mysql_compressed << R"(,"errors":)" << s.record_errors << R"(,"parse_errors":)"
+         << s.record_parse_errors << R"(,"gaps":)" << s.record_gaps << R"(,"hpack_lost":)"
+         << s.record_hpack_lost << R"(,"overflows":)" << s.record_overflows << "}";
   }
   if (s.otlp_enabled) {
     out_ << R"(,"otlp":{"sent":)" << s.otlp_spans_sent << R"(,"dropped":)" << s.otlp_spans_dropped

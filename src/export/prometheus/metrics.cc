@@ -9,6 +9,17 @@ namespace {
 
 constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                          "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+// The command names the database trackers give (protocols::Record::method).
+constexpr std::string_view kCommands[] = {
+    // MySQL
+    "COM_QUERY", "COM_STMT_PREPARE", "COM_STMT_EXECUTE", "COM_STMT_CLOSE", "COM_STMT_RESET",
+    "COM_STMT_FETCH", "COM_STMT_SEND_LONG_DATA", "COM_INIT_DB", "COM_PING", "COM_QUIT",
+    "COM_FIELD_LIST", "COM_CHANGE_USER", "COM_RESET_CONNECTION", "COM_SET_OPTION", "COM_STATISTICS",
+    "COM_PROCESS_INFO", "COM_DEBUG",
+    // PostgreSQL
+    "Query", "Parse", "Bind", "Execute", "Describe", "Close", "Sync", "FunctionCall"};
+
+bool is_database(std::string_view proto) { return proto == "mysql" || proto == "postgres"; }
 
 // The shortest text that reads back as v; fixed notation for bucket
 // bounds, whose text is a label value queries match ("0.0005", not "5e-04").
@@ -115,6 +126,19 @@ std::string metric_status(int status) {
   return std::to_string(status);
 }
 
+std::string_view metric_command(std::string_view command) {
+  if (command.empty()) return "none";
+  if (std::find(std::begin(kCommands), std::end(kCommands), command) != std::end(kCommands)) {
+    return command;
+  }
+  return "other";
+}
+
+std::string_view metric_db_status(int status) {
+  if (status == 0) return "none";
+  return status == protocols::kDbError ? "error" : "ok";
+}
+
 std::string escape_label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());
@@ -145,21 +169,24 @@ std::string escape_label_value(std::string_view value) {
 }
 
 void Metrics::add(const RecordSample& s) {
-  const std::string method(metric_method(s.method));
+  const bool db = is_database(s.proto);
+  const std::string method(db ? metric_command(s.method) : metric_method(s.method));
+  const std::string status(db ? std::string(metric_db_status(s.status)) : metric_status(s.status));
   const std::string side = s.client ? "client" : "server";
-  RequestKey key{std::string(s.proto), method, metric_status(s.status), s.comm, side};
+  RequestKey key{std::string(s.proto), method, status, s.comm, side};
   std::lock_guard lock(mu_);
-  auto it = requests_.find(key);
-  if (it == requests_.end()) {
-    if (requests_.size() >= max_label_sets_) {
-      ++over_limit_;
+  Series& series = db ? db_ : http_;
+  auto it = series.requests.find(key);
+  if (it == series.requests.end()) {
+    if (series.requests.size() >= max_label_sets_) {
+      ++series.over_limit;
       return;
     }
-    it = requests_.emplace(std::move(key), 0).first;
+    it = series.requests.emplace(std::move(key), 0).first;
   }
   ++it->second;
   if (s.latency_ns == 0) return;
-  Histogram& h = latencies_[LatencyKey{std::string(s.proto), method, s.comm, side}];
+  Histogram& h = series.latencies[LatencyKey{std::string(s.proto), method, s.comm, side}];
   const double seconds = static_cast<double>(s.latency_ns) / 1e9;
   auto bucket = std::lower_bound(std::begin(kLatencyBuckets), std::end(kLatencyBuckets), seconds);
   if (bucket != std::end(kLatencyBuckets)) ++h.buckets[bucket - std::begin(kLatencyBuckets)];
@@ -172,52 +199,64 @@ void Metrics::set_stats(const capture::Stats& stats) {
   stats_ = stats;
 }
 
+void Metrics::render(std::string* out, const Series& series, bool db) const {
+  const auto u = [](uint64_t v) { return std::to_string(v); };
+  const std::string_view what = db ? "command" : "method";
+  const Family requests =
+      db ? Family{"tlstap_db_queries_total", "counter",
+                  "Database commands paired with their responses (records), by protocol, "
+                  "command, status (ok, error; none: no response seen), process name and side."}
+         : Family{"tlstap_http_requests_total", "counter",
+                  "HTTP requests paired with their responses (records), by protocol, "
+                  "method, status (none: no response seen), process name and side."};
+  header(out, requests);
+  for (const auto& [k, n] : series.requests) {
+    const auto& [proto, method, status, comm, side] = k;
+    sample(out, requests.name,
+           {{"proto", proto}, {what, method}, {"status", status}, {"comm", comm}, {"side", side}},
+           u(n));
+  }
+
+  const Family duration{
+      db ? "tlstap_db_query_duration_seconds" : "tlstap_http_request_duration_seconds", "histogram",
+      "From the request's first byte to the response's last, of records "
+      "where both were seen."};
+  header(out, duration);
+  const std::string bucket_name = std::string(duration.name) + "_bucket";
+  for (const auto& [k, h] : series.latencies) {
+    const auto& [proto, method, comm, side] = k;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < std::size(kLatencyBuckets); ++i) {
+      cumulative += h.buckets[i];
+      const std::string le = number(kLatencyBuckets[i], std::chars_format::fixed);
+      sample(out, bucket_name,
+             {{"proto", proto}, {what, method}, {"comm", comm}, {"side", side}, {"le", le}},
+             u(cumulative));
+    }
+    sample(out, bucket_name,
+           {{"proto", proto}, {what, method}, {"comm", comm}, {"side", side}, {"le", "+Inf"}},
+           u(h.count));
+    sample(out, std::string(duration.name) + "_sum",
+           {{"proto", proto}, {what, method}, {"comm", comm}, {"side", side}}, number(h.sum));
+    sample(out, std::string(duration.name) + "_count",
+           {{"proto", proto}, {what, method}, {"comm", comm}, {"side", side}}, u(h.count));
+  }
+
+  scalar(out,
+         {db ? "tlstap_db_queries_over_label_limit_total"
+             : "tlstap_http_requests_over_label_limit_total",
+          "counter",
+          std::string("Records left out of ") + std::string(requests.name) +
+              " because it already had " + std::to_string(max_label_sets_) + " label sets."},
+         u(series.over_limit));
+}
+
 std::string Metrics::render() const {
   std::lock_guard lock(mu_);
   std::string out;
   const auto u = [](uint64_t v) { return std::to_string(v); };
-
-  const Family requests{"tlstap_http_requests_total", "counter",
-                        "HTTP requests paired with their responses (records), by protocol, "
-                        "method, status (none: no response seen), process name and side."};
-  header(&out, requests);
-  for (const auto& [k, n] : requests_) {
-    const auto& [proto, method, status, comm, side] = k;
-    sample(
-        &out, requests.name,
-        {{"proto", proto}, {"method", method}, {"status", status}, {"comm", comm}, {"side", side}},
-        u(n));
-  }
-
-  const Family duration{"tlstap_http_request_duration_seconds", "histogram",
-                        "From the request's first byte to the response's last, of records "
-                        "where both were seen."};
-  header(&out, duration);
-  for (const auto& [k, h] : latencies_) {
-    const auto& [proto, method, comm, side] = k;
-    uint64_t cumulative = 0;
-    std::string bucket_name = std::string(duration.name) + "_bucket";
-    for (size_t i = 0; i < std::size(kLatencyBuckets); ++i) {
-      cumulative += h.buckets[i];
-      const std::string le = number(kLatencyBuckets[i], std::chars_format::fixed);
-      sample(&out, bucket_name,
-             {{"proto", proto}, {"method", method}, {"comm", comm}, {"side", side}, {"le", le}},
-             u(cumulative));
-    }
-    sample(&out, bucket_name,
-           {{"proto", proto}, {"method", method}, {"comm", comm}, {"side", side}, {"le", "+Inf"}},
-           u(h.count));
-    sample(&out, std::string(duration.name) + "_sum",
-           {{"proto", proto}, {"method", method}, {"comm", comm}, {"side", side}}, number(h.sum));
-    sample(&out, std::string(duration.name) + "_count",
-           {{"proto", proto}, {"method", method}, {"comm", comm}, {"side", side}}, u(h.count));
-  }
-
-  scalar(&out,
-         {"tlstap_http_requests_over_label_limit_total", "counter",
-          "Records left out of tlstap_http_requests_total because it already had " +
-              std::to_string(max_label_sets_) + " label sets."},
-         u(over_limit_));
+  render(&out, http_, /*db=*/false);
+  render(&out, db_, /*db=*/true);
 
   const capture::Stats& s = stats_;
   const Family records{"tlstap_records_total", "counter",

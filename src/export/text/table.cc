@@ -99,12 +99,17 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
   out << line;
   if (s.records_enabled) {
     out << "tlstap: records: " << s.records << " HTTP/1 request/response pairs, " << s.records_http2
-        << " HTTP/2 streams (" << s.record_errors << " with an error); " << s.record_parse_errors
+        << " HTTP/2 streams, " << s.records_mysql << " MySQL commands (" << s.record_errors
+        << " with an error); " << s.record_parse_errors
         << " times the bytes were not the protocol expected, " << s.record_gaps
         << " gaps in the streams";
     if (s.record_hpack_lost || s.record_overflows) {
       out << "; HTTP/2: " << s.record_hpack_lost << " directions' HPACK state lost, "
           << s.record_overflows << " over the parser's bounds";
+    }
+    if (s.record_mysql_compressed) {
+      out << "; MySQL: " << s.record_mysql_compressed
+          << " connections on the compressed protocol not parsed";
     }
     out << "\n";
   }
