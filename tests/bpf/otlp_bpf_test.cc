@@ -5,7 +5,6 @@
 // query, status, addresses, well-formed ids and times within the run. With
 // nothing listening at the URL, tlstap says so in one line, captures on,
 // and exits 0.
-#include <civetweb.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "tests/bpf/nginx_server.h"
+#include "tests/bpf/otlp_receiver.h"
 #include "tests/bpf/proc_inspect.h"
 #include "tests/bpf/subprocess.h"
 #include "tests/bpf/test_env.h"
@@ -33,124 +33,6 @@ namespace {
 
 // Sent as the user agent and in a header: must never reach a span.
 constexpr char kMarker[] = "tlstapOtlpMarker42";
-
-// One POST as the receiver got it.
-struct Post {
-  std::string method, uri, content_type;
-  nlohmann::json body;  // discarded when not JSON
-};
-
-// OTLP/HTTP's trace endpoint, as a Collector's otlp receiver: takes any
-// POST, keeps it, answers 200 with an empty ExportTraceServiceResponse.
-class OtlpReceiver {
- public:
-  explicit OtlpReceiver(int port) {
-    const std::string ports = "127.0.0.1:" + std::to_string(port);
-    const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "2", nullptr};
-    mg_init_library(0);
-    ctx_ = mg_start(nullptr, nullptr, options);
-    if (ctx_) mg_set_request_handler(ctx_, "/", &OtlpReceiver::Handle, this);
-  }
-  ~OtlpReceiver() {
-    if (ctx_) mg_stop(ctx_);
-  }
-  bool ok() const { return ctx_ != nullptr; }
-
-  std::vector<Post> Posts() const {
-    std::lock_guard lock(mu_);
-    return posts_;
-  }
-
- private:
-  static int Handle(mg_connection* conn, void* self) {
-    const mg_request_info* info = mg_get_request_info(conn);
-    Post post;
-    post.method = info->request_method;
-    post.uri = info->local_uri ? info->local_uri : "";
-    const char* type = mg_get_header(conn, "Content-Type");
-    post.content_type = type ? type : "";
-    std::string body;
-    char buf[8192];
-    for (int n; (n = mg_read(conn, buf, sizeof(buf))) > 0;) body.append(buf, n);
-    post.body = nlohmann::json::parse(body, nullptr, false);
-    {
-      auto* receiver = static_cast<OtlpReceiver*>(self);
-      std::lock_guard lock(receiver->mu_);
-      receiver->posts_.push_back(std::move(post));
-    }
-    mg_send_http_ok(conn, "application/json", 2);
-    mg_write(conn, "{}", 2);
-    return 200;
-  }
-
-  mg_context* ctx_ = nullptr;
-  mutable std::mutex mu_;
-  std::vector<Post> posts_;
-};
-
-// A span with its resource's attributes.
-struct ReceivedSpan {
-  nlohmann::json span;
-  std::map<std::string, nlohmann::json> resource, attributes;
-  std::string scope_name, scope_version;
-};
-
-std::map<std::string, nlohmann::json> AttributeMap(const nlohmann::json& list) {
-  std::map<std::string, nlohmann::json> out;
-  for (const nlohmann::json& a : list) out[a.at("key").get<std::string>()] = a.at("value");
-  return out;
-}
-
-std::vector<ReceivedSpan> SpansOf(const std::vector<Post>& posts) {
-  std::vector<ReceivedSpan> out;
-  for (const Post& p : posts) {
-    if (p.body.is_discarded()) continue;
-    for (const nlohmann::json& rs : p.body.value("resourceSpans", nlohmann::json::array())) {
-      auto resource = AttributeMap(rs["resource"]["attributes"]);
-      for (const nlohmann::json& ss : rs["scopeSpans"]) {
-        for (const nlohmann::json& span : ss["spans"]) {
-          out.push_back({span, resource, AttributeMap(span["attributes"]),
-                         ss["scope"].value("name", ""), ss["scope"].value("version", "")});
-        }
-      }
-    }
-  }
-  return out;
-}
-
-std::string Describe(const std::vector<Post>& posts) {
-  std::string out;
-  for (const Post& p : posts) {
-    out += "\n" + p.method + " " + p.uri + " (" + p.content_type + ") " +
-           (p.body.is_discarded() ? "(not JSON)" : p.body.dump());
-  }
-  return out.empty() ? " none" : out;
-}
-
-bool LowerHex(const std::string& s, size_t len) {
-  return s.size() == len &&
-         std::all_of(s.begin(), s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }) &&
-         s != std::string(len, '0');
-}
-
-using Attributes = std::map<std::string, nlohmann::json>;
-
-// An attribute's stringValue or intValue, "<none>" when absent.
-std::string Str(const Attributes& a, const std::string& key) {
-  auto it = a.find(key);
-  return it == a.end() ? "<none>" : it->second.value("stringValue", "<none>");
-}
-std::string Int(const Attributes& a, const std::string& key) {
-  auto it = a.find(key);
-  return it == a.end() ? "<none>" : it->second.value("intValue", "<none>");
-}
-
-std::string HostName() {
-  char name[256] = {};
-  gethostname(name, sizeof(name) - 1);
-  return name;
-}
 
 class OtlpTest : public BpfTest {
  protected:
@@ -269,10 +151,10 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
     const pid_t pid = client ? curl->pid() : nginx_.worker();
     const std::string comm = client ? "curl" : "nginx";
     // The resource: the process the span's record came from.
-    EXPECT_EQ(Int(s.resource, "process.pid"), std::to_string(pid));
-    EXPECT_EQ(Str(s.resource, "service.name"), comm);
-    EXPECT_EQ(Str(s.resource, "process.executable.name"), comm);
-    EXPECT_EQ(Str(s.resource, "host.name"), HostName());
+    EXPECT_EQ(IntAttr(s.resource, "process.pid"), std::to_string(pid));
+    EXPECT_EQ(StrAttr(s.resource, "service.name"), comm);
+    EXPECT_EQ(StrAttr(s.resource, "process.executable.name"), comm);
+    EXPECT_EQ(StrAttr(s.resource, "host.name"), HostName());
     EXPECT_EQ(s.scope_name, "tlstap");
     EXPECT_FALSE(s.scope_version.empty());
     // Ids and times.
@@ -286,20 +168,20 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
     EXPECT_LE(end, end_ns);
     // HTTP.
     EXPECT_EQ(s.span.value("name", ""), "GET");
-    EXPECT_EQ(Str(s.attributes, "http.request.method"), "GET");
-    EXPECT_EQ(Str(s.attributes, "network.protocol.name"), "http");
-    EXPECT_EQ(Str(s.attributes, "network.protocol.version"), "1.1");
-    EXPECT_EQ(Str(s.attributes, "server.address"), "127.0.0.1");
-    EXPECT_EQ(Int(s.attributes, "server.port"), server_port);
-    const bool found = Str(s.attributes, "url.path") == "/static.txt";
+    EXPECT_EQ(StrAttr(s.attributes, "http.request.method"), "GET");
+    EXPECT_EQ(StrAttr(s.attributes, "network.protocol.name"), "http");
+    EXPECT_EQ(StrAttr(s.attributes, "network.protocol.version"), "1.1");
+    EXPECT_EQ(StrAttr(s.attributes, "server.address"), "127.0.0.1");
+    EXPECT_EQ(IntAttr(s.attributes, "server.port"), server_port);
+    const bool found = StrAttr(s.attributes, "url.path") == "/static.txt";
     if (found) {
-      EXPECT_EQ(Str(s.attributes, "url.query"), "lang=en&page=2");
-      EXPECT_EQ(Int(s.attributes, "http.response.status_code"), "200");
+      EXPECT_EQ(StrAttr(s.attributes, "url.query"), "lang=en&page=2");
+      EXPECT_EQ(IntAttr(s.attributes, "http.response.status_code"), "200");
       EXPECT_FALSE(s.span.contains("status"));
     } else {
-      EXPECT_EQ(Str(s.attributes, "url.path"), "/missing.txt");
+      EXPECT_EQ(StrAttr(s.attributes, "url.path"), "/missing.txt");
       EXPECT_FALSE(s.attributes.contains("url.query"));
-      EXPECT_EQ(Int(s.attributes, "http.response.status_code"), "404");
+      EXPECT_EQ(IntAttr(s.attributes, "http.response.status_code"), "404");
       // 404: the client's error, not the server's.
       if (client) {
         EXPECT_EQ(s.span["status"], nlohmann::json::parse(R"({"message":"HTTP 404","code":2})"));
@@ -310,8 +192,8 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
     if (client) {
       EXPECT_FALSE(s.attributes.contains("client.address"));
     } else {
-      EXPECT_EQ(Str(s.attributes, "client.address"), "127.0.0.1");
-      EXPECT_EQ(Int(s.attributes, "client.port"), std::to_string(local_port));
+      EXPECT_EQ(StrAttr(s.attributes, "client.address"), "127.0.0.1");
+      EXPECT_EQ(IntAttr(s.attributes, "client.port"), std::to_string(local_port));
     }
     EXPECT_FALSE(s.attributes.contains("tlstap.error"));
   }
