@@ -10,6 +10,7 @@ packages=(
   libhttp-parser-dev  # HTTP/1 parsing (src/protocols/http1)
   libnghttp2-dev  # HPACK decoding for HTTP/2 records (src/protocols/http2)
   libcivetweb-dev  # the --metrics HTTP server (src/export/prometheus)
+  libcurl4-openssl-dev  # posts --otlp spans (src/export/otlp)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   libclang-rt-dev  # libFuzzer and ASan runtimes for fuzz/ (clang only recommends them)

@@ -53,6 +53,12 @@ struct Stats {
   uint64_t records_http2 = 0, record_hpack_lost = 0, record_overflows = 0;
   uint64_t records_mysql = 0, record_mysql_compressed = 0;
   uint64_t records_postgres = 0, record_postgres_db_errors = 0, record_postgres_unmatched = 0;
+  // --otlp (filled by the session): spans the collector took, spans dropped
+  // (the send queue was full, or still held at exit), spans in POSTs that
+  // failed, and those POSTs.
+  bool otlp_enabled = false;
+  uint64_t otlp_spans_sent = 0, otlp_spans_dropped = 0, otlp_spans_failed = 0;
+  uint64_t otlp_failed_posts = 0;
 
   template <typename Counters>
   void set_kernel(const Counters& c);

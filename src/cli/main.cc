@@ -1,6 +1,7 @@
 // tlstap: TLS plaintext, live, from eBPF probes on the libraries that
 // encrypt it.
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include "cli/options.h"
 #include "cli/session.h"
 #include "export/json/json_lines.h"
+#include "export/otlp/sender.h"
 #include "export/output_file.h"
 #include "export/prometheus/metrics.h"
 #include "export/prometheus/server.h"
@@ -27,6 +29,22 @@ void on_signal(int) { g_stop.store(true); }
 int die(const tlstap::Error& e) {
   std::cerr << "tlstap: " << e.message << "\n";
   return static_cast<int>(e.code);
+}
+
+// --otlp's failures come from its sender thread: one write(2) each, so
+// they never touch std::cerr, which the session's thread writes.
+void write_stderr(const std::string& line) {
+  for (size_t done = 0; done < line.size();) {
+    ssize_t n = write(STDERR_FILENO, line.data() + done, line.size() - done);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::string host_name() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
 }
 
 void install_signal_handlers() {
@@ -66,6 +84,17 @@ int main(int argc, char** argv) {
     auto started = exporting::MetricsServer::make(*options->metrics, metrics);
     if (!started) return die(started.error());
     metrics_server = std::move(*started);
+  }
+
+  // --otlp: the sender thread starts now; nothing is sent before a record.
+  std::unique_ptr<exporting::otlp::Sender> otlp;
+  if (!options->otlp_url.empty() && !options->list) {
+    auto transport = exporting::otlp::make_curl_transport(options->otlp_url);
+    if (!transport) return die(transport.error());
+    otlp = std::make_unique<exporting::otlp::Sender>(
+        std::move(*transport),
+        exporting::otlp::Origin{.host_name = host_name(), .scope_version = TLSTAP_VERSION},
+        options->otlp_url, write_stderr);
   }
 
   std::unique_ptr<std::ostream> file;
@@ -115,6 +144,7 @@ int main(int argc, char** argv) {
   cli::Session session(**probes, *exporter, options->verbose, options->stacks);
   if (options->records) session.enable_records(options->events);
   if (metrics_server) session.enable_metrics(&metrics);
+  if (otlp) session.enable_otlp(otlp.get());
   if (keys) {
     session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
                         options->keys_only ? &std::cout : nullptr, options->keys_only);
@@ -174,6 +204,7 @@ int main(int argc, char** argv) {
     std::cerr << "tlstap: capturing from " << sources << " (" << (*probes)->attached_probes()
               << " probes); Ctrl-C to stop\n";
   }
+  if (otlp) std::cerr << "tlstap: sending spans to " << options->otlp_url << "\n";
   if (metrics_server) {
     std::cerr << "tlstap: metrics at http://"
               << exporting::format_metrics_address(*options->metrics) << "/metrics\n";
@@ -182,6 +213,9 @@ int main(int argc, char** argv) {
   std::optional<std::chrono::seconds> interval;
   if (options->stats_interval) interval = std::chrono::seconds(*options->stats_interval);
   session.run(g_stop, interval);
+  // The last spans (the records close_all made at the end of run): sent
+  // within 2 s, or counted as dropped.
+  if (otlp) otlp->close(std::chrono::seconds(2));
 
   capture::Stats final_stats = session.snapshot();
   if (options->keys_only) {

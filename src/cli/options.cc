@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "export/otlp/sender.h"
+
 namespace tlstap::cli {
 
 const char kUsage[] = R"(Usage: tlstap [OPTION]...
@@ -77,6 +79,20 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          Records are made for it without being shown (add
                          --records to see them); no label ever holds payload
                          (no target, host or header)
+      --otlp URL         send each record as an OpenTelemetry span over OTLP/HTTP
+                         (JSON) to URL, http:// or https:// (e.g. a Collector's
+                         http://127.0.0.1:4318; a URL without a path gets
+                         /v1/traces): SERVER spans on the side that received the
+                         request, CLIENT on the side that sent it, from the
+                         request's first byte to the response's last, with the
+                         HTTP or database semantic-convention attributes (method,
+                         url.path, url.query, status, server and client address,
+                         db.query.text, errors; never a header or a body) and a
+                         resource per process (service.name = comm, process.pid,
+                         host.name). Records are made for it without being shown.
+                         Sent from a queue by a thread of its own: the capture never
+                         waits; a full queue drops spans, a failed send is said once
+                         per kind of failure; both counted in the statistics
       --keylog FILE      also write the TLS secrets of every session seen
                          (OpenSSL, tested on 3.0; Go 1.17+) to FILE in NSS key log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
@@ -126,6 +142,7 @@ Examples:
   sudo tlstap -c nginx --records       nginx's HTTP/1 and HTTP/2 requests, one row each
   sudo tlstap --records --json | jq 'select(.type=="record" and .status>=500)'
   sudo tlstap --metrics 9464 >/dev/null  metrics at http://127.0.0.1:9464/metrics
+  sudo tlstap --otlp http://127.0.0.1:4318 >/dev/null  spans to an OpenTelemetry Collector
 
 Exit status: 0 stopped normally, 1 failure, 2 bad command line, 3 not enough
 privileges, 4 kernel without BTF, 5 kernel without uprobes, 6 no TLS library
@@ -162,6 +179,7 @@ Result<Options> parse_options(int argc, char** argv) {
     kRecords,
     kEvents,
     kMetrics,
+    kOtlp,
     kNoStack
   };
   constexpr int kStacks = std::size(discovery::kLibKinds);
@@ -190,6 +208,7 @@ Result<Options> parse_options(int argc, char** argv) {
         {"records", no_argument, nullptr, kRecords},
         {"events", no_argument, nullptr, kEvents},
         {"metrics", required_argument, nullptr, kMetrics},
+        {"otlp", required_argument, nullptr, kOtlp},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
@@ -318,6 +337,12 @@ Result<Options> parse_options(int argc, char** argv) {
         o.metrics = *address;
         break;
       }
+      case kOtlp: {
+        auto url = exporting::otlp::traces_url(optarg);
+        if (!url) return usage(url.error().message);
+        o.otlp_url = *url;
+        break;
+      }
       case 'v':
         o.verbose = true;
         break;
@@ -350,7 +375,8 @@ Result<Options> parse_options(int argc, char** argv) {
   if (o.hex && !o.events) return usage("-x dumps the calls' data: with --records add --events");
   if (o.keys_only) {
     if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");
-    if (o.json || o.hex || o.list || o.records || events_chosen || o.metrics) {
+    if (o.json || o.hex || o.list || o.records || events_chosen || o.metrics ||
+        !o.otlp_url.empty()) {
       return usage("tlstap keys writes key log lines only");
     }
     // Secrets come from OpenSSL builds and Go programs so far; the rest is not hooked.

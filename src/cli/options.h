@@ -25,6 +25,9 @@ struct Options {
   // --metrics [ADDR:]PORT: Prometheus metrics over HTTP (records made
   // whether shown or not).
   std::optional<exporting::MetricsAddress> metrics;
+  // --otlp URL: spans over OTLP/HTTP to this URL (already ending in
+  // /v1/traces when given without a path; records made whether shown or not).
+  std::string otlp_url;
   std::optional<int> stats_interval;  // --stats[=SECONDS]
   uint32_t ring_bytes = 64u << 20;
   bool syscall_hook = false;  // --syscall-hook

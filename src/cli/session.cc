@@ -60,13 +60,19 @@ void Session::enable_metrics(exporting::Metrics* metrics) {
   make_records();
 }
 
+void Session::enable_otlp(exporting::otlp::Sender* sender) {
+  otlp_ = sender;
+  make_records();
+}
+
 // One record path, whoever wants its records: shown (--records), counted
-// (--metrics), or both.
+// (--metrics), sent as spans (--otlp), or all of them.
 void Session::make_records() {
   if (records_) return;
   records_ = std::make_unique<Records>([this](const protocols::Record& r) {
     if (show_records_) exporter_.on_record(r);
     if (metrics_) metrics_->add(r);
+    if (otlp_) otlp_->add(r);
   });
 }
 
@@ -364,6 +370,14 @@ capture::Stats Session::snapshot() const {
   s.key_sessions = key_sessions_;
   s.key_sessions_unusable = key_sessions_unusable_;
   if (records_) records_->add_stats(&s);
+  if (otlp_) {
+    const exporting::otlp::SenderStats o = otlp_->stats();
+    s.otlp_enabled = true;
+    s.otlp_spans_sent = o.sent;
+    s.otlp_spans_dropped = o.dropped;
+    s.otlp_spans_failed = o.failed;
+    s.otlp_failed_posts = o.failed_posts;
+  }
   return s;
 }
 

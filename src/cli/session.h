@@ -18,6 +18,7 @@
 #include "cli/records.h"
 #include "discovery/targets.h"
 #include "export/exporter.h"
+#include "export/otlp/sender.h"
 #include "export/prometheus/metrics.h"
 #include "keys/key_log_file.h"
 #include "keys/key_log_set.h"
@@ -52,6 +53,9 @@ class Session {
   // *metrics, and the statistics published to it once a second, from the
   // session's thread (Metrics locks; the HTTP server's threads only read).
   void enable_metrics(exporting::Metrics* metrics);
+  // --otlp: records are made (whether shown or not) and each handed to
+  // *sender as a span (it queues; its own thread sends).
+  void enable_otlp(exporting::otlp::Sender* sender);
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
@@ -117,6 +121,8 @@ class Session {
   void make_records();
   // --metrics (enable_metrics)
   exporting::Metrics* metrics_ = nullptr;
+  // --otlp (enable_otlp)
+  exporting::otlp::Sender* otlp_ = nullptr;
   Clock::time_point next_metrics_{};
   Clock::time_point next_record_expiry_{};
   std::set<discovery::LibKind> stacks_;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tests/bpf/nginx_server.h"
+#include "tests/bpf/otlp_receiver.h"
 #include "tests/bpf/proc_inspect.h"
 #include "tests/bpf/subprocess.h"
 #include "tests/bpf/test_env.h"
@@ -367,6 +368,72 @@ TEST_F(MysqlRecordsTest, StatementAndRowOverOnePacket) {
   EXPECT_EQ(client[0].value("request_bytes", uint64_t{0}), 1 + query.size() + 2 * 4);
   EXPECT_GT(client[0].value("response_bytes", uint64_t{0}), size + 2 * 4);
   ExpectRecordStats(4, 2);
+}
+
+// --otlp: the same commands as database spans at an OTLP/HTTP receiver
+// (tests/bpf/otlp_receiver.h): a CLIENT span in the mariadb client's
+// resource and a SERVER span in mariadbd's for each command, a query's
+// rows, and the missing table an error with MariaDB's code and message.
+TEST_F(MysqlRecordsTest, OtlpDatabaseSpans) {
+  const int otlp_port = FreeTcpPort(kHost);
+  ASSERT_GT(otlp_port, 0);
+  OtlpReceiver receiver(otlp_port);
+  ASSERT_TRUE(receiver.ok()) << "civetweb could not listen on 127.0.0.1:" << otlp_port;
+  const std::string select = "SELECT id FROM items ORDER BY id";
+  const std::string missing = "SELECT * FROM nope";
+  const int status = RunClient(
+      {kMariadb, "--no-defaults", "-h", kHost, "-P", std::to_string(port_), "-u", "root", "--ssl",
+       "--ssl-verify-server-cert=0", "-N", "-B", "-D", "tlstap", "-e", select + "; " + missing},
+      {"--otlp", "http://127.0.0.1:" + std::to_string(otlp_port)});
+  ASSERT_NO_FATAL_FAILURE();
+  ASSERT_EQ(status, 1) << "the missing table fails the client: " << client_err_;
+  const std::vector<Post> posts = receiver.Posts();
+  const std::vector<ReceivedSpan> spans = SpansOf(posts);
+  const nlohmann::json* stats = capture_.final_stats();
+  ASSERT_TRUE(stats);
+  const uint64_t records = stats->value("/records/mysql"_json_pointer, uint64_t{0});
+  ASSERT_GE(records, 4u) << stats->dump();
+  EXPECT_EQ(spans.size(), records) << Describe(posts);
+  EXPECT_EQ(stats->value("/otlp/sent"_json_pointer, uint64_t{0}), records) << stats->dump();
+  int found_select = 0, found_missing = 0;
+  for (const ReceivedSpan& s : spans) {
+    SCOPED_TRACE(s.span.dump());
+    const bool client = s.span.value("kind", 0) == 3;
+    EXPECT_TRUE(client || s.span.value("kind", 0) == 2);
+    EXPECT_EQ(IntAttr(s.resource, "process.pid"),
+              std::to_string(client ? client_pid_ : server_->pid()));
+    EXPECT_EQ(StrAttr(s.resource, "service.name"), client ? "mariadb" : "mariadbd");
+    EXPECT_TRUE(LowerHex(s.span.value("traceId", ""), 32));
+    EXPECT_TRUE(LowerHex(s.span.value("spanId", ""), 16));
+    EXPECT_EQ(StrAttr(s.attributes, "db.system"), "mysql");
+    EXPECT_EQ(s.span.value("name", ""), StrAttr(s.attributes, "db.operation.name"));
+    EXPECT_EQ(StrAttr(s.attributes, "server.address"), kHost);
+    EXPECT_EQ(IntAttr(s.attributes, "server.port"), std::to_string(port_));
+    EXPECT_EQ(s.attributes.contains("client.address"), !client);
+    const uint64_t start = std::stoull(s.span.value("startTimeUnixNano", "0"));
+    const uint64_t end = std::stoull(s.span.value("endTimeUnixNano", "0"));
+    EXPECT_GE(start, start_ns_);
+    EXPECT_GE(end, start);
+    EXPECT_LE(end, end_ns_);
+    const std::string text = StrAttr(s.attributes, "db.query.text");
+    if (text == select) {
+      ++found_select;
+      EXPECT_EQ(s.span.value("name", ""), "COM_QUERY");
+      EXPECT_EQ(IntAttr(s.attributes, "db.response.returned_rows"), "3");
+      EXPECT_FALSE(s.span.contains("status"));
+      EXPECT_FALSE(s.attributes.contains("error.type"));
+    } else if (text == missing) {
+      ++found_missing;
+      EXPECT_EQ(s.span.value("name", ""), "COM_QUERY");
+      EXPECT_EQ(StrAttr(s.attributes, "db.response.status_code"), "1146");
+      EXPECT_EQ(StrAttr(s.attributes, "error.type"), "1146");
+      EXPECT_EQ(
+          s.span["status"],
+          nlohmann::json::parse(R"({"message":"Table 'tlstap.nope' doesn't exist","code":2})"));
+    }
+  }
+  EXPECT_EQ(found_select, 2) << Describe(posts);
+  EXPECT_EQ(found_missing, 2) << Describe(posts);
 }
 
 }  // namespace

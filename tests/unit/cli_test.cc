@@ -314,5 +314,40 @@ TEST(Options, MetricsAddressDefaultsToLoopback) {
   }
 }
 
+// --otlp: /v1/traces appended to a URL without a path (as
+// OTEL_EXPORTER_OTLP_ENDPOINT), a path kept as given; the events stay as
+// they are (records are made for the spans, not shown). Anything but an
+// http(s) URL with a host is one line and the usage exit code.
+TEST(Options, OtlpUrl) {
+  auto o = Parse({"--otlp", "http://127.0.0.1:4318"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->otlp_url, "http://127.0.0.1:4318/v1/traces");
+  EXPECT_FALSE(o->records);
+  EXPECT_TRUE(o->events);
+  EXPECT_EQ(Parse({"--otlp", "https://collector.example:4318/"})->otlp_url,
+            "https://collector.example:4318/v1/traces");
+  EXPECT_EQ(Parse({"--otlp", "http://[::1]:4318"})->otlp_url, "http://[::1]:4318/v1/traces");
+  EXPECT_EQ(Parse({"--otlp", "http://otel:4318/custom/traces"})->otlp_url,
+            "http://otel:4318/custom/traces");
+  EXPECT_EQ(Parse({})->otlp_url, "");
+  for (auto args : std::vector<std::vector<std::string>>{{"--otlp", "127.0.0.1:4318"},
+                                                         {"--otlp", "ftp://host/"},
+                                                         {"--otlp", "http://"},
+                                                         {"--otlp", "http:///v1/traces"},
+                                                         {"--otlp", ""},
+                                                         {"--otlp"},
+                                                         {"keys", "--otlp", "http://h:1"}}) {
+    auto bad = Parse(args);
+    ASSERT_FALSE(bad) << args.back();
+    EXPECT_EQ(bad.error().code, ExitCode::kUsage) << args.back();
+    EXPECT_EQ(bad.error().message.find('\n'), std::string::npos) << bad.error().message;
+  }
+  auto bad = Parse({"--otlp", "ftp://host/"});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message,
+            "--otlp takes an http:// or https:// URL with a host, e.g. http://127.0.0.1:4318 "
+            "(scheme \"ftp\": \"ftp://host/\") (see tlstap --help)");
+}
+
 }  // namespace
 }  // namespace tlstap

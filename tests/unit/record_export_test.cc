@@ -8,6 +8,7 @@
 
 #include "export/json/json_lines.h"
 #include "export/json/record_json.h"
+#include "export/prometheus/metrics.h"
 #include "export/text/record_table.h"
 #include "export/text/table.h"
 
@@ -262,6 +263,46 @@ TEST(RecordStats, ExitSummarySaysRecords) {
             "expected, 3 gaps in the streams; MySQL: 1 connections on the compressed protocol not "
             "parsed; PostgreSQL: 1 answered with a server error, 0 answers to no request seen\n"
             "tlstap: lost: nothing\n");
+}
+
+// --otlp's counters: in the JSON stats line, the exit summary and /metrics,
+// only when --otlp is on.
+TEST(RecordStats, OtlpCountersWhenOn) {
+  capture::Stats s = RecordStats();
+  s.otlp_enabled = true;
+  s.otlp_spans_sent = 10;
+  s.otlp_spans_dropped = 2;
+  s.otlp_spans_failed = 5;
+  s.otlp_failed_posts = 1;
+  std::ostringstream json;
+  JsonLinesExporter(json).on_stats(s, true);
+  EXPECT_TRUE(json.str().ends_with(
+      R"("overflows":0},"otlp":{"sent":10,"dropped":2,"failed":5,"failed_requests":1}})"
+      "\n"))
+      << json.str();
+  std::ostringstream out, status;
+  TableExporter(out, status, {}).on_stats(s, true);
+  EXPECT_NE(status.str().find("\ntlstap: otlp: 10 spans sent, 2 dropped (send queue full, or left "
+                              "at exit), 5 not sent (1 requests failed)\ntlstap: lost: nothing\n"),
+            std::string::npos)
+      << status.str();
+  Metrics metrics;
+  metrics.set_stats(s);
+  EXPECT_NE(metrics.render().find("# TYPE tlstap_otlp_spans_total counter\n"
+                                  "tlstap_otlp_spans_total{result=\"sent\"} 10\n"
+                                  "tlstap_otlp_spans_total{result=\"dropped\"} 2\n"
+                                  "tlstap_otlp_spans_total{result=\"failed\"} 5\n"),
+            std::string::npos)
+      << metrics.render();
+
+  s.otlp_enabled = false;
+  std::ostringstream off_json, off_out, off_status;
+  JsonLinesExporter(off_json).on_stats(s, true);
+  TableExporter(off_out, off_status, {}).on_stats(s, true);
+  metrics.set_stats(s);
+  EXPECT_EQ(off_json.str().find("otlp"), std::string::npos);
+  EXPECT_EQ(off_status.str().find("otlp"), std::string::npos);
+  EXPECT_EQ(metrics.render().find("otlp"), std::string::npos);
 }
 
 }  // namespace

@@ -107,6 +107,11 @@ void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
          << s.record_gaps << R"(,"hpack_lost":)" << s.record_hpack_lost << R"(,"overflows":)"
          << s.record_overflows << "}";
   }
+  if (s.otlp_enabled) {
+    out_ << R"(,"otlp":{"sent":)" << s.otlp_spans_sent << R"(,"dropped":)" << s.otlp_spans_dropped
+         << R"(,"failed":)" << s.otlp_spans_failed << R"(,"failed_requests":)"
+         << s.otlp_failed_posts << "}";
+  }
   out_ << "}\n";
 }
 

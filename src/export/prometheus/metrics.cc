@@ -273,6 +273,15 @@ std::string Metrics::render() const {
   scalar(&out,
          {"tlstap_record_gaps_total", "counter", "Gaps (bytes never captured) in parsed streams."},
          u(s.record_gaps));
+  if (s.otlp_enabled) {
+    const Family spans{"tlstap_otlp_spans_total", "counter",
+                       "Spans for --otlp: sent, dropped (queue full or left at exit), failed "
+                       "(their POST failed)."};
+    header(&out, spans);
+    sample(&out, spans.name, {{"result", "sent"}}, u(s.otlp_spans_sent));
+    sample(&out, spans.name, {{"result", "dropped"}}, u(s.otlp_spans_dropped));
+    sample(&out, spans.name, {{"result", "failed"}}, u(s.otlp_spans_failed));
+  }
   scalar(&out, {"tlstap_calls_total", "counter", "TLS calls seen by the probes."}, u(s.calls));
   scalar(&out, {"tlstap_call_bytes_total", "counter", "Bytes the TLS calls transferred."},
          u(s.call_bytes));

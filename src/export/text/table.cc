@@ -117,6 +117,11 @@ void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
     }
     out << "\n";
   }
+  if (s.otlp_enabled) {
+    out << "tlstap: otlp: " << s.otlp_spans_sent << " spans sent, " << s.otlp_spans_dropped
+        << " dropped (send queue full, or left at exit), " << s.otlp_spans_failed << " not sent ("
+        << s.otlp_failed_posts << " requests failed)\n";
+  }
   write_losses_text(out, s);
 }
 
