@@ -47,6 +47,8 @@ TEST(Metrics, DatabaseCommandsHaveTheirOwnFamilyWithoutStatementsOrMessages) {
   m.add(DbRec(Proto::kMysql, "mariadb", true, "COM_QUERY", protocols::kDbOk, 300'000));
   m.add(DbRec(Proto::kPostgres, "postgres", false, "Query", protocols::kDbError, 2'000'000));
   m.add(DbRec(Proto::kPostgres, "psql", true, "SELECT 1", 0, 0));  // not a command name
+  m.add(DbRec(Proto::kPostgres, "psql", true, "Startup", protocols::kDbError, 0));
+  m.add(DbRec(Proto::kMysql, "psql", true, "Startup", protocols::kDbError, 0));  // not MySQL's
   std::string text = m.render();
   EXPECT_NE(text.find("tlstap_db_queries_total{proto=\"mysql\",command=\"COM_QUERY\","
                       "status=\"ok\",comm=\"mariadb\",side=\"client\"} 1\n"),
@@ -58,6 +60,14 @@ TEST(Metrics, DatabaseCommandsHaveTheirOwnFamilyWithoutStatementsOrMessages) {
       << text;
   EXPECT_NE(text.find("tlstap_db_queries_total{proto=\"postgres\",command=\"other\","
                       "status=\"none\",comm=\"psql\",side=\"client\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tlstap_db_queries_total{proto=\"postgres\",command=\"Startup\","
+                      "status=\"error\",comm=\"psql\",side=\"client\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("tlstap_db_queries_total{proto=\"mysql\",command=\"other\","
+                      "status=\"error\",comm=\"psql\",side=\"client\"} 1\n"),
             std::string::npos)
       << text;
   EXPECT_NE(
@@ -149,6 +159,8 @@ tlstap_db_queries_over_label_limit_total 0
 # TYPE tlstap_records_total counter
 tlstap_records_total{proto="http1"} 4
 tlstap_records_total{proto="http2"} 0
+tlstap_records_total{proto="mysql"} 0
+tlstap_records_total{proto="postgres"} 0
 # HELP tlstap_record_errors_total Records that are not whole pairs.
 # TYPE tlstap_record_errors_total counter
 tlstap_record_errors_total 1

@@ -3,21 +3,32 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <set>
+
+#include "protocols/mysql/types.h"
+#include "protocols/pgsql/types.h"
 
 namespace tlstap::exporting {
 namespace {
 
 constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                          "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-// The command names the database trackers give (protocols::Record::method).
-constexpr std::string_view kCommands[] = {
-    // MySQL
-    "COM_QUERY", "COM_STMT_PREPARE", "COM_STMT_EXECUTE", "COM_STMT_CLOSE", "COM_STMT_RESET",
-    "COM_STMT_FETCH", "COM_STMT_SEND_LONG_DATA", "COM_INIT_DB", "COM_PING", "COM_QUIT",
-    "COM_FIELD_LIST", "COM_CHANGE_USER", "COM_RESET_CONNECTION", "COM_SET_OPTION", "COM_STATISTICS",
-    "COM_PROCESS_INFO", "COM_DEBUG",
-    // PostgreSQL
-    "Query", "Parse", "Bind", "Execute", "Describe", "Close", "Sync", "FunctionCall"};
+// The command names the database trackers give (protocols::Record::method):
+// their own tables of every command byte and message tag, so a label can
+// only be one of those.
+bool is_command_name(std::string_view proto, std::string_view name) {
+  static const std::set<std::string_view> kMysql = [] {
+    std::set<std::string_view> names;
+    for (int c = 0; c < 256; ++c) names.insert(protocols::mysql::command_name(c));
+    return names;
+  }();
+  static const std::set<std::string_view> kPostgres = [] {
+    std::set<std::string_view> names;
+    for (int c = 0; c < 256; ++c) names.insert(protocols::pgsql::client_message_name(c));
+    return names;
+  }();
+  return (proto == "mysql" ? kMysql : kPostgres).contains(name);
+}
 
 bool is_database(std::string_view proto) { return proto == "mysql" || proto == "postgres"; }
 
@@ -126,12 +137,9 @@ std::string metric_status(int status) {
   return std::to_string(status);
 }
 
-std::string_view metric_command(std::string_view command) {
+std::string_view metric_command(std::string_view proto, std::string_view command) {
   if (command.empty()) return "none";
-  if (std::find(std::begin(kCommands), std::end(kCommands), command) != std::end(kCommands)) {
-    return command;
-  }
-  return "other";
+  return is_command_name(proto, command) ? command : "other";
 }
 
 std::string_view metric_db_status(int status) {
@@ -170,7 +178,7 @@ std::string escape_label_value(std::string_view value) {
 
 void Metrics::add(const RecordSample& s) {
   const bool db = is_database(s.proto);
-  const std::string method(db ? metric_command(s.method) : metric_method(s.method));
+  const std::string method(db ? metric_command(s.proto, s.method) : metric_method(s.method));
   const std::string status(db ? std::string(metric_db_status(s.status)) : metric_status(s.status));
   const std::string side = s.client ? "client" : "server";
   RequestKey key{std::string(s.proto), method, status, s.comm, side};
@@ -264,6 +272,8 @@ std::string Metrics::render() const {
   header(&out, records);
   sample(&out, records.name, {{"proto", "http1"}}, u(s.records));
   sample(&out, records.name, {{"proto", "http2"}}, u(s.records_http2));
+  sample(&out, records.name, {{"proto", "mysql"}}, u(s.records_mysql));
+  sample(&out, records.name, {{"proto", "postgres"}}, u(s.records_postgres));
   scalar(&out, {"tlstap_record_errors_total", "counter", "Records that are not whole pairs."},
          u(s.record_errors));
   scalar(&out,

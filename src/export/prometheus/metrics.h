@@ -44,10 +44,10 @@ RecordSample sample_of(const protocols::Record& r);
 std::string_view metric_method(std::string_view method);
 // A status label: "100".."599", "none" when no response was seen, "other".
 std::string metric_status(int status);
-// A database command label: MySQL's COM_* and PostgreSQL's message names
-// as the trackers give them, "other" for anything else, "none" when no
-// command was seen.
-std::string_view metric_command(std::string_view command);
+// A database command label: one of the names the proto's tracker gives
+// (MySQL's COM_*, PostgreSQL's message names and "Startup"), "other" for
+// anything else, "none" when no command was seen.
+std::string_view metric_command(std::string_view proto, std::string_view command);
 // A database status label: "ok", "error", "none" when no response was seen.
 std::string_view metric_db_status(int status);
 // A label value escaped for the text format (backslash, double quote,
