@@ -49,6 +49,9 @@ std::vector<Target*> Inventory::scan_all() {
 }
 
 std::vector<Target*> Inventory::scan_pid(pid_t pid) {
+  // tlstap's own mappings (libcurl for --otlp brings libssl and libgnutls)
+  // are not targets: the probes never trace tlstap itself.
+  if (pid == self_) return {};
   std::string text;
   // The process may have exited, or be hidden from us; neither is an error.
   if (!internal::read_file_to_string(proc_root_ + "/" + std::to_string(pid) + "/maps", &text)) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <functional>
@@ -161,6 +162,7 @@ class Inventory {
   Target* consider(const FileId& id, const std::string& path, const std::string& open_path,
                    pid_t pid);
 
+  pid_t self_ = getpid();
   std::string proc_root_;
   std::map<FileId, Target> targets_;
   std::map<FileId, std::string> failures_;

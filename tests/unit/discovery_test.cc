@@ -1,8 +1,10 @@
 #include <dlfcn.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -603,6 +605,15 @@ TEST(InventoryTest, ScanPidFindsLibraryOnceAndAddsLaterPids) {
   EXPECT_THAT(inventory.failures(), IsEmpty());
 }
 
+TEST(InventoryTest, TlstapsOwnProcessIsNotScanned) {
+  FakeProc proc;
+  proc.AddProcess(getpid(), MapsLine(DISCOVERY_FAKE_LIBSSL));
+  Inventory inventory(proc.root());
+  EXPECT_THAT(inventory.scan_pid(getpid()), IsEmpty());
+  inventory.scan_all();
+  EXPECT_FALSE(inventory.targets().contains(StatId(DISCOVERY_FAKE_LIBSSL)));
+}
+
 TEST(InventoryTest, SkipsWhatCannotBeProbed) {
   const std::string lib = DISCOVERY_FAKE_LIBSSL;
   const std::string not_tls = DISCOVERY_NOT_TLS;
@@ -688,22 +699,37 @@ TEST(InventoryTest, FileKnownUnderItsStatIdentityIsNotAddedAgain) {
   EXPECT_THAT(inventory.targets().at(lib_id).pids, UnorderedElementsAre(100, 200));
 }
 
-TEST(InventoryTest, ScanPidOnThisProcessFindsLoadedLibrary) {
-  // The real /proc, with real device numbers in maps.
+TEST(InventoryTest, ScanPidOnAChildFindsTheLibraryItLoaded) {
+  // The real /proc, with real device numbers in maps: a child (tlstap's own
+  // process is never scanned) loads the library and waits.
   const std::string lib = DISCOVERY_FAKE_LIBSSL;
-  void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(handle, nullptr) << dlerror();
+  int loaded[2];
+  ASSERT_EQ(pipe(loaded), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    char ok = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL) ? 1 : 0;
+    (void)!write(loaded[1], &ok, 1);
+    pause();  // until killed
+    _exit(0);
+  }
+  char ok = 0;
+  ASSERT_EQ(read(loaded[0], &ok, 1), 1);
   Inventory inventory;
-  std::vector<Target*> added = inventory.scan_pid(getpid());
-  dlclose(handle);
+  std::vector<Target*> added = inventory.scan_pid(child);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  close(loaded[0]);
+  close(loaded[1]);
+  ASSERT_EQ(ok, 1) << "the child could not dlopen " << lib;
 
   const FileId lib_id = StatId(lib);
   auto found = std::find_if(added.begin(), added.end(),
                             [&](const Target* target) { return target->id == lib_id; });
   ASSERT_NE(found, added.end());
   EXPECT_EQ((*found)->path, lib);
-  EXPECT_EQ((*found)->open_path, "/proc/" + std::to_string(getpid()) + "/root" + lib);
-  EXPECT_THAT((*found)->pids, UnorderedElementsAre(getpid()));
+  EXPECT_EQ((*found)->open_path, "/proc/" + std::to_string(child) + "/root" + lib);
+  EXPECT_THAT((*found)->pids, UnorderedElementsAre(child));
 }
 
 TEST(InventoryTest, ScanAllCoversProcessesAndLinkerCache) {
