@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/connection_ops.h"
 #include "protocols/mysql/tracker.h"
 #include "protocols/router.h"
 
@@ -20,13 +21,6 @@ using tlstap::capture::Dir;
 using tlstap::protocols::Record;
 
 namespace {
-
-class NullSink : public streams::Sink {
- public:
-  void on_data(const streams::ConnInfo&, Dir, uint64_t, std::string_view, uint64_t) override {}
-  void on_gap(const streams::ConnInfo&, Dir, uint64_t, uint64_t) override {}
-  void on_close(const streams::ConnInfo&, streams::CloseReason) override {}
-};
 
 // A HandshakeResponse41 (sequence id 2) for user "u" with caps.
 std::string HandshakeResponse(uint32_t caps) {
@@ -57,8 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (r.proto != tlstap::protocols::Proto::kMysql) __builtin_trap();
       },
       limits);
-  NullSink http1;
-  tlstap::protocols::Router router({{mysql::RouteOpening, &tracker}}, &http1);
+  tlstap::fuzz::NullSink http1;
+  tlstap::protocols::Router router({{mysql::ClassifyOpening, &tracker}}, &http1);
   streams::ConnInfo info;
   info.conn_id = 1;
   uint64_t pos[2] = {0, 0}, ts = 0;
@@ -71,23 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pos[0] = hr.size();
   }
   in.remove_prefix(1);
-  while (in.size() >= 2) {
-    uint8_t op = in[0] & 3;
-    size_t len = std::min<size_t>(static_cast<uint8_t>(in[1]), in.size() - 2);
-    std::string_view bytes = in.substr(2, len);
-    in.remove_prefix(2 + len);
-    Dir dir = (op & 1) ? Dir::kRx : Dir::kTx;
-    size_t i = (op & 1) ? 1 : 0;
-    if (op < 2) {
-      router.on_data(info, dir, pos[i], bytes, ++ts);
-      pos[i] += bytes.size();
-    } else {
-      uint64_t gap = len + 1;
-      router.on_gap(info, dir, pos[i], gap);
-      pos[i] += gap;
-    }
-  }
-  router.on_close(info, streams::CloseReason::kClosed);
+  tlstap::fuzz::FeedOps(router, info, in, pos, &ts);
   if (tracker.connections() != 0 || router.connections() != 0) __builtin_trap();
   if (tracker.stats().records != records) __builtin_trap();
   return 0;

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/connection_ops.h"
 #include "protocols/pgsql/tracker.h"
 #include "protocols/router.h"
 
@@ -19,14 +20,6 @@ using tlstap::capture::Dir;
 using tlstap::protocols::Record;
 
 namespace {
-
-// Where connections that are not PostgreSQL from their start go.
-class NullSink : public streams::Sink {
- public:
-  void on_data(const streams::ConnInfo&, Dir, uint64_t, std::string_view, uint64_t) override {}
-  void on_gap(const streams::ConnInfo&, Dir, uint64_t, uint64_t) override {}
-  void on_close(const streams::ConnInfo&, streams::CloseReason) override {}
-};
 
 // A StartupMessage: length 23, protocol 3.0, user "u", database "d".
 constexpr char kStartup[] = "\x00\x00\x00\x17\x00\x03\x00\x00user\0u\0database\0d\0\0";
@@ -51,8 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (r.rows < -1) __builtin_trap();
       },
       limits);
-  NullSink http1;
-  tlstap::protocols::Router router({{pgsql::RouteOpening, &tracker}}, &http1);
+  tlstap::fuzz::NullSink http1;
+  tlstap::protocols::Router router({{pgsql::ClassifyOpening, &tracker}}, &http1);
   streams::ConnInfo info;
   info.conn_id = 1;
   uint64_t pos[2] = {0, 0}, ts = 0;
@@ -63,23 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pos[0] = startup.size();
   }
   in.remove_prefix(1);
-  while (in.size() >= 2) {
-    uint8_t op = in[0] & 3;
-    size_t len = std::min<size_t>(static_cast<uint8_t>(in[1]), in.size() - 2);
-    std::string_view bytes = in.substr(2, len);
-    in.remove_prefix(2 + len);
-    Dir dir = (op & 1) ? Dir::kRx : Dir::kTx;
-    size_t i = (op & 1) ? 1 : 0;
-    if (op < 2) {
-      router.on_data(info, dir, pos[i], bytes, ++ts);
-      pos[i] += bytes.size();
-    } else {
-      uint64_t gap = len + 1;
-      router.on_gap(info, dir, pos[i], gap);
-      pos[i] += gap;
-    }
-  }
-  router.on_close(info, streams::CloseReason::kClosed);
+  tlstap::fuzz::FeedOps(router, info, in, pos, &ts);
   if (tracker.connections() != 0 || router.connections() != 0) __builtin_trap();
   if (tracker.stats().records != records) __builtin_trap();
   return 0;

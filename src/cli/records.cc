@@ -9,9 +9,9 @@ Records::Records(Sink sink, streams::Limits limits, protocols::http2::Limits htt
       http2_([sink](protocols::Record&& r) { sink(r); }, http2_limits),
       mysql_([sink](protocols::Record&& r) { sink(r); }),
       pgsql_([sink](protocols::Record&& r) { sink(r); }),
-      router_({{protocols::http2::RouteOpening, &http2_},
-               {protocols::mysql::RouteOpening, &mysql_},
-               {protocols::pgsql::RouteOpening, &pgsql_}},
+      router_({{protocols::http2::ClassifyOpening, &http2_},
+               {protocols::mysql::ClassifyOpening, &mysql_},
+               {protocols::pgsql::ClassifyOpening, &pgsql_}},
               &http1_),
       reassembler_(limits, &router_) {}
 

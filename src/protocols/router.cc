@@ -2,11 +2,11 @@
 
 namespace tlstap::protocols {
 
-streams::Sink* Router::classify(std::string_view first, capture::Dir dir) {
+streams::Sink* Router::classify(std::string_view first) {
   bool need_more = false;
   for (size_t i = 0; i < routes_.size(); ++i) {
-    Opening o = routes_[i].classify(first, dir);
-    if (o == Opening::kYes) {
+    Opening o = routes_[i].classify(first);
+    if (takes(o)) {
       ++routed_[i];
       return routes_[i].sink;
     }
@@ -43,7 +43,7 @@ void Router::on_data(const streams::ConnInfo& info, capture::Dir dir, uint64_t p
     first = joined;
     pos = h.pos;
   }
-  streams::Sink* to = classify(first, dir);
+  streams::Sink* to = classify(first);
   if (!to) {
     if (h.bytes.empty()) h.pos = pos;
     h.bytes.assign(first);

@@ -1,7 +1,8 @@
 // Sends each connection to the protocol it speaks, decided by its first
-// bytes in either direction: each Route's classifier looks at them
-// (HTTP/2: the client preface or a server's first SETTINGS frame); the
-// first that says kYes takes the connection; when none does and none needs
+// bytes in either direction: each Route's classifier (the protocol's
+// ClassifyOpening) looks at them (HTTP/2: the client preface or a server's
+// first SETTINGS frame); the first that says kClient or kServer takes the
+// connection; when none does and none needs
 // more, the fallback (HTTP/1, which finds its own message starts) takes it.
 // Bytes too few to decide are held, at most kMaxHeld per direction, and
 // handed on with the ones that decide.
@@ -18,12 +19,20 @@
 
 namespace tlstap::protocols {
 
-enum class Opening : uint8_t { kNeedMore, kYes, kNo };
+// What the first bytes one direction carried say about a protocol: each
+// protocol's ClassifyOpening answers it, for the Router and its tracker.
+enum class Opening : uint8_t {
+  kNeedMore,  // too few bytes to tell
+  kClient,    // the protocol's opening, sent by its client: this direction is the client's
+  kServer,    // the protocol's opening, sent by its server
+  kNo,        // not this protocol's opening
+};
+
+// The route takes the connection.
+inline bool takes(Opening o) { return o == Opening::kClient || o == Opening::kServer; }
 
 struct Route {
-  // Looks at the first bytes one direction carried (dir: which one; tx is
-  // what the traced process sent).
-  Opening (*classify)(std::string_view first_bytes, capture::Dir dir);
+  Opening (*classify)(std::string_view first_bytes);  // a protocol's ClassifyOpening
   streams::Sink* sink;
 };
 
@@ -56,7 +65,7 @@ class Router final : public streams::Sink {
     std::array<Held, 2> held;     // tx, rx
   };
   // The route's sink, nullptr while some route needs more bytes.
-  streams::Sink* classify(std::string_view first, capture::Dir dir);
+  streams::Sink* classify(std::string_view first);
   void decide(const streams::ConnInfo& info, Conn* c, streams::Sink* to, capture::Dir except);
 
   std::vector<Route> routes_;

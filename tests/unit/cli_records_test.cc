@@ -330,11 +330,11 @@ TEST(RecordsReplay, RealHttpOpeningsAreNeverPostgres) {
     ASSERT_GE(openings.size(), 4u) << recording;
     for (const auto& [key, o] : openings) {
       for (size_t n = 1; n <= o.size(); ++n) {
-        EXPECT_NE(protocols::pgsql::RouteOpening(std::string_view(o).substr(0, n), Dir::kTx),
-                  protocols::Opening::kYes)
+        EXPECT_FALSE(
+            protocols::takes(protocols::pgsql::ClassifyOpening(std::string_view(o).substr(0, n))))
             << recording << ": " << n << " bytes of " << o.substr(0, 16);
       }
-      EXPECT_EQ(protocols::pgsql::RouteOpening(o, Dir::kRx), protocols::Opening::kNo)
+      EXPECT_EQ(protocols::pgsql::ClassifyOpening(o), protocols::Opening::kNo)
           << recording << ": " << o.substr(0, 16);
     }
   }

@@ -164,11 +164,11 @@ TEST(Http2Parse, OpeningTellsClientServerAndOthers) {
   EXPECT_EQ(ClassifyOpening("PRI * HT"), Opening::kNeedMore);
   EXPECT_EQ(ClassifyOpening(kServerSettings), Opening::kServer);
   EXPECT_EQ(ClassifyOpening("\x00\x00\x06\x04"sv), Opening::kNeedMore);
-  EXPECT_EQ(ClassifyOpening("GET / HTTP/1.1\r\n"), Opening::kNotHttp2);
-  EXPECT_EQ(ClassifyOpening("POST / HTTP/1.1\r\n"), Opening::kNotHttp2);
-  EXPECT_EQ(ClassifyOpening("HTTP/1.1 200 OK\r\n"), Opening::kNotHttp2);
+  EXPECT_EQ(ClassifyOpening("GET / HTTP/1.1\r\n"), Opening::kNo);
+  EXPECT_EQ(ClassifyOpening("POST / HTTP/1.1\r\n"), Opening::kNo);
+  EXPECT_EQ(ClassifyOpening("HTTP/1.1 200 OK\r\n"), Opening::kNo);
   // A SETTINGS header whose length is no multiple of 6 is not a SETTINGS frame.
-  EXPECT_EQ(ClassifyOpening("\x00\x00\x05\x04\x00\x00\x00\x00\x00"sv), Opening::kNotHttp2);
+  EXPECT_EQ(ClassifyOpening("\x00\x00\x05\x04\x00\x00\x00\x00\x00"sv), Opening::kNo);
 }
 
 TEST(Http2Parse, PaddedHeadersWithPriorityGiveTheirFragment) {
@@ -596,7 +596,7 @@ class CountingSink : public streams::Sink {
 
 TEST(Router, SendsEachConnectionToItsProtocol) {
   CountingSink h1, h2;
-  Router router({{RouteOpening, &h2}}, &h1);
+  Router router({{ClassifyOpening, &h2}}, &h1);
   streams::ConnInfo a, b, g;
   a.conn_id = 1;
   b.conn_id = 2;
@@ -618,17 +618,18 @@ TEST(Router, SendsEachConnectionToItsProtocol) {
 
 TEST(Router, AsksEachRouteAndGivesUpWaitingAtMaxHeld) {
   CountingSink fallback, never, starts_with_q;
-  Router router({{[](std::string_view, Dir) { return protocols::Opening::kNo; }, &never},
-                 {[](std::string_view b, Dir d) {
-                    if (d == Dir::kTx || b.empty()) return protocols::Opening::kNeedMore;
-                    return b[0] == 'Q' ? protocols::Opening::kYes : protocols::Opening::kNo;
+  // The second route wants a 'Q' first and waits for one.
+  Router router({{[](std::string_view) { return protocols::Opening::kNo; }, &never},
+                 {[](std::string_view b) {
+                    return b.empty() || b[0] != 'Q' ? protocols::Opening::kNeedMore
+                                                    : protocols::Opening::kClient;
                   },
                   &starts_with_q}},
                 &fallback);
   streams::ConnInfo a, b;
   a.conn_id = 1;
   b.conn_id = 2;
-  router.on_data(a, Dir::kTx, 0, "sent first", 1);  // held: the route waits for rx
+  router.on_data(a, Dir::kTx, 0, "sent first", 1);  // held: the route needs more
   router.on_data(a, Dir::kRx, 0, "Q?", 2);
   EXPECT_EQ(starts_with_q.data, "0:sent first|0:Q?|") << "the held direction goes first";
   EXPECT_EQ(router.connections_routed(1), 1u);

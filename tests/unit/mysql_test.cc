@@ -106,17 +106,17 @@ struct Harness {
 TEST(MysqlOpening, HandshakeResponseOverTlsIsTheClients) {
   std::string hr = HandshakeResponse(kCaps);
   EXPECT_EQ(ClassifyOpening(hr), Opening::kClient);
-  EXPECT_EQ(RouteOpening(hr, Dir::kTx), protocols::Opening::kYes);
+  EXPECT_TRUE(protocols::takes(ClassifyOpening(hr)));
   EXPECT_EQ(ClassifyOpening(hr.substr(0, 20)), Opening::kNeedMore);
   // Without CLIENT_SSL it cannot be the first packet over TLS.
-  EXPECT_EQ(ClassifyOpening(HandshakeResponse(kCaps & ~kClientSsl)), Opening::kNotMysql);
+  EXPECT_EQ(ClassifyOpening(HandshakeResponse(kCaps & ~kClientSsl)), Opening::kNo);
   // The server's reply to it: an OK with sequence id 3.
   EXPECT_EQ(ClassifyOpening(OkPkt(3)), Opening::kServer);
   // tlstap started later: one whole command.
   EXPECT_EQ(ClassifyOpening(Pkt(0, "\x03SELECT 1")), Opening::kClient);
   EXPECT_EQ(ClassifyOpening(Pkt(0, "\x0e")), Opening::kClient);  // COM_PING
   EXPECT_EQ(ClassifyOpening(Pkt(0, "\x03SELECT 1").substr(0, 8)), Opening::kNeedMore);
-  EXPECT_EQ(ClassifyOpening(Pkt(0, "\x03SELECT 1") + "x"), Opening::kNotMysql);  // not one packet
+  EXPECT_EQ(ClassifyOpening(Pkt(0, "\x03SELECT 1") + "x"), Opening::kNo);  // not one packet
 }
 
 TEST(MysqlOpening, NeverYesToHttp) {
@@ -131,9 +131,9 @@ TEST(MysqlOpening, NeverYesToHttp) {
   for (const std::string& o : openings) {
     for (size_t n = 1; n <= o.size(); ++n) {
       SCOPED_TRACE(o.substr(0, n));
-      EXPECT_NE(RouteOpening(o.substr(0, n), Dir::kTx), protocols::Opening::kYes);
+      EXPECT_FALSE(protocols::takes(ClassifyOpening(o.substr(0, n))));
     }
-    EXPECT_EQ(RouteOpening(o, Dir::kRx), protocols::Opening::kNo) << o;
+    EXPECT_EQ(ClassifyOpening(o), protocols::Opening::kNo) << o;
   }
 }
 
@@ -150,7 +150,7 @@ TEST(MysqlOpening, NotPostgresOpenings) {
   };
   for (const std::string& o : openings) {
     for (size_t n = 1; n <= o.size(); ++n) {
-      EXPECT_NE(RouteOpening(o.substr(0, n), Dir::kTx), protocols::Opening::kYes) << n;
+      EXPECT_FALSE(protocols::takes(ClassifyOpening(o.substr(0, n)))) << n;
     }
   }
 }

@@ -106,11 +106,11 @@ TEST(PgsqlOpening, StartupIsAClientAndAuthenticationAServer) {
     EXPECT_EQ(ClassifyOpening(kStartupAnswer.substr(0, n)), Opening::kNeedMore) << n;
   }
   // SSLRequest (80877103) is cleartext, before TLS: not an opening we see.
-  EXPECT_EQ(ClassifyOpening("\x00\x00\x00\x08\x04\xd2\x16\x2f"s), Opening::kNotPostgres);
+  EXPECT_EQ(ClassifyOpening("\x00\x00\x00\x08\x04\xd2\x16\x2f"s), Opening::kNo);
   // Protocol 2.0 is not parsed.
-  EXPECT_EQ(ClassifyOpening("\x00\x00\x00\x3e\x00\x02\x00\x00"s), Opening::kNotPostgres);
+  EXPECT_EQ(ClassifyOpening("\x00\x00\x00\x3e\x00\x02\x00\x00"s), Opening::kNo);
   // Authentication code 4 does not exist.
-  EXPECT_EQ(ClassifyOpening("R\x00\x00\x00\x08\x00\x00\x00\x04"s), Opening::kNotPostgres);
+  EXPECT_EQ(ClassifyOpening("R\x00\x00\x00\x08\x00\x00\x00\x04"s), Opening::kNo);
 }
 
 // Real HTTP/1 and HTTP/2 openings, cut at every length up to what the
@@ -134,16 +134,14 @@ TEST(PgsqlOpening, NeverYesToHttp) {
   };
   for (const std::string& o : openings) {
     for (size_t n = 1; n <= std::min(o.size(), Router::kMaxHeld); ++n) {
-      for (Dir d : {Dir::kTx, Dir::kRx}) {
-        EXPECT_NE(RouteOpening(o.substr(0, n), d), protocols::Opening::kYes)
-            << n << " bytes of " << o.substr(0, 16);
-      }
+      EXPECT_FALSE(protocols::takes(ClassifyOpening(o.substr(0, n))))
+          << n << " bytes of " << o.substr(0, 16);
     }
-    EXPECT_EQ(RouteOpening(o, Dir::kTx), protocols::Opening::kNo) << o.substr(0, 16);
+    EXPECT_EQ(ClassifyOpening(o), protocols::Opening::kNo) << o.substr(0, 16);
   }
   // And HTTP/2's classifier says no to ours.
-  EXPECT_EQ(http2::RouteOpening(kStartup, Dir::kTx), protocols::Opening::kNo);
-  EXPECT_EQ(http2::RouteOpening(kStartupAnswer, Dir::kRx), protocols::Opening::kNo);
+  EXPECT_EQ(http2::ClassifyOpening(kStartup), protocols::Opening::kNo);
+  EXPECT_EQ(http2::ClassifyOpening(kStartupAnswer), protocols::Opening::kNo);
 }
 
 TEST(PgsqlTypes, RowsOfCommandTag) {
@@ -603,7 +601,7 @@ TEST(PgsqlTracker, RoutedFromSplitStartup) {
     void on_gap(const streams::ConnInfo&, Dir, uint64_t, uint64_t) override {}
     void on_close(const streams::ConnInfo&, streams::CloseReason) override {}
   } fallback;
-  Router router({{http2::RouteOpening, &h2}, {RouteOpening, &pg}}, &fallback);
+  Router router({{http2::ClassifyOpening, &h2}, {ClassifyOpening, &pg}}, &fallback);
   streams::ConnInfo info = Info();
   for (size_t i = 0; i < kStartup.size(); i += 3) {
     router.on_data(info, Dir::kTx, i, kStartup.substr(i, 3), 10 + i);

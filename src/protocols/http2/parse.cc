@@ -29,21 +29,10 @@ Opening ClassifyOpening(std::string_view b) {
   static constexpr char kSettings[] = {0, -1, -1, 4, 0, 0, 0, 0, 0};  // -1: any
   n = std::min(b.size(), kFrameHeaderSize);
   for (size_t i = 0; i < n; ++i) {
-    if (kSettings[i] != -1 && b[i] != kSettings[i]) return Opening::kNotHttp2;
+    if (kSettings[i] != -1 && b[i] != kSettings[i]) return Opening::kNo;
   }
   if (n < kFrameHeaderSize) return Opening::kNeedMore;
-  return ParseFrameHeader(b).length % 6 == 0 ? Opening::kServer : Opening::kNotHttp2;
-}
-
-protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir) {
-  switch (ClassifyOpening(first_bytes)) {
-    case Opening::kNeedMore:
-      return protocols::Opening::kNeedMore;
-    case Opening::kNotHttp2:
-      return protocols::Opening::kNo;
-    default:
-      return protocols::Opening::kYes;
-  }
+  return ParseFrameHeader(b).length % 6 == 0 ? Opening::kServer : Opening::kNo;
 }
 
 FrameHeader ParseFrameHeader(std::string_view b) {

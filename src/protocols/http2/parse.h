@@ -16,16 +16,10 @@
 
 namespace tlstap::protocols::http2 {
 
-// What the first bytes of a direction say about it.
-enum class Opening : uint8_t {
-  kNeedMore,  // a prefix of the client preface or of a SETTINGS frame header: wait
-  kClient,    // the client preface: this direction is an HTTP/2 client's
-  kServer,    // a SETTINGS frame: an HTTP/2 server's first frame
-  kNotHttp2,
-};
+// What the first bytes of a direction say: kClient for the client preface,
+// kServer for a SETTINGS frame (an HTTP/2 server's first frame), kNeedMore
+// for a prefix of either.
 Opening ClassifyOpening(std::string_view first_bytes);
-// The Router's classifier: yes for either opening.
-protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir dir);
 
 // The 9-byte header at the start of bytes (at least 9 bytes).
 FrameHeader ParseFrameHeader(std::string_view bytes);

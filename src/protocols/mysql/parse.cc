@@ -37,36 +37,25 @@ Opening ClassifyOpening(std::string_view b) {
   if (h.seq == 2) {
     // HandshakeResponse41: capabilities (4), max packet (4), charset (1),
     // filler (23): 32 bytes before the user name.
-    if (h.length < 33) return Opening::kNotMysql;
+    if (h.length < 33) return Opening::kNo;
     if (b.size() < kHeaderSize + 32) return Opening::kNeedMore;
     std::optional<uint32_t> caps =
         ParseHandshakeResponseCapabilities(b.substr(kHeaderSize, std::min<size_t>(h.length, 32)));
-    return caps && (*caps & kClientSsl) ? Opening::kClient : Opening::kNotMysql;
+    return caps && (*caps & kClientSsl) ? Opening::kClient : Opening::kNo;
   }
   if (h.seq == 3) {
     uint8_t first = static_cast<uint8_t>(b[4]);
     bool reply = first == kOkHeader || first == kErrHeader || first == kEofHeader || first == 0x01;
-    if (!reply || h.length >= kMaxPacketLength) return Opening::kNotMysql;
+    if (!reply || h.length >= kMaxPacketLength) return Opening::kNo;
     if (b.size() < kHeaderSize + h.length) return Opening::kNeedMore;
-    return b.size() == kHeaderSize + h.length ? Opening::kServer : Opening::kNotMysql;
+    return b.size() == kHeaderSize + h.length ? Opening::kServer : Opening::kNo;
   }
   if (h.seq == 0 && WholeCommand(b)) return Opening::kClient;
   // A command packet longer than the bytes seen: more may make it whole.
   if (h.seq == 0 && h.length >= 1 && h.length < kMaxPacketLength &&
       b.size() < kHeaderSize + h.length && KnownCommand(static_cast<uint8_t>(b[4])))
     return Opening::kNeedMore;
-  return Opening::kNotMysql;
-}
-
-protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir) {
-  switch (ClassifyOpening(first_bytes)) {
-    case Opening::kNeedMore:
-      return protocols::Opening::kNeedMore;
-    case Opening::kNotMysql:
-      return protocols::Opening::kNo;
-    default:
-      return protocols::Opening::kYes;
-  }
+  return Opening::kNo;
 }
 
 size_t FindCommandStart(std::string_view buf) {

@@ -15,23 +15,15 @@
 namespace tlstap::protocols::mysql {
 
 // What the first bytes of a direction carried over TLS say about it.
-enum class Opening : uint8_t {
-  kNeedMore,  // too few bytes to tell
-  // The client's: its HandshakeResponse41 (sequence id 2, after the
-  // cleartext greeting and SSLRequest), or, when tlstap started later, one
-  // whole command packet (sequence id 0, a known command byte, the call's
-  // bytes exactly one packet).
-  kClient,
-  // The server's: its first reply to the HandshakeResponse41 (sequence id
-  // 3: OK, ERR, an authentication switch or more data), whole.
-  kServer,
-  kNotMysql,
-};
+// kClient: the client's HandshakeResponse41 (sequence id 2, after the
+// cleartext greeting and SSLRequest), or, when tlstap started later, one
+// whole command packet (sequence id 0, a known command byte, the call's
+// bytes exactly one packet). kServer: its first reply to the
+// HandshakeResponse41 (sequence id 3: OK, ERR, an authentication switch or
+// more data), whole. Never kClient or kServer for HTTP/1 or HTTP/2: their
+// fourth byte (a letter, a space, or HTTP/2's frame type 4) is never the
+// sequence id 0, 2 or 3 it asks for.
 Opening ClassifyOpening(std::string_view first_bytes);
-// The Router's classifier: yes for either opening. Never yes to HTTP/1 or
-// HTTP/2: their fourth byte (a letter, a space, or HTTP/2's frame type 4)
-// is never the sequence id 0, 2 or 3 it asks for.
-protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir dir);
 
 // Where a command packet of the client could start in buf: a header with
 // sequence id 0 and a known command byte whose packet ends exactly at the

@@ -69,11 +69,11 @@ Opening ClassifyOpening(std::string_view b) {
     static constexpr char kPrefix[] = {0, 0, -1, -1, 0, kProtocolMajor3};  // -1: any
     size_t n = std::min(b.size(), sizeof(kPrefix));
     for (size_t i = 0; i < n; ++i) {
-      if (kPrefix[i] != -1 && b[i] != kPrefix[i]) return Opening::kNotPostgres;
+      if (kPrefix[i] != -1 && b[i] != kPrefix[i]) return Opening::kNo;
     }
     if (b.size() < 8) return Opening::kNeedMore;
     uint32_t length = be32(b);
-    return length >= 8 && length <= kMaxStartupLength ? Opening::kClient : Opening::kNotPostgres;
+    return length >= 8 && length <= kMaxStartupLength ? Opening::kClient : Opening::kNo;
   }
   if (b[0] == backend::kAuthentication) {
     // Authentication: 'R', int32 length (8 and more, small), int32 code:
@@ -81,26 +81,14 @@ Opening ClassifyOpening(std::string_view b) {
     // 9 SSPI, 10 SASL, 11 SASL continue, 12 SASL final.
     static constexpr char kPrefix[] = {'R', 0, 0};
     size_t n = std::min(b.size(), sizeof(kPrefix));
-    if (b.substr(0, n) != std::string_view(kPrefix, n)) return Opening::kNotPostgres;
+    if (b.substr(0, n) != std::string_view(kPrefix, n)) return Opening::kNo;
     if (b.size() < 9) return Opening::kNeedMore;
     uint32_t length = be32(b.substr(1));
     uint32_t code = be32(b.substr(5));
     bool known = code == 0 || (code >= 2 && code <= 12 && code != 4);
-    return length >= 8 && length <= kMaxStartupLength && known ? Opening::kServer
-                                                               : Opening::kNotPostgres;
+    return length >= 8 && length <= kMaxStartupLength && known ? Opening::kServer : Opening::kNo;
   }
-  return Opening::kNotPostgres;
-}
-
-protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir) {
-  switch (ClassifyOpening(first_bytes)) {
-    case Opening::kNeedMore:
-      return protocols::Opening::kNeedMore;
-    case Opening::kNotPostgres:
-      return protocols::Opening::kNo;
-    default:
-      return protocols::Opening::kYes;
-  }
+  return Opening::kNo;
 }
 
 size_t FindFrameBoundary(bool client, std::string_view buf, size_t start) {

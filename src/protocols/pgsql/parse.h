@@ -16,21 +16,14 @@
 
 namespace tlstap::protocols::pgsql {
 
-// What the first bytes of a direction say about it.
-enum class Opening : uint8_t {
-  kNeedMore,  // too few bytes to tell, and what there is could be either opening
-  kClient,    // a StartupMessage for protocol 3.x: this direction is a PostgreSQL client's
-  kServer,    // an Authentication ('R') message: a PostgreSQL server's first message
-  kNotPostgres,
-};
-// Needs 8 bytes (StartupMessage: length, version) or 9 (Authentication:
+// What the first bytes of a direction say: kClient for a StartupMessage
+// for protocol 3.x, kServer for an Authentication ('R') message, a
+// PostgreSQL server's first. Needs 8 bytes (StartupMessage: length, version) or 9 (Authentication:
 // tag, length, auth code). Never kClient or kServer for HTTP/1 or HTTP/2:
 // a StartupMessage begins with a zero byte, then version 3 where an HTTP/2
 // frame has its type and flags; 'R' is followed by a zero byte, which no
 // HTTP/1 method has.
 Opening ClassifyOpening(std::string_view first_bytes);
-// The Router's classifier: yes for either opening.
-protocols::Opening RouteOpening(std::string_view first_bytes, capture::Dir dir);
 
 // Where a message of this direction could start in buf, at or after start:
 // a tag of the direction, a length plausible for it and, when the bytes
