@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
        .verbose = options->verbose,
        .syscall_hook = options->syscall_hook,
        .ktls = options->ktls && ktls_support.state != loader::KtlsSupport::kUnavailable,
+       .ktls_fentry = !options->ktls_kprobes,
        .keys_only = options->keys_only});
   if (!probes) return die(probes.error());
   if (options->verbose) {

@@ -130,6 +130,11 @@ Tuning:
       --syscall-hook     find each TLS call's socket from every syscall entry,
                          as on kernels before 6.3, instead of from the socket
                          I/O tracepoints (slower for the whole host; for tests)
+      --ktls-kprobes     hook the kernel's TLS layer with kprobes/kretprobes even
+                         where fentry/fexit work (they are tried first: cheaper
+                         per call; they need BPF trampolines and the tls
+                         module's BTF); for tests, or a kernel whose
+                         trampolines misbehave
   -v, --verbose          show libbpf's messages and each library found
   -h, --help             this text
   -V, --version          version
@@ -172,6 +177,7 @@ Result<Options> parse_options(int argc, char** argv) {
     kStats = 1000,
     kRingSize,
     kSyscallHook,
+    kKtlsKprobes,
     kLib,
     kList,
     kNoKtls,
@@ -201,6 +207,7 @@ Result<Options> parse_options(int argc, char** argv) {
         {"uid", required_argument, nullptr, 'u'},
         {"ring-size", required_argument, nullptr, kRingSize},
         {"syscall-hook", no_argument, nullptr, kSyscallHook},
+        {"ktls-kprobes", no_argument, nullptr, kKtlsKprobes},
         {"lib", required_argument, nullptr, kLib},
         {"list", no_argument, nullptr, kList},
         {"no-ktls", no_argument, nullptr, kNoKtls},
@@ -288,6 +295,9 @@ Result<Options> parse_options(int argc, char** argv) {
       }
       case kSyscallHook:
         o.syscall_hook = true;
+        break;
+      case kKtlsKprobes:
+        o.ktls_kprobes = true;
         break;
       case kLib: {
         std::set<discovery::LibKind> chosen;

@@ -35,7 +35,8 @@ struct Options {
   // The TLS stacks to hook (--lib, --no-STACK): all by default.
   std::set<discovery::LibKind> stacks{std::begin(discovery::kLibKinds),
                                       std::end(discovery::kLibKinds)};
-  bool ktls = true;  // kernel TLS capture (--no-ktls, --lib)
+  bool ktls = true;           // kernel TLS capture (--no-ktls, --lib)
+  bool ktls_kprobes = false;  // --ktls-kprobes: never fentry/fexit for kTLS
   // TLS secrets as an NSS key log: `tlstap keys` (secrets only; -w names
   // the key log, standard output without it), or --keylog FILE beside a capture.
   bool keys_only = false;

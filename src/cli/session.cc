@@ -281,18 +281,22 @@ int Session::attach_existing() {
 }
 
 bool Session::attach_ktls() {
-  auto probed = probes_.attach_ktls();
-  if (!probed) {
+  auto hooked = probes_.attach_ktls();
+  if (!hooked) {
     ktls_ = KtlsState::kOff;
-    ktls_status_ = "unavailable: " + probed.error().message;
-    std::cerr << "tlstap: kTLS capture unavailable: " << probed.error().message << "\n";
+    ktls_status_ = "unavailable: " + hooked.error().message;
+    std::cerr << "tlstap: kTLS capture unavailable: " << hooked.error().message << "\n";
     return false;
   }
   ktls_ = KtlsState::kAttached;
-  ktls_functions_ = *probed;
-  ktls_status_ = "probes on";
+  ktls_functions_ = hooked->functions;
+  ktls_status_ = hooked->hook + " on";
   for (const std::string& f : ktls_functions_) ktls_status_ += " " + f;
-  if (verbose_) std::cerr << "tlstap: kTLS " << ktls_status_ << "\n";
+  if (!hooked->fentry_failure.empty()) {
+    std::cerr << "tlstap: kTLS through kprobes: fentry/fexit did not work here: "
+              << hooked->fentry_failure << "\n";
+  }
+  std::cerr << "tlstap: kTLS capture on: " << ktls_status_ << "\n";
   return true;
 }
 

@@ -12,6 +12,7 @@
 
 #include "loader/ktls.h"
 #include "tlstap_bpf.skel.h"
+#include "tlstap_ktls_fentry.skel.h"
 
 namespace tlstap::loader {
 namespace {
@@ -68,6 +69,7 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
     return fail(ExitCode::kFailure, "cannot open the BPF object: " + detail(errno));
   }
   tlstap_bpf* skel = probes->skel_;
+  probes->ktls_fentry_ = options.ktls_fentry;
 
   const Filters& f = options.filters;
   tlstap_config& cfg = skel->rodata->tlstap_cfg;
@@ -85,7 +87,8 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   cfg.page_offset_base_sym = bases.contains("page_offset_base") ? bases["page_offset_base"] : 0;
   for (bpf_program* prog : {skel->progs.ktls_sendmsg_enter, skel->progs.ktls_recvmsg_enter,
                             skel->progs.ktls_sendpage_enter, skel->progs.ktls_call_exit,
-                            skel->progs.ktls_splice_read_enter, skel->progs.ktls_close_enter}) {
+                            skel->progs.ktls_splice_read_enter, skel->progs.ktls_splice_read_exit,
+                            skel->progs.ktls_close_enter}) {
     bpf_program__set_autoload(prog, options.ktls);
   }
 
@@ -152,6 +155,7 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
 Probes::~Probes() {
   if (ring_) ring_buffer__free(ring_);
   links_.clear();  // detach before the programs go away
+  if (ktls_fentry_skel_) tlstap_ktls_fentry__destroy(ktls_fentry_skel_);
   if (skel_) tlstap_bpf__destroy(skel_);
 }
 
@@ -204,52 +208,140 @@ Result<void> Probes::attach_kprobe(const char* prog_name, const std::string& fun
                    prog_name, function, out);
 }
 
-Result<std::vector<std::string>> Probes::attach_ktls() {
-  // Where plaintext crosses the tls module, and the program that reads it
-  // there; the first two exist wherever kTLS does, the rest on some kernels
-  // (sendpage before 6.5, tls_device_* with CONFIG_TLS_DEVICE).
-  struct Point {
-    const char* function;
-    const char* entry;  // nullptr: none
-    const char* exit;
-    bool required;
-  };
-  static constexpr Point kPoints[] = {
-      {"tls_sw_sendmsg", "ktls_sendmsg_enter", "ktls_call_exit", true},
-      {"tls_sw_recvmsg", "ktls_recvmsg_enter", "ktls_call_exit", true},
-      {"tls_sw_sendpage", "ktls_sendpage_enter", "ktls_call_exit", false},
-      {"tls_device_sendmsg", "ktls_sendmsg_enter", "ktls_call_exit", false},
-      {"tls_device_sendpage", "ktls_sendpage_enter", "ktls_call_exit", false},
-      {"tls_sw_splice_read", "ktls_splice_read_enter", "ktls_call_exit", false},
-      {"tls_sk_proto_close", "ktls_close_enter", nullptr, false},
-  };
+namespace {
+
+// Where plaintext crosses the tls module, and the programs that read it
+// there, as kprobes and as fentry/fexit; the first two functions exist
+// wherever kTLS does, the rest on some kernels (sendpage before 6.5,
+// tls_device_* with CONFIG_TLS_DEVICE).
+struct KtlsPoint {
+  const char* function;
+  const char* kprobe;  // nullptr: none
+  const char* kretprobe;
+  const char* fentry;
+  const char* fexit;
+  bool required;
+};
+constexpr KtlsPoint kKtlsPoints[] = {
+    {"tls_sw_sendmsg", "ktls_sendmsg_enter", "ktls_call_exit", "ktls_fentry_sw_sendmsg",
+     "ktls_fexit_sw_sendmsg", true},
+    {"tls_sw_recvmsg", "ktls_recvmsg_enter", "ktls_call_exit", "ktls_fentry_sw_recvmsg",
+     "ktls_fexit_sw_recvmsg", true},
+    {"tls_sw_sendpage", "ktls_sendpage_enter", "ktls_call_exit", "ktls_fentry_sw_sendpage",
+     "ktls_fexit_sw_sendpage", false},
+    {"tls_device_sendmsg", "ktls_sendmsg_enter", "ktls_call_exit", "ktls_fentry_device_sendmsg",
+     "ktls_fexit_device_sendmsg", false},
+    {"tls_device_sendpage", "ktls_sendpage_enter", "ktls_call_exit", "ktls_fentry_device_sendpage",
+     "ktls_fexit_device_sendpage", false},
+    {"tls_sw_splice_read", "ktls_splice_read_enter", "ktls_splice_read_exit",
+     "ktls_fentry_sw_splice_read", "ktls_fexit_sw_splice_read", false},
+    {"tls_sk_proto_close", "ktls_close_enter", nullptr, "ktls_fentry_sk_proto_close", nullptr,
+     false},
+};
+
+// The map of object main that map (of another object built from the same
+// maps.bpf.c) stands for: the same name, or for a global section (.rodata,
+// .bss), whose name starts with its object's, the same section.
+bpf_map* same_map(bpf_object* main, const bpf_map* map) {
+  if (!bpf_map__is_internal(map)) return bpf_object__find_map_by_name(main, bpf_map__name(map));
+  const char* section = strrchr(bpf_map__name(map), '.');
+  bpf_map* candidate;
+  bpf_object__for_each_map(candidate, main) {
+    const char* theirs = strrchr(bpf_map__name(candidate), '.');
+    if (bpf_map__is_internal(candidate) && section && theirs && strcmp(section, theirs) == 0) {
+      return candidate;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+Result<Probes::KtlsHooks> Probes::attach_ktls() {
   std::set<std::string> names;
-  for (const Point& p : kPoints) names.insert(p.function);
-  auto present = kernel_symbols(names);
+  for (const KtlsPoint& p : kKtlsPoints) names.insert(p.function);
+  std::set<std::string> present;
+  for (const auto& [name, address] : kernel_symbols(names)) present.insert(name);
+  for (const KtlsPoint& p : kKtlsPoints) {
+    if (p.required && !present.contains(p.function)) {
+      return fail(ExitCode::kFailure,
+                  std::string("kTLS: ") + p.function + " is not in /proc/kallsyms");
+    }
+  }
+  KtlsHooks hooks;
+  for (const KtlsPoint& p : kKtlsPoints) {
+    if (present.contains(p.function)) hooks.functions.push_back(p.function);
+  }
+  if (ktls_fentry_) {
+    auto fentry = attach_ktls_fentry(present);
+    if (fentry) {
+      hooks.hook = "fentry/fexit";
+      return hooks;
+    }
+    hooks.fentry_failure = fentry.error().message;
+  }
+  if (auto r = attach_ktls_kprobes(present); !r) return std::unexpected(r.error());
+  hooks.hook = "kprobes";
+  return hooks;
+}
+
+Result<void> Probes::attach_ktls_fentry(const std::set<std::string>& functions) {
+  g_last_libbpf_warning.clear();
+  std::unique_ptr<tlstap_ktls_fentry, void (*)(tlstap_ktls_fentry*)> skel(
+      tlstap_ktls_fentry__open(), tlstap_ktls_fentry__destroy);
+  if (!skel) return fail(ExitCode::kFailure, "cannot open its BPF object: " + detail(errno));
+  // Its maps are the main object's: one ring, one set of counters and
+  // connections, and the configuration it was loaded with.
+  bpf_map* map;
+  bpf_object__for_each_map(map, skel->obj) {
+    bpf_map* main_map = same_map(skel_->obj, map);
+    if (!main_map) {
+      return fail(ExitCode::kFailure,
+                  std::string("its map ") + bpf_map__name(map) + " is not in the main object");
+    }
+    if (int err = bpf_map__reuse_fd(map, bpf_map__fd(main_map))) {
+      return fail(ExitCode::kFailure,
+                  std::string("cannot share the map ") + bpf_map__name(map) + ": " + detail(err));
+    }
+  }
+  for (const KtlsPoint& p : kKtlsPoints) {
+    for (const char* name : {p.fentry, p.fexit}) {
+      if (!name) continue;
+      bpf_program* prog = bpf_object__find_program_by_name(skel->obj, name);
+      if (prog) bpf_program__set_autoload(prog, functions.contains(p.function));
+    }
+  }
+  if (int err = tlstap_ktls_fentry__load(skel.get())) {
+    return fail(ExitCode::kFailure, "cannot load: " + detail(err));
+  }
   std::vector<Link> links;
-  std::vector<std::string> probed;
-  for (const Point& p : kPoints) {
-    if (!present.contains(p.function)) {
-      if (p.required) {
-        return fail(ExitCode::kFailure,
-                    std::string("kTLS: ") + p.function + " is not in /proc/kallsyms");
-      }
-      continue;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel->obj) {
+    if (!bpf_program__autoload(prog)) continue;
+    if (auto r = keep_link(bpf_program__attach(prog), bpf_program__name(prog),
+                           bpf_program__section_name(prog), &links);
+        !r) {
+      return std::unexpected(r.error());
     }
-    if (p.entry) {
-      if (auto r = attach_kprobe(p.entry, p.function, false, &links); !r) {
-        return std::unexpected(r.error());
-      }
-    }
-    if (p.exit) {
-      if (auto r = attach_kprobe(p.exit, p.function, true, &links); !r) {
-        return std::unexpected(r.error());
-      }
-    }
-    probed.push_back(p.function);
   }
   for (Link& link : links) links_.push_back(std::move(link));
-  return probed;
+  ktls_fentry_skel_ = skel.release();
+  return {};
+}
+
+Result<void> Probes::attach_ktls_kprobes(const std::set<std::string>& functions) {
+  std::vector<Link> links;
+  for (const KtlsPoint& p : kKtlsPoints) {
+    if (!functions.contains(p.function)) continue;
+    for (auto [prog, retprobe] : {std::pair{p.kprobe, false}, std::pair{p.kretprobe, true}}) {
+      if (!prog) continue;
+      if (auto r = attach_kprobe(prog, p.function, retprobe, &links); !r) {
+        return std::unexpected(r.error());
+      }
+    }
+  }
+  for (Link& link : links) links_.push_back(std::move(link));
+  return {};
 }
 
 Result<void> Probes::add_nss_ssl_file(uint64_t dev, uint64_t ino) {

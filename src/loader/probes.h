@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <utility>
@@ -20,7 +21,8 @@
 #include "loader/hooks.h"
 #include "util/error.h"
 
-struct tlstap_bpf;  // the generated skeleton
+struct tlstap_bpf;  // the generated skeletons
+struct tlstap_ktls_fentry;
 struct bpf_link;
 struct ring_buffer;
 
@@ -41,6 +43,9 @@ struct Options {
   bool syscall_hook = false;
   // Load the kTLS programs (attached later, by attach_ktls).
   bool ktls = true;
+  // Hook the kTLS functions with fentry/fexit where the kernel allows,
+  // kprobes otherwise; false: kprobes always (--ktls-kprobes).
+  bool ktls_fentry = true;
   // tlstap keys: the probes send TLS secrets only, no plaintext.
   bool keys_only = false;
 };
@@ -80,9 +85,16 @@ class Probes {
   // keeps its secrets.
   Result<void> set_ssl_offsets(uint32_t key_file, const tlstap_ssl_offsets& offsets);
 
-  // Attaches the kTLS probes to the tls module's functions (it must be
-  // loaded). Returns the functions probed; all or nothing.
-  Result<std::vector<std::string>> attach_ktls();
+  // How the kTLS functions were hooked.
+  struct KtlsHooks {
+    std::string hook;                    // "fentry/fexit" or "kprobes"
+    std::vector<std::string> functions;  // the functions hooked
+    std::string fentry_failure;          // kprobes although fentry was tried: why
+  };
+  // Hooks the tls module's functions (it must be loaded): with fentry/fexit
+  // where the kernel allows (and Options::ktls_fentry), else with kprobes.
+  // All or nothing.
+  Result<KtlsHooks> attach_ktls();
 
   // Tells the probes that code in this file (userspace st_dev encoding,
   // inode) is NSS's SSL layer.
@@ -114,8 +126,14 @@ class Probes {
                          std::vector<Link>* out);
   Result<void> attach_kprobe(const char* prog_name, const std::string& function, bool retprobe,
                              std::vector<Link>* out);
+  // The two ways of attach_ktls; functions: those of the tls module that
+  // this kernel has.
+  Result<void> attach_ktls_fentry(const std::set<std::string>& functions);
+  Result<void> attach_ktls_kprobes(const std::set<std::string>& functions);
 
   tlstap_bpf* skel_ = nullptr;
+  tlstap_ktls_fentry* ktls_fentry_skel_ = nullptr;  // loaded by attach_ktls_fentry
+  bool ktls_fentry_ = true;
   ring_buffer* ring_ = nullptr;
   std::vector<Link> links_;
   const RecordHandler* handler_ = nullptr;

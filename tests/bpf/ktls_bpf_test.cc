@@ -8,7 +8,13 @@
 // guests (Debian 6.1 and 6.12 kernels). On a kernel without them (this
 // project's development host: no kprobes, CONFIG_TLS off) they are skipped,
 // naming the missing feature; the first test checks what tlstap says there.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "loader/ktls.h"
 #include "tests/bpf/python_peer.h"
@@ -34,8 +40,9 @@ TEST_F(KtlsSupportTest, SaysWhyOrListsTheKernelFunctions) {
     spawn.argv = {kTlstap, "--list"};
     Subprocess list(spawn);
     ASSERT_EQ(list.Wait(120s), 0) << list.Stderr();
-    EXPECT_NE(list.Stdout().find("kernel TLS (kTLS): probes on tls_sw_sendmsg tls_sw_recvmsg"),
-              std::string::npos)
+    EXPECT_NE(
+        list.Stdout().find("kernel TLS (kTLS): fentry/fexit on tls_sw_sendmsg tls_sw_recvmsg"),
+        std::string::npos)
         << list.Stdout();
     return;
   }
@@ -74,6 +81,7 @@ struct KtlsCase {
   const char* cipher;
   const char* send_api;  // ktls_peer --send-api
   const char* recv_api;  // ktls_peer --recv-api
+  bool kprobes = false;  // tlstap --ktls-kprobes: kprobes, not fentry/fexit
 };
 
 class KtlsTest : public BpfTest, public ::testing::WithParamInterface<KtlsCase> {
@@ -100,7 +108,9 @@ TEST_P(KtlsTest, ExchangeExactlyOnce) {
   Certificate cert;
   ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
   TlstapSession tap;
-  ASSERT_NO_FATAL_FAILURE(tap.Start({"--comm", kComm}));
+  std::vector<std::string> args = {"--comm", kComm};
+  if (c.kprobes) args.push_back("--ktls-kprobes");
+  ASSERT_NO_FATAL_FAILURE(tap.Start(args));
 
   PeerOptions server_options = ServerOptions("exchange", cert);
   server_options.program = {KtlsPeer()};
@@ -121,6 +131,12 @@ TEST_P(KtlsTest, ExchangeExactlyOnce) {
   ASSERT_EQ(peers.server->Wait(30s), 0) << peers.server->Stderr();
   Capture capture;
   ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  // Hooked the way asked: fentry/fexit where the kernel has trampolines
+  // (both kernels of the matrix), kprobes when told.
+  const std::string hooked = std::string("tlstap: kTLS capture on: ") +
+                             (c.kprobes ? "kprobes" : "fentry/fexit") +
+                             " on tls_sw_sendmsg tls_sw_recvmsg";
+  EXPECT_NE(tap.Stderr().find(hooked), std::string::npos) << tap.Stderr();
 
   const std::string upstream = PeerStream(server_options, "c2s");
   const std::string downstream = PeerStream(server_options, "s2c");
@@ -152,6 +168,69 @@ TEST_P(KtlsTest, ExchangeExactlyOnce) {
   ExpectNoLoss(capture);
 }
 
+// The tls module loads after tlstap started, as it does on a host where a
+// program's first kTLS socket loads it: tlstap waits for it, then loads its
+// fentry/fexit object against the module's BTF, and captures from then on.
+class KtlsLateModuleTest : public KtlsTest {};
+
+TEST_F(KtlsLateModuleTest, HookedWhenTheModuleLoads) {
+  ASSERT_EQ(syscall(SYS_delete_module, "tls", O_NONBLOCK), 0)
+      << "cannot unload the tls module to load it again: " << strerror(errno);
+  ASSERT_FALSE(loader::tls_module_loaded());
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--comm", kComm}));
+  EXPECT_NE(tap.Stderr().find("tlstap: kTLS capture starts when the tls module loads"),
+            std::string::npos)
+      << tap.Stderr();
+
+  auto exchange = [&](const std::string& tag, PeerPair* peers, PeerOptions* server_options) {
+    *server_options = ServerOptions("exchange", cert);
+    server_options->program = {KtlsPeer()};
+    server_options->tls = "1.2";
+    server_options->sizes = {1, 100, 16 << 10};
+    server_options->tag = tag;
+    server_options->comm = kComm;
+    server_options->extra = {"--ktls", "--cipher",   "AES128-GCM", "--send-api",
+                             "write",  "--recv-api", "read"};
+    ASSERT_NO_FATAL_FAILURE(
+        StartPair(*server_options, ClientOptions("exchange", *server_options), peers));
+    ASSERT_TRUE(peers->client_info.ktls_tx) << "kTLS TX is not active";
+    ASSERT_EQ(peers->client->Wait(120s), 0) << peers->client->Stderr();
+    ASSERT_EQ(peers->server->Wait(30s), 0) << peers->server->Stderr();
+  };
+  // The first pair's setsockopt(TCP_ULP, "tls") has the kernel load the module.
+  PeerPair first;
+  PeerOptions first_options;
+  ASSERT_NO_FATAL_FAILURE(exchange("late-module-first", &first, &first_options));
+  ASSERT_TRUE(loader::tls_module_loaded());
+  ASSERT_TRUE(tap.WaitForStderr(
+      [](std::string_view err) {
+        return err.find("tlstap: kTLS capture on: fentry/fexit on tls_sw_sendmsg tls_sw_recvmsg") !=
+               std::string_view::npos;
+      },
+      60s))
+      << tap.Stderr();
+
+  // From then on every byte is there.
+  PeerPair second;
+  PeerOptions server_options;
+  ASSERT_NO_FATAL_FAILURE(exchange("late-module-second", &second, &server_options));
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  const PeerInfo& client = second.client_info;
+  const PeerInfo& server = second.server_info;
+  Endpoint client_end{client.pid, kComm, client.fd, client.laddr, client.raddr};
+  Endpoint server_end{server.pid, kComm, server.fd, server.laddr, server.raddr};
+  client_end.lib = server_end.lib = "ktls";
+  ExpectStream(capture, client_end, "tx", PeerStream(server_options, "c2s"));
+  ExpectStream(capture, server_end, "rx", PeerStream(server_options, "c2s"));
+  ExpectStream(capture, server_end, "tx", PeerStream(server_options, "s2c"));
+  ExpectStream(capture, client_end, "rx", PeerStream(server_options, "s2c"));
+}
+
 std::string CaseName(const ::testing::TestParamInfo<KtlsCase>& info) { return info.param.name; }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -175,7 +254,13 @@ INSTANTIATE_TEST_SUITE_P(
         KtlsCase{"tls1_2_chacha20_splice", "1.2", "CHACHA20-POLY1305", "sendfile", "splice"},
         // SSL_write/SSL_read on kTLS sockets: reported once, by OpenSSL.
         KtlsCase{"tls1_2_ssl_calls_once", "1.2", "AES128-GCM", "ssl", "ssl"},
-        KtlsCase{"tls1_3_ssl_calls_once", "1.3", "AES256-GCM", "ssl", "ssl"}),
+        KtlsCase{"tls1_3_ssl_calls_once", "1.3", "AES256-GCM", "ssl", "ssl"},
+        // The same paths through kprobes/kretprobes (--ktls-kprobes), the
+        // way on kernels without BPF trampolines.
+        KtlsCase{"kprobes_tls1_2_write_read", "1.2", "AES128-GCM", "write", "read", true},
+        KtlsCase{"kprobes_tls1_3_write_ssl", "1.3", "CHACHA20-POLY1305", "write", "ssl", true},
+        KtlsCase{"kprobes_tls1_2_sendfile_splice", "1.2", "AES256-GCM", "sendfile", "splice",
+                 true}),
     CaseName);
 
 }  // namespace

@@ -125,6 +125,16 @@ TEST(Options, KtlsIsChosenLikeAStack) {
   EXPECT_EQ(off->stacks.size(), std::size(discovery::kLibKinds));
 }
 
+TEST(Options, KtlsTriesFentryUnlessToldKprobes) {
+  auto plain = Parse({});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->ktls_kprobes);
+  auto kprobes = Parse({"--ktls-kprobes"});
+  ASSERT_TRUE(kprobes);
+  EXPECT_TRUE(kprobes->ktls_kprobes);
+  EXPECT_TRUE(kprobes->ktls);
+}
+
 TEST(Options, BadInputIsAUsageErrorWithOneLine) {
   for (auto args : std::vector<std::vector<std::string>>{
            {"--pid", "abc"},
