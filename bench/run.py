@@ -170,10 +170,10 @@ class Workload:
     """The workload started with --wait-stdin: it does its handshake, prints
     {"ready":pid} and blocks until released, so tracers can attach by pid."""
 
-    def __init__(self, exe, size, count, api, tls):
+    def __init__(self, exe, size, count, api, tls, extra=()):
         self.name = os.path.basename(exe)
         self.argv = [exe, "--size", str(size), "--count", str(count), "--api", api, "--tls", tls,
-                     "--wait-stdin"]
+                     "--wait-stdin"] + list(extra)
         self.proc = CHILDREN.start(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
         self.out = LineWatcher(self.proc.stdout, prefix='{"ready"')

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -154,6 +155,61 @@ void ReadAll(SSL* ssl, unsigned char* buf, size_t len, bool ex_api, Counters* c)
   }
 }
 
+// A client and a server SSL on the two ends of a connection, handshake done.
+struct SslPair {
+  Fd client_fd, server_fd;  // closed after the SSLs are freed
+  SslPtr client, server;
+};
+
+void Connect(SSL_CTX* client_ctx, SSL_CTX* server_ctx, std::pair<int, int> fds, SslPair* p) {
+  p->client_fd = Fd(fds.first);
+  p->server_fd = Fd(fds.second);
+  p->client.reset(SSL_new(client_ctx));
+  p->server.reset(SSL_new(server_ctx));
+  if (!p->client || !p->server) Fail("SSL_new");
+  if (SSL_set_fd(p->client.get(), p->client_fd.get()) != 1 ||
+      SSL_set_fd(p->server.get(), p->server_fd.get()) != 1) {
+    Fail("SSL_set_fd");
+  }
+  SetNonBlocking(p->client_fd.get(), true);
+  SetNonBlocking(p->server_fd.get(), true);
+  // A step is done at 1; WANT_READ/WANT_WRITE wait for the other side.
+  auto step = [](SSL* ssl, int (*call)(SSL*), const char* what) {
+    int r = call(ssl);
+    if (r == 1) return true;
+    if (int e = SSL_get_error(ssl, r); e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+      Fail(what);
+    }
+    return false;
+  };
+  Handshake([&] { return step(p->client.get(), SSL_connect, "SSL_connect"); },
+            [&] { return step(p->server.get(), SSL_accept, "SSL_accept"); });
+  SetNonBlocking(p->client_fd.get(), false);
+  SetNonBlocking(p->server_fd.get(), false);
+}
+
+// --new-connections: each round trip on a new loopback TCP connection with
+// its own handshake; "seconds" covers connects, handshakes and closes.
+void RunNewConnections(const WorkloadOptions& o, SSL_CTX* client_ctx, SSL_CTX* server_ctx) {
+  Fd listener(LoopbackListener());
+  const std::vector<unsigned char> message = Message(o.size);
+  std::vector<unsigned char> server_buf(o.size), client_buf(o.size);
+  if (o.wait_stdin) AnnounceReadyAndWait();
+  Counters c;
+  auto start = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < o.count; ++i) {
+    SslPair p;
+    Connect(client_ctx, server_ctx, LoopbackPair(listener.get()), &p);
+    WriteAll(p.client.get(), message.data(), message.size(), o.ex_api, &c);
+    ReadAll(p.server.get(), server_buf.data(), server_buf.size(), o.ex_api, &c);
+    WriteAll(p.server.get(), server_buf.data(), server_buf.size(), o.ex_api, &c);
+    ReadAll(p.client.get(), client_buf.data(), client_buf.size(), o.ex_api, &c);
+  }
+  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  if (client_buf != message) throw std::runtime_error("echoed message differs from the sent one");
+  PrintResult(o, elapsed.count(), c);
+}
+
 void Run(const WorkloadOptions& o) {
   const int tls_version = o.tls12 ? TLS1_2_VERSION : TLS1_3_VERSION;
   PkeyPtr key = MakeKey();
@@ -166,36 +222,14 @@ void Run(const WorkloadOptions& o) {
   }
   SslCtxPtr client_ctx = MakeContext(TLS_client_method(), tls_version);
   SSL_CTX_set_verify(client_ctx.get(), SSL_VERIFY_NONE, nullptr);
-
-  auto [client_sock, server_sock] = SocketPair();
-  Fd client_fd(client_sock);
-  Fd server_fd(server_sock);
-
-  SslPtr client(SSL_new(client_ctx.get()));
-  SslPtr server(SSL_new(server_ctx.get()));
-  if (!client || !server) Fail("SSL_new");
-  if (SSL_set_fd(client.get(), client_fd.get()) != 1 ||
-      SSL_set_fd(server.get(), server_fd.get()) != 1) {
-    Fail("SSL_set_fd");
+  if (o.new_connections) {
+    RunNewConnections(o, client_ctx.get(), server_ctx.get());
+    return;
   }
 
-  SetNonBlocking(client_fd.get(), true);
-  SetNonBlocking(server_fd.get(), true);
-  // A step is done at 1; WANT_READ/WANT_WRITE wait for the other side.
-  auto step = [](SSL* ssl, int (*call)(SSL*), const char* what) {
-    int r = call(ssl);
-    if (r == 1) return true;
-    if (int e = SSL_get_error(ssl, r); e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-      Fail(what);
-    }
-    return false;
-  };
-  Handshake([&] { return step(client.get(), SSL_connect, "SSL_connect"); },
-            [&] { return step(server.get(), SSL_accept, "SSL_accept"); });
-  SetNonBlocking(client_fd.get(), false);
-  SetNonBlocking(server_fd.get(), false);
-
-  SSL* by_side[] = {client.get(), server.get()};
+  SslPair p;
+  Connect(client_ctx.get(), server_ctx.get(), SocketPair(), &p);
+  SSL* by_side[] = {p.client.get(), p.server.get()};
   auto ssl = [&by_side](Side side) { return by_side[side == Side::kServer]; };
   RunRoundTrips(
       o,

@@ -1,6 +1,9 @@
 #include "bench/workload.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,7 +21,8 @@ namespace {
 [[noreturn]] void Usage(const char* name, bool has_ex_api, const std::string& why) {
   std::fprintf(stderr,
                "%s: %s\n"
-               "usage: %s [--size BYTES] [--count N] [--api %s] [--tls 1.2|1.3] [--wait-stdin]\n",
+               "usage: %s [--size BYTES] [--count N] [--api %s] [--tls 1.2|1.3] [--wait-stdin]\n"
+               "       [--new-connections]\n",
                name, why.c_str(), name, has_ex_api ? "plain|ex" : "plain");
   std::exit(2);
 }
@@ -60,6 +64,8 @@ WorkloadOptions ParseWorkloadOptions(int argc, char** argv, const char* name, bo
       o.tls12 = v == "1.2";
     } else if (arg == "--wait-stdin") {
       o.wait_stdin = true;
+    } else if (arg == "--new-connections") {
+      o.new_connections = true;
     } else {
       Usage(name, has_ex_api, "unknown argument " + std::string(arg));
     }
@@ -77,6 +83,44 @@ std::pair<int, int> SocketPair() {
     throw std::runtime_error(std::string("socketpair: ") + std::strerror(errno));
   }
   return {fds[0], fds[1]};
+}
+
+namespace {
+
+[[noreturn]] void SocketFail(const char* what) {
+  throw std::runtime_error(std::string(what) + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+int LoopbackListener() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) SocketFail("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) SocketFail("bind");
+  if (listen(fd, 16) != 0) SocketFail("listen");
+  return fd;
+}
+
+std::pair<int, int> LoopbackPair(int listener) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof(addr);
+  if (getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    SocketFail("getsockname");
+  }
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  if (client < 0) SocketFail("socket");
+  if (connect(client, reinterpret_cast<sockaddr*>(&addr), len) != 0) SocketFail("connect");
+  int server = accept(listener, nullptr, nullptr);
+  if (server < 0) SocketFail("accept");
+  // Small records each way: without this Nagle waits for delayed ACKs (40 ms).
+  int one = 1;
+  for (int fd : {client, server}) {
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) SocketFail("setsockopt");
+  }
+  return {client, server};
 }
 
 void SetNonBlocking(int fd, bool on) {

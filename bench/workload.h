@@ -28,10 +28,13 @@ struct WorkloadOptions {
   bool ex_api = false;  // --api ex: OpenSSL's SSL_write_ex/SSL_read_ex
   bool tls12 = false;   // --tls 1.2 (default 1.3)
   bool wait_stdin = false;
+  // --new-connections: every round trip on a new TCP connection over
+  // loopback, with its own full handshake (the handshake benchmark).
+  bool new_connections = false;
 };
 
 // `name` [--size BYTES] [--count N] [--api plain|ex] [--tls 1.2|1.3]
-// [--wait-stdin]; --api ex only where has_ex_api. A bad command line prints
+// [--wait-stdin] [--new-connections]; --api ex only where has_ex_api. A bad command line prints
 // the usage and exits 2.
 WorkloadOptions ParseWorkloadOptions(int argc, char** argv, const char* name, bool has_ex_api);
 
@@ -47,6 +50,10 @@ class Fd {
   explicit Fd(int fd = -1) : fd_(fd) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
   ~Fd();
   int get() const { return fd_; }
 
@@ -57,6 +64,10 @@ class Fd {
 // Two connected AF_UNIX stream sockets (client's, server's), to be owned by
 // an Fd each.
 std::pair<int, int> SocketPair();
+// A listening TCP socket on 127.0.0.1, an ephemeral port.
+int LoopbackListener();
+// A new TCP connection to listener (client's end, server's accepted end).
+std::pair<int, int> LoopbackPair(int listener);
 void SetNonBlocking(int fd, bool on);
 
 // Drives both ends of a handshake from one thread: each side's step runs
