@@ -208,6 +208,21 @@ static __always_inline bool pipe_buffers_added(struct emit_src *src)
 	return true;
 }
 
+/*
+ * v as a number the verifier knows nothing of. The returns pass an int's
+ * value (sign-extended), which the verifier then knows to fit 32 bits; with
+ * that, 6.12's verifier gave up on ktls_call_exit (a million instructions
+ * explored in the emitter), while as a register of unknown value, what a
+ * kretprobe reading a long gets, it verifies on 6.1 and 6.12 alike.
+ */
+static __always_inline long unbounded(long v)
+{
+	long out = 0;
+
+	bpf_probe_read_kernel(&out, sizeof(out), &v);
+	return out;
+}
+
 static __always_inline void ktls_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -221,6 +236,7 @@ static __always_inline void ktls_exit(long ret)
 		return;
 	call = t->ktls;
 	t->ktls.active = 0;
+	ret = unbounded(ret);
 	if (ret <= 0)
 		return;
 	if (call.dir == TLSTAP_DIR_RX && !received_application_data(&call))

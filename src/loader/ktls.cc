@@ -2,9 +2,13 @@
 
 #include <sys/utsname.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
 namespace tlstap::loader {
 namespace {
@@ -19,12 +23,37 @@ bool path_exists(const fs::path& p) {
   return fs::exists(p, ec);
 }
 
-// A tls module file for this kernel (tls.ko, tls.ko.xz, tls.ko.zst, ...).
-bool tls_module_file_exists(const fs::path& root, const std::string& release) {
-  fs::path dir = root / "lib/modules" / release / "kernel/net/tls";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.path().filename().string().starts_with("tls.ko")) return true;
+// The base directory kmod's own MODPROBE_OPTIONS gives modprobe (-d DIR,
+// --dirname DIR or --dirname=DIR), or "".
+std::string modprobe_base_dir(std::string_view options) {
+  std::istringstream words{std::string(options)};
+  std::string word;
+  while (words >> word) {
+    if (word.starts_with("--dirname=")) return word.substr(std::strlen("--dirname="));
+    if (word == "-d" || word == "--dirname") {
+      std::string dir;
+      return words >> dir ? dir : "";
+    }
+  }
+  return "";
+}
+
+// A tls module file for this kernel (tls.ko, tls.ko.xz, tls.ko.zst, ...)
+// where modprobe run from here would look: /lib/modules/RELEASE, or under
+// the base directory MODPROBE_OPTIONS names (the vm tier's guests keep their
+// kernel's modules there).
+bool tls_module_file_exists(const fs::path& root, const std::string& release,
+                            std::string_view modprobe_options) {
+  std::vector<fs::path> bases = {root};
+  if (std::string dir = modprobe_base_dir(modprobe_options); !dir.empty()) {
+    bases.push_back(root / fs::path(dir).relative_path());
+  }
+  for (const fs::path& base : bases) {
+    std::error_code ec;
+    for (const auto& entry :
+         fs::directory_iterator(base / "lib/modules" / release / "kernel/net/tls", ec)) {
+      if (entry.path().filename().string().starts_with("tls.ko")) return true;
+    }
   }
   return false;
 }
@@ -48,7 +77,8 @@ std::map<std::string, uint64_t> kernel_symbols(const std::set<std::string>& name
   return found;
 }
 
-KtlsSupport ktls_support(const std::string& root_dir, const std::string& release) {
+KtlsSupport ktls_support(const std::string& root_dir, const std::string& release,
+                         std::string_view modprobe_options) {
   fs::path root(root_dir);
   if (!path_exists(root / "sys/bus/event_source/devices/kprobe/type")) {
     return {KtlsSupport::kUnavailable,
@@ -58,7 +88,7 @@ KtlsSupport ktls_support(const std::string& root_dir, const std::string& release
   if (kernel_symbols({kSendmsg}, (root / "proc/kallsyms").string()).contains(kSendmsg)) {
     return {KtlsSupport::kReady, ""};
   }
-  if (tls_module_file_exists(root, release)) {
+  if (tls_module_file_exists(root, release, modprobe_options)) {
     return {KtlsSupport::kWaitingModule,
             "the tls module is not loaded yet (it loads on a program's first kTLS use, or "
             "`modprobe tls`)"};
@@ -72,7 +102,8 @@ KtlsSupport ktls_support(const std::string& root_dir, const std::string& release
 KtlsSupport ktls_support() {
   utsname u{};
   uname(&u);
-  return ktls_support("/", u.release);
+  const char* modprobe_options = getenv("MODPROBE_OPTIONS");
+  return ktls_support("/", u.release, modprobe_options ? modprobe_options : "");
 }
 
 bool tls_module_loaded(const std::string& root) {

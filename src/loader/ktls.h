@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 
 namespace tlstap::loader {
 
@@ -24,8 +25,10 @@ struct KtlsSupport {
 };
 
 // root is "/" except in tests, which point it at a fake tree (sys/, proc/,
-// lib/modules/). kernel_release is uname -r.
-KtlsSupport ktls_support(const std::string& root, const std::string& kernel_release);
+// lib/modules/). kernel_release is uname -r; modprobe_options the value of
+// MODPROBE_OPTIONS, whose -d DIR is another place the tls module may be.
+KtlsSupport ktls_support(const std::string& root, const std::string& kernel_release,
+                         std::string_view modprobe_options = "");
 KtlsSupport ktls_support();
 
 // True once the tls module is loaded (cheap: one stat, for polling).
