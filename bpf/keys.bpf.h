@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * TLS secrets from OpenSSL's SSL objects, at offsets user space found for
- * that very build (tlstap-keyprobe). Per call that moved data: one 32-byte
+ * TLS secrets from OpenSSL's SSL objects and GnuTLS's sessions, at offsets
+ * user space found for that very build (tlstap-keyprobe). Per call that moved data: one 32-byte
  * read of the client random, compared with the session's last; only a new
  * one (a new session, or a renegotiation) reads and sends the secrets.
  */
@@ -9,6 +9,72 @@
 #define TLSTAP_BPF_KEYS_BPF_H_
 
 #include "maps.bpf.h"
+
+/* The u32 at off in the session, or behind the pointer at ptr_off there. */
+static __always_inline long read_u32_field(__u64 ssl, __u32 ptr_off, __u32 off, __u32 *out)
+{
+	__u64 base = ssl;
+
+	if (ptr_off != TLSTAP_NO_OFFSET &&
+	    bpf_probe_read_user(&base, sizeof(base), (const void *)(ssl + ptr_off)))
+		return -1;
+	return bpf_probe_read_user(out, sizeof(*out), (const void *)(base + off));
+}
+
+/* A 64-byte secret field, zeros when the build does not hold it. */
+static __always_inline long read_secret_field(__u8 *out, __u64 ssl, __u32 off)
+{
+	if (off == TLSTAP_NO_OFFSET) {
+		__builtin_memset(out, 0, TLSTAP_SECRET_FIELD);
+		return 0;
+	}
+	return bpf_probe_read_user(out, TLSTAP_SECRET_FIELD, (const void *)(ssl + off));
+}
+
+/*
+ * A library that holds its secrets final (GnuTLS): reserves the record for
+ * the session's version and reads them into it; NULL when that failed
+ * (*err set for a fault, else the ring was full).
+ */
+static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
+								 const struct tlstap_ssl_offsets *o,
+								 __s32 *version, long *err)
+{
+	struct tlstap_keys_event *e;
+	__u32 raw = 0;
+
+	if (read_u32_field(ssl, o->version_ptr, o->version, &raw)) {
+		*err = -1;
+		return NULL;
+	}
+	if (raw == o->tls13_version) {
+		struct tlstap_keys_tls13_final *k;
+
+		*version = TLSTAP_TLS13_VERSION;
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
+		if (!e)
+			return NULL;
+		k = (void *)(e + 1);
+		k->pad = 0;
+		*err |= read_u32_field(ssl, o->hash_len_ptr, o->hash_len, &k->hash_len);
+		*err |= read_secret_field(k->client_hs_secret, ssl, o->client_hs_secret);
+		*err |= read_secret_field(k->server_hs_secret, ssl, o->server_hs_secret);
+		*err |= read_secret_field(k->client_app_secret, ssl, o->client_app_secret);
+		*err |= read_secret_field(k->server_app_secret, ssl, o->server_app_secret);
+		*err |= read_secret_field(k->exporter_secret, ssl, o->exporter_secret);
+	} else {
+		struct tlstap_keys_tls12 *k;
+
+		*version = raw;
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
+		if (!e)
+			return NULL;
+		k = (void *)(e + 1);
+		*err |= bpf_probe_read_user(k->master_key, sizeof(k->master_key),
+					    (const void *)(ssl + o->master_key));
+	}
+	return e;
+}
 
 /* Reads the secrets into a reserved record and sends it; 0 when sent. */
 static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
@@ -21,9 +87,17 @@ static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
 	__u64 session = 0;
 	long err = 0;
 
-	if (bpf_probe_read_user(&version, sizeof(version), (const void *)(ssl + o->version)))
+	if (o->layout == TLSTAP_KEYS_FINAL) {
+		e = keys_read_final(ssl, o, &version, &err);
+		if (!e) {
+			if (err)
+				goto fault;
+			goto full;
+		}
+	} else if (bpf_probe_read_user(&version, sizeof(version),
+				       (const void *)(ssl + o->version))) {
 		goto fault;
-	if (version == TLSTAP_TLS13_VERSION) {
+	} else if (version == TLSTAP_TLS13_VERSION) {
 		struct tlstap_keys_tls13 *k;
 
 		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
@@ -67,6 +141,7 @@ static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
 	e->conn_id = conn_id;
 	e->version = version;
 	e->lib = lib;
+	e->layout = o->layout;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	__builtin_memcpy(e->client_random, random, sizeof(e->client_random));
 	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));

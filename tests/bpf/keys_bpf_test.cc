@@ -482,5 +482,171 @@ INSTANTIATE_TEST_SUITE_P(Versions, GoKeysTest, ::testing::Values("1.2", "1.3"),
                            return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
                          });
 
+// GnuTLS (libgnutls.so.30): gnutls-cli and gnutls-serv --echo, each traced
+// alone (--comm), the other end the untraced one; the oracle is the traced
+// program's own SSLKEYLOGFILE (GnuTLS 3.7 reads that name only). GnuTLS
+// holds every secret until gnutls_deinit, so tlstap writes all the lines it
+// logs: CLIENT_RANDOM for TLS 1.2; CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+// SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0,
+// SERVER_TRAFFIC_SECRET_0 and EXPORTER_SECRET for TLS 1.3.
+constexpr char kGnutlsServ[] = "/usr/bin/gnutls-serv";
+constexpr char kGnutlsCli[] = "/usr/bin/gnutls-cli";
+
+struct GnuTlsKeysCase {
+  const char* name;
+  const char* priority;
+  size_t lines_per_session;
+};
+
+const GnuTlsKeysCase kGnuTlsCases[] = {
+    {"tls1_2_aes_gcm", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM", 1},
+    {"tls1_2_chacha20", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305", 1},
+    {"tls1_3_aes_256_gcm", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM", 5},
+    {"tls1_3_aes_128_gcm", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM", 5},
+    {"tls1_3_chacha20", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305", 5},
+};
+
+const std::set<std::string> kGnuTls13Labels = {
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"};
+
+std::set<std::string> Labels(const std::multiset<std::string>& lines) {
+  std::set<std::string> labels;
+  for (const std::string& l : lines) labels.insert(l.substr(0, l.find(' ')));
+  return labels;
+}
+
+// gnutls-cli sends what it reads from stdin a line at a time.
+std::string AsLines(std::string text) {
+  for (size_t i = 63; i < text.size(); i += 64) text[i] = '\n';
+  if (!text.empty()) text.back() = '\n';
+  return text;
+}
+
+class GnuTlsKeysTest : public BpfTest, public ::testing::WithParamInterface<GnuTlsKeysCase> {
+ protected:
+  // gnutls-serv --echo and a gnutls-cli that sends payload and reads it
+  // back; the one whose SSLKEYLOGFILE is oracle is the traced one.
+  void Exchange(const Certificate& cert, const std::string& payload, const std::string& oracle,
+                bool log_server, int port) {
+    SpawnOptions serv =
+        Command({kGnutlsServ, "--echo", "-q", "-p", std::to_string(port), "--x509certfile",
+                 cert.cert, "--x509keyfile", cert.key, "--priority", GetParam().priority});
+    SpawnOptions cli =
+        Command({kGnutlsCli, "--insecure", "--logfile", oracle + ".cli.log", "-p",
+                 std::to_string(port), "--priority", GetParam().priority, "127.0.0.1"});
+    (log_server ? serv : cli).env.push_back("SSLKEYLOGFILE=" + oracle);
+    Subprocess server(serv);
+    ASSERT_TRUE(server.ok()) << server.error();
+    ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+    Subprocess client(cli);
+    ASSERT_TRUE(client.ok()) << client.error();
+    ASSERT_TRUE(client.Write(payload, 30s));
+    ASSERT_TRUE(client.WaitForStdout(
+        [&](std::string_view out) { return out.size() >= payload.size(); }, 30s))
+        << "gnutls-cli got " << client.Stdout().size() << " of " << payload.size()
+        << " bytes back; stderr:\n"
+        << client.Stderr() << "server stderr:\n"
+        << server.Stderr();
+    EXPECT_EQ(client.Stdout(), payload);
+    client.CloseStdin();
+    EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+    server.Signal(SIGTERM);
+    server.Wait(10s);
+  }
+
+  void OneSide(const char* comm, bool server_side) {
+    const GnuTlsKeysCase& c = GetParam();
+    TempDir dir;
+    Certificate cert;
+    ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+    const std::string tap_log = dir / "tap.keys", oracle = dir / "oracle.keys";
+    KeysTap tap;
+    ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", comm}));
+    const int port = FreeTcpPort();
+    ASSERT_GT(port, 0);
+    const std::string payload = AsLines(Payload(std::string("gnutls-keys/") + c.name, kSize));
+    ASSERT_NO_FATAL_FAILURE(Exchange(cert, payload, oracle, server_side, port));
+    ASSERT_NO_FATAL_FAILURE(tap.Stop());
+    std::multiset<std::string> logged = KeyLines(oracle);
+    ExpectSameKeys(tap_log, logged, c.lines_per_session, tap.Stderr());
+    EXPECT_EQ(Labels(KeyLines(tap_log)),
+              c.lines_per_session == 1 ? std::set<std::string>{"CLIENT_RANDOM"} : kGnuTls13Labels);
+  }
+};
+
+TEST_P(GnuTlsKeysTest, ClientSide) { OneSide("gnutls-cli", false); }
+
+TEST_P(GnuTlsKeysTest, ServerSide) { OneSide("gnutls-serv", true); }
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, GnuTlsKeysTest, ::testing::ValuesIn(kGnuTlsCases),
+                         [](const ::testing::TestParamInfo<GnuTlsKeysCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// tshark decrypts a loopback capture of gnutls-cli and gnutls-serv with
+// nothing but tlstap's key log of the client, TLS 1.2 and 1.3: both
+// directions' exact plaintext.
+class GnuTlsTsharkTest : public BpfTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(GnuTlsTsharkTest, TsharkDecryptsWithTheKeyLog) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", pcap = dir / "lo.pcapng";
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "gnutls-cli"}));
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  const std::string priority = std::string("NORMAL:-VERS-ALL:+VERS-TLS") + GetParam();
+  Subprocess server(
+      Command({kGnutlsServ, "--echo", "-q", "-p", std::to_string(port), "--x509certfile", cert.cert,
+               "--x509keyfile", cert.key, "--priority", priority}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  LoopbackCapture wire;
+  ASSERT_NO_FATAL_FAILURE(wire.Start(pcap, port));
+  // Lines end in "\n" alone: gnutls-cli drops the "\r" of a "\r\n" at the end of what it read.
+  const std::string request = "GET /tlstap-gnutls-keys HTTP/1.1\nHost: 127.0.0.1\n";
+  Subprocess client(Command({kGnutlsCli, "--insecure", "--logfile", dir / "cli.log", "-p",
+                             std::to_string(port), "--priority", priority, "127.0.0.1"}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(request, 30s));
+  ASSERT_TRUE(
+      client.WaitForStdout([&](std::string_view out) { return out.size() >= request.size(); }, 30s))
+      << "gnutls-cli's stdout: " << client.Stdout() << "\nits stderr:\n"
+      << client.Stderr() << "its log:\n"
+      << ReadFile(dir / "cli.log") << "server stderr:\n"
+      << server.Stderr();
+  EXPECT_EQ(client.Stdout(), request);
+  client.CloseStdin();
+  EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+  server.Signal(SIGTERM);
+  server.Wait(10s);
+  ASSERT_NO_FATAL_FAILURE(wire.Stop());
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+
+  Subprocess tshark(Command({"/usr/bin/tshark", "-r", pcap, "-o", "tls.keylog_file:" + tap_log,
+                             "-q", "-z", "follow,tls,ascii,0"}));
+  ASSERT_TRUE(tshark.ok()) << tshark.error();
+  ASSERT_EQ(tshark.Wait(60s), 0) << tshark.Stderr();
+  const std::string decrypted = tshark.Stdout();
+  // follow,tls,ascii: each block is its length and the bytes, the server's
+  // blocks indented by a tab. The request as sent, and as echoed.
+  const std::string sent = "\n" + std::to_string(request.size()) + "\n" + request;
+  const std::string echoed = "\t" + std::to_string(request.size()) + "\n" + request;
+  EXPECT_NE(decrypted.find(sent), std::string::npos)
+      << "tshark did not decrypt the request with tlstap's key log:\n"
+      << decrypted << "\nkey log:\n"
+      << ReadFile(tap_log);
+  EXPECT_NE(decrypted.find(echoed), std::string::npos) << "the echo was not decrypted:\n"
+                                                       << decrypted;
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, GnuTlsTsharkTest, ::testing::Values("1.2", "1.3"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
+                         });
+
 }  // namespace
 }  // namespace tlstap::bpf_test
