@@ -130,8 +130,16 @@ Result<std::string> run_keyprobe(const std::string& helper, const std::vector<st
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  // A library tlstap reaches through one of its own descriptors
+  // (/proc/self/fd/N, a file mapped while it runs) is, for the helper,
+  // /proc/<tlstap's pid>/fd/N: the helper inherits no descriptor.
+  std::vector<std::string> translated;
+  for (const std::string& a : args) {
+    translated.push_back(
+        a.starts_with("/proc/self/") ? "/proc/" + std::to_string(getpid()) + a.substr(10) : a);
+  }
   std::vector<char*> argv = {const_cast<char*>(helper.c_str())};
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : translated) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   char* envp[] = {nullptr};  // no OPENSSL_CONF, SSLKEYLOGFILE, LD_PRELOAD of ours
   pid_t pid = 0;
