@@ -41,7 +41,7 @@ enum tlstap_record_type {
 
 /*
  * The uprobe attach cookie: the library kind in the low byte; for an
- * OpenSSL or GnuTLS file whose secrets tlstap can read, the file's index in
+ * OpenSSL, BoringSSL or GnuTLS file whose secrets tlstap can read, the file's index in
  * ssl_key_offsets in the high 32 bits (0: no keys from this file).
  */
 #define TLSTAP_COOKIE_LIB(cookie) ((__u8)((cookie) & 0xff))
@@ -122,15 +122,15 @@ struct tlstap_file_mapped {
 
 /*
  * Where one TLS library build keeps a session's secrets: byte offsets in
- * its session object (OpenSSL's struct ssl_st, GnuTLS's struct
- * gnutls_session_int) and, for OpenSSL's master_key, in its SSL_SESSION.
+ * its session object (OpenSSL's and BoringSSL's struct ssl_st, GnuTLS's
+ * struct gnutls_session_int) and, for master_key, in its SSL_SESSION.
  * Found by tlstap-keyprobe against that very file; indexed by the file's
  * TLSTAP_COOKIE_KEY_FILE.
  */
 enum tlstap_keys_layout {
 	/* OpenSSL: TLS 1.3 handshake secrets derived in user space */
 	TLSTAP_KEYS_OPENSSL = 0,
-	/* GnuTLS: every secret final, as the key log would write it */
+	/* GnuTLS, BoringSSL: every secret final, as the key log would write it */
 	TLSTAP_KEYS_FINAL = 1,
 };
 
@@ -158,6 +158,23 @@ struct tlstap_ssl_offsets {
 	__u32 hash_len; /* unsigned int: the TLS 1.3 suite's hash length */
 	__u32 client_hs_secret; /* 64-byte arrays, or TLSTAP_NO_OFFSET: not held */
 	__u32 server_hs_secret;
+	/*
+	 * BoringSSL: client_random, the TLS 1.3 secrets, hash_len and
+	 * master_key's session pointer (the "session" field) are in the object
+	 * behind this pointer in the SSL (ssl->s3); TLSTAP_NO_OFFSET: in the
+	 * session object itself (GnuTLS)
+	 */
+	__u32 secrets_ptr;
+	__u32 version_bytes; /* 4 or 2 (a uint16_t) */
+	__u32 hash_len_bytes; /* 4; 0: none stored, user space tells it from the secret */
+	/*
+	 * role_mask != 0: client_app_secret is the session's write secret and
+	 * server_app_secret its read one; a byte at role with role_mask set
+	 * marks a server's session, whose two are swapped (BoringSSL)
+	 */
+	__u32 role;
+	__u32 role_mask;
+	__u32 pad;
 };
 
 #define TLSTAP_SECRET_FIELD 64
@@ -205,9 +222,9 @@ struct tlstap_keys_tls13 {
 	__u8 exporter_secret[TLSTAP_SECRET_FIELD];
 };
 
-/* Secrets final as the library holds them (GnuTLS); all zeros: not held. */
+/* Secrets final as the library holds them (GnuTLS, BoringSSL); all zeros: not held. */
 struct tlstap_keys_tls13_final {
-	__u32 hash_len; /* 32 or 48: the bytes of each field that are the secret */
+	__u32 hash_len; /* 32 or 48: the bytes of each field that are the secret; 0: not stored */
 	__u32 pad;
 	__u8 client_hs_secret[TLSTAP_SECRET_FIELD];
 	__u8 server_hs_secret[TLSTAP_SECRET_FIELD];

@@ -95,8 +95,10 @@ void Session::enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile
 // The build's secret offsets as the probes take them, or why there are none.
 Result<tlstap_ssl_offsets> Session::key_offsets_for(const discovery::Target& t) {
   constexpr uint32_t kNone = TLSTAP_NO_OFFSET;
-  if (t.kind == discovery::LibKind::kGnuTls) {
-    auto found = keys::find_gnutls_offsets(keyprobe_, t.open_path);
+  if (t.kind == discovery::LibKind::kGnuTls || t.kind == discovery::LibKind::kBoringSsl) {
+    auto found = t.kind == discovery::LibKind::kGnuTls
+                     ? keys::find_gnutls_offsets(keyprobe_, t.open_path)
+                     : keys::find_boringssl_offsets(keyprobe_, t.open_path);
     if (!found) return std::unexpected(found.error());
     auto off = [](uint32_t v) { return v == keys::kNoOffset ? kNone : v; };
     const keys::FinalOffsets& o = *found;
@@ -117,7 +119,13 @@ Result<tlstap_ssl_offsets> Session::key_offsets_for(const discovery::Target& t) 
                               .hash_len_ptr = off(o.hash_len_ptr),
                               .hash_len = o.hash_len,
                               .client_hs_secret = off(o.client_hs_secret),
-                              .server_hs_secret = off(o.server_hs_secret)};
+                              .server_hs_secret = off(o.server_hs_secret),
+                              .secrets_ptr = off(o.secrets_ptr),
+                              .version_bytes = o.version_bytes,
+                              .hash_len_bytes = o.hash_len_bytes,
+                              .role = o.role,
+                              .role_mask = o.role_mask,
+                              .pad = 0};
   }
   auto found = keys::find_ssl_offsets(keyprobe_, t.open_path);
   if (!found) return std::unexpected(found.error());
@@ -139,11 +147,18 @@ Result<tlstap_ssl_offsets> Session::key_offsets_for(const discovery::Target& t) 
                             .hash_len_ptr = kNone,
                             .hash_len = kNone,
                             .client_hs_secret = kNone,
-                            .server_hs_secret = kNone};
+                            .server_hs_secret = kNone,
+                            .secrets_ptr = kNone,
+                            .version_bytes = 4,
+                            .hash_len_bytes = 4,
+                            .role = 0,
+                            .role_mask = 0,
+                            .pad = 0};
 }
 
 uint32_t Session::key_file_for(const discovery::Target& t) {
-  if (!keys_ || (t.kind != discovery::LibKind::kOpenSsl && t.kind != discovery::LibKind::kGnuTls)) {
+  if (!keys_ || (t.kind != discovery::LibKind::kOpenSsl && t.kind != discovery::LibKind::kGnuTls &&
+                 t.kind != discovery::LibKind::kBoringSsl)) {
     return 0;
   }
   auto offsets = key_offsets_for(t);

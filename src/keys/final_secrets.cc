@@ -31,6 +31,11 @@ constexpr Field kFields[] = {
     {"client_app_secret", &FinalOffsets::client_app_secret, false},
     {"server_app_secret", &FinalOffsets::server_app_secret, false},
     {"exporter_secret", &FinalOffsets::exporter_secret, true},
+    {"secrets_ptr", &FinalOffsets::secrets_ptr, true},
+    {"version_bytes", &FinalOffsets::version_bytes, false},
+    {"hash_len_bytes", &FinalOffsets::hash_len_bytes, false},
+    {"role", &FinalOffsets::role, false},
+    {"role_mask", &FinalOffsets::role_mask, false},
 };
 
 // Offsets beyond this are not a struct field: a helper gone wrong.
@@ -95,7 +100,11 @@ Result<std::vector<KeyLogLine>> final_key_log_lines(const FinalSecrets& s) {
     lines.push_back(std::move(*line));
     return lines;
   }
-  if (s.hash_len != 32 && s.hash_len != 48) {
+  uint32_t hash_len = s.hash_len;
+  if (hash_len == 0) {
+    hash_len = all_zero(std::span(s.client_app_secret).subspan(32, 16)) ? 32 : 48;
+  }
+  if (hash_len != 32 && hash_len != 48) {
     return fail(ExitCode::kFailure,
                 "TLS 1.3 hash length " + std::to_string(s.hash_len) + " (not SHA-256 or SHA-384)");
   }
@@ -107,7 +116,7 @@ Result<std::vector<KeyLogLine>> final_key_log_lines(const FinalSecrets& s) {
       {SecretLabel::kExporterSecret, &s.exporter_secret},
   };
   for (const auto& [label, field] : secrets) {
-    std::span<const uint8_t> secret(field->data(), s.hash_len);
+    std::span<const uint8_t> secret(field->data(), hash_len);
     if (all_zero(secret)) continue;
     auto line = make_key_log_line(label, s.client_random, secret);
     if (!line) return std::unexpected(line.error());
@@ -117,18 +126,32 @@ Result<std::vector<KeyLogLine>> final_key_log_lines(const FinalSecrets& s) {
   return lines;
 }
 
-Result<FinalOffsets> find_gnutls_offsets(const std::string& helper, const std::string& path) {
+namespace {
+
+Result<FinalOffsets> find_final_offsets(const std::string& helper, const std::string& flag,
+                                        const std::string& path) {
   static std::mutex mutex;
-  static std::map<std::string, Result<FinalOffsets>> by_build_id;
+  static std::map<std::string, Result<FinalOffsets>> by_build_id;  // "flag id"
   std::string build_id = read_build_id(path);
+  std::string key = flag + " " + build_id;
   std::lock_guard lock(mutex);
   if (!build_id.empty()) {
-    if (auto it = by_build_id.find(build_id); it != by_build_id.end()) return it->second;
+    if (auto it = by_build_id.find(key); it != by_build_id.end()) return it->second;
   }
-  auto out = run_keyprobe(helper, {"--gnutls", path});
+  auto out = run_keyprobe(helper, {flag, path});
   Result<FinalOffsets> found = out ? parse_final_offsets(*out) : std::unexpected(out.error());
-  if (!build_id.empty()) by_build_id.emplace(build_id, found);
+  if (!build_id.empty()) by_build_id.emplace(key, found);
   return found;
+}
+
+}  // namespace
+
+Result<FinalOffsets> find_gnutls_offsets(const std::string& helper, const std::string& path) {
+  return find_final_offsets(helper, "--gnutls", path);
+}
+
+Result<FinalOffsets> find_boringssl_offsets(const std::string& helper, const std::string& path) {
+  return find_final_offsets(helper, "--boringssl", path);
 }
 
 }  // namespace tlstap::keys

@@ -39,6 +39,19 @@ struct FinalOffsets {
   uint32_t client_app_secret = kNoOffset;
   uint32_t server_app_secret = kNoOffset;
   uint32_t exporter_secret = kNoOffset;
+  // BoringSSL: client_random, the TLS 1.3 secrets, hash_len and
+  // master_key_ptr are in the object behind this pointer in the SSL (s3);
+  // kNoOffset: in the session itself (GnuTLS).
+  uint32_t secrets_ptr = kNoOffset;
+  uint32_t version_bytes = 4;   // version's size: 4 (GnuTLS' int) or 2 (BoringSSL's uint16_t)
+  uint32_t hash_len_bytes = 4;  // 4; 0: no length field, told by the secret (final_key_log_lines)
+  // A library that keeps its own write and read secrets (BoringSSL): then
+  // client_app_secret is the write secret and server_app_secret the read
+  // one, and a session whose byte at role has role_mask set is a server's,
+  // which swaps them. role_mask 0: the offsets are the client's and the
+  // server's secrets as they are (GnuTLS).
+  uint32_t role = 0;
+  uint32_t role_mask = 0;
 
   bool operator==(const FinalOffsets&) const = default;
 };
@@ -54,7 +67,10 @@ struct FinalSecrets {
   bool tls13 = false;
   ClientRandom client_random{};
   std::array<uint8_t, 48> master_key{};  // before TLS 1.3
-  uint32_t hash_len = 0;                 // TLS 1.3
+  // TLS 1.3; 0: not stored (BoringSSL's fields start zeroed, so a
+  // SHA-256 secret leaves bytes 32..47 of its field zero: a SHA-384 one has
+  // a non-zero byte there but with odds of 2^-128)
+  uint32_t hash_len = 0;
   SecretField client_hs_secret{}, server_hs_secret{};
   SecretField client_app_secret{}, server_app_secret{}, exporter_secret{};
 };
@@ -63,6 +79,9 @@ struct FinalSecrets {
 // line for each secret that is held (all zeros: not held, no line). An
 // error says why none can be trusted.
 Result<std::vector<KeyLogLine>> final_key_log_lines(const FinalSecrets& s);
+
+// The BoringSSL prober's runner (tlstap-keyprobe --boringssl), cached too.
+Result<FinalOffsets> find_boringssl_offsets(const std::string& helper, const std::string& path);
 
 // The GnuTLS prober's runner: like find_ssl_offsets, cached by build id.
 Result<FinalOffsets> find_gnutls_offsets(const std::string& helper, const std::string& path);

@@ -68,5 +68,7 @@ class Candidates {
 
 // The GnuTLS prober (keyprobe_gnutls.cc): tlstap-keyprobe --gnutls FILE.
 int gnutls_probe_main(const char* path);
+// The BoringSSL prober (keyprobe_boring.cc): tlstap-keyprobe --boringssl FILE.
+int boringssl_probe_main(const char* path);
 
 }  // namespace tlstap::keys

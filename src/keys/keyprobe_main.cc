@@ -367,8 +367,11 @@ void verify(Prober& p, const SslOffsets& o) {
 int main(int argc, char** argv) {
   if (argc == 3 && strcmp(argv[1], "--gnutls") == 0)
     return tlstap::keys::gnutls_probe_main(argv[2]);
+  if (argc == 3 && strcmp(argv[1], "--boringssl") == 0) {
+    return tlstap::keys::boringssl_probe_main(argv[2]);
+  }
   if (argc != 2) {
-    fprintf(stderr, "usage: tlstap-keyprobe LIBSSL | --gnutls LIBGNUTLS\n");
+    fprintf(stderr, "usage: tlstap-keyprobe LIBSSL | --gnutls LIBGNUTLS | --boringssl LIBSSL\n");
     return 2;
   }
   Api api = load(argv[1]);

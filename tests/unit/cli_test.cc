@@ -224,8 +224,8 @@ TEST_F(Preflight, KernelChecksNameWhatIsMissing) {
 namespace tlstap {
 namespace {
 
-// tlstap keys: OpenSSL, GnuTLS and Go only, no kTLS, -w names the key log; --keylog beside a
-// capture.
+// tlstap keys: OpenSSL, BoringSSL, GnuTLS and Go only, no kTLS, -w names the key log; --keylog
+// beside a capture.
 TEST(Options, CommRepeatsForMoreNamesUpToTheKernelMapSize) {
   auto two = Parse({"--comm", "curl", "-c", "nginx"});
   ASSERT_TRUE(two.has_value()) << two.error().message;
@@ -246,8 +246,8 @@ TEST(Options, KeysSubcommandAndKeylog) {
   EXPECT_TRUE(keys->keys_only);
   EXPECT_EQ(keys->keylog_path, "/tmp/k.log");
   EXPECT_TRUE(keys->write_path.empty());
-  EXPECT_EQ(keys->stacks, (std::set{discovery::LibKind::kOpenSsl, discovery::LibKind::kGnuTls,
-                                    discovery::LibKind::kGo}));
+  EXPECT_EQ(keys->stacks, (std::set{discovery::LibKind::kOpenSsl, discovery::LibKind::kBoringSsl,
+                                    discovery::LibKind::kGnuTls, discovery::LibKind::kGo}));
   EXPECT_FALSE(keys->ktls);
   EXPECT_EQ(keys->filters.comms, std::vector<std::string>{"curl"});
   auto to_stdout = Parse({"keys"});
@@ -255,13 +255,13 @@ TEST(Options, KeysSubcommandAndKeylog) {
   EXPECT_TRUE(to_stdout->keylog_path.empty());
   EXPECT_FALSE(Parse({"keys", "--json"}));
   EXPECT_FALSE(Parse({"keys", "--keylog", "x"}));
-  auto go_only = Parse({"keys", "--no-openssl", "--no-gnutls"});
+  auto go_only = Parse({"keys", "--no-openssl", "--no-boringssl", "--no-gnutls"});
   ASSERT_TRUE(go_only) << go_only.error().message;
   EXPECT_EQ(go_only->stacks, std::set{discovery::LibKind::kGo});
   auto gnutls = Parse({"keys", "--lib", "gnutls"});
   ASSERT_TRUE(gnutls) << gnutls.error().message;
   EXPECT_EQ(gnutls->stacks, std::set{discovery::LibKind::kGnuTls});
-  EXPECT_FALSE(Parse({"keys", "--no-openssl", "--no-gnutls", "--no-go"}));
+  EXPECT_FALSE(Parse({"keys", "--no-openssl", "--no-boringssl", "--no-gnutls", "--no-go"}));
   EXPECT_FALSE(Parse({"keys", "--lib", "nss"}));
   auto beside = Parse({"--keylog", "/tmp/k.log", "--json"});
   ASSERT_TRUE(beside) << beside.error().message;

@@ -17,6 +17,7 @@ namespace {
 
 constexpr char kSystemLibssl[] = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 constexpr char kSystemLibgnutls[] = "/usr/lib/x86_64-linux-gnu/libgnutls.so.30";
+constexpr char kAndroidBoringssl[] = "/usr/lib/x86_64-linux-gnu/android/libssl.so.0";
 
 std::vector<uint8_t> Hex(std::string_view hex) {
   std::vector<uint8_t> out;
@@ -201,6 +202,55 @@ TEST(GnuTlsKeyProbe, OffsetsTextRoundTrips) {
   auto garbage = parse_final_offsets(text + "version 4096x\n");
   ASSERT_FALSE(garbage);
   EXPECT_EQ(garbage.error().message, "the helper reported a bad value: version 4096x");
+}
+
+// tlstap-keyprobe --boringssl on Debian's android libssl.so.0: checked by
+// the helper on fresh TLS 1.2 (AES-GCM, SHA-384, ChaCha20) and TLS 1.3
+// handshakes. The handshake traffic secrets are gone (BoringSSL frees its
+// handshake state); the rest is behind the SSL's s3 pointer, the side a bit
+// in the SSL (what SSL_is_server reads), no hash length stored.
+TEST(BoringSslKeyProbe, FindsTheAndroidLibsslsOffsets) {
+  auto found = find_boringssl_offsets(TLSTAP_KEYPROBE, kAndroidBoringssl);
+  ASSERT_TRUE(found) << found.error().message;
+  const FinalOffsets& o = *found;
+  EXPECT_EQ(o.client_hs_secret, kNoOffset) << format_final_offsets(o);
+  EXPECT_EQ(o.server_hs_secret, kNoOffset) << format_final_offsets(o);
+  EXPECT_NE(o.secrets_ptr, kNoOffset) << format_final_offsets(o);
+  EXPECT_NE(o.master_key_ptr, kNoOffset) << format_final_offsets(o);
+  EXPECT_NE(o.exporter_secret, kNoOffset) << format_final_offsets(o);
+  EXPECT_EQ(o.version_bytes, 2u);
+  EXPECT_EQ(o.hash_len_bytes, 0u);
+  EXPECT_EQ(o.tls13_version, 0x0304u);
+  EXPECT_NE(o.role_mask, 0u);
+  EXPECT_EQ(o.role_mask & (o.role_mask - 1), 0u) << "one bit";
+  auto again = find_boringssl_offsets("/nonexistent/tlstap-keyprobe", kAndroidBoringssl);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(*again, o);
+  auto gnutls = find_boringssl_offsets(TLSTAP_KEYPROBE, kSystemLibgnutls);
+  ASSERT_FALSE(gnutls);
+  EXPECT_EQ(gnutls.error().message, "it has no TLS_method (not BoringSSL)");
+}
+
+// No stored hash length (BoringSSL): 48 when the client traffic secret's
+// field has a non-zero byte past 32, else 32.
+TEST(FinalSecrets, HashLengthFromTheSecretWhenNotStored) {
+  FinalSecrets s;
+  s.tls13 = true;
+  s.client_random.fill(0x11);
+  s.hash_len = 0;
+  std::fill_n(s.client_app_secret.begin(), 32, 0x44);
+  std::fill_n(s.server_app_secret.begin(), 32, 0x55);
+  auto lines = final_key_log_lines(s);
+  ASSERT_TRUE(lines) << lines.error().message;
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].secret, std::vector<uint8_t>(32, 0x44));
+  s.client_app_secret[47] = 0x01;
+  std::fill_n(s.server_app_secret.begin(), 48, 0x55);
+  lines = final_key_log_lines(s);
+  ASSERT_TRUE(lines) << lines.error().message;
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].secret.size(), 48u);
+  EXPECT_EQ((*lines)[1].secret, std::vector<uint8_t>(48, 0x55));
 }
 
 TEST(FinalSecrets, Tls13LinesForTheSecretsHeld) {
