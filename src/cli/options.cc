@@ -94,9 +94,10 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          waits; a full queue drops spans, a failed send is said once
                          per kind of failure; both counted in the statistics
       --keylog FILE      also write the TLS secrets of every session seen
-                         (OpenSSL, tested on 3.0; GnuTLS, tested on 3.7; BoringSSL,
-                         tested on Android 13's; Go 1.17+)
-                         to FILE in NSS key log format
+                         (OpenSSL, tested on 3.0; GnuTLS, tested on 3.7.9;
+                         BoringSSL, tested on Android 13's, TLS 1.3 without its
+                         handshake traffic secrets; Go 1.17+) to FILE in NSS key
+                         log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
                          filename"); created 0600, appended to, no symbolic link
 

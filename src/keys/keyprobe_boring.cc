@@ -338,6 +338,15 @@ FinalOffsets locate(Prober& p) {
     write_secret.add(find_all(s3_13, (side == 0 ? cts : sts).secret, 1));
     read_secret.add(find_all(s3_13, (side == 0 ? sts : cts).secret, 1));
     if (exp) exporter.add(find_all(s3_13, exp->secret, 1));
+    if (getenv("TLSTAP_KEYPROBE_DEBUG")) {  // by hand: is a handshake secret left anywhere?
+      const KeyLogLine& chts = need(h13, SecretLabel::kClientHandshakeTrafficSecret);
+      auto ssl13 = boring_object(h13.ssl[side], mem);
+      fprintf(stderr,
+              "side %d: client handshake traffic secret in SSL %zu, in s3 %zu, behind "
+              "SSL pointers %zu\n",
+              side, find_all(ssl13, chts.secret, 1).size(), find_all(s3_13, chts.secret, 1).size(),
+              find_behind_pointers(ssl13, chts.secret, mem).size());
+    }
   }
   FinalOffsets o;
   o.version_ptr = kNoOffset;
