@@ -873,6 +873,73 @@ TEST_P(GnuTlsTsharkTest, TsharkDecryptsWithTheKeyLog) {
                                                        << decrypted;
 }
 
+// A library whose secrets cannot be located is named in one line, its keys
+// are off, and its plaintext is still captured whole: tlstap copied where
+// no tlstap-keyprobe sits next to it, gnutls-cli traced.
+class KeysUnlocatedTest : public BpfTest {};
+
+TEST_F(KeysUnlocatedTest, NamedInOneLineDataStillCaptured) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string lone = dir / "tlstap", tap_log = dir / "tap.keys", events = dir / "ev.jsonl";
+  std::filesystem::copy_file(kTlstap, lone);
+  SpawnOptions options =
+      Command({lone, "--keylog", tap_log, "--comm", "gnutls-cli", "--json", "-w", events});
+  options.stdin_pipe = false;
+  Subprocess tap(options);
+  ASSERT_TRUE(tap.ok()) << tap.error();
+  ASSERT_TRUE(tap.WaitForStderr(
+      [](std::string_view err) { return err.find("tlstap: capturing from") != err.npos; }, 120s))
+      << tap.Stderr();
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  Subprocess server(Command({kGnutlsServ, "--echo", "-q", "-p", std::to_string(port),
+                             "--x509certfile", cert.cert, "--x509keyfile", cert.key}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  const std::string payload = AsLines(Payload("gnutls-keys/no-helper", kSize));
+  Subprocess client(Command({kGnutlsCli, "--insecure", "--logfile", dir / "cli.log", "-p",
+                             std::to_string(port), "127.0.0.1"}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(payload, 30s));
+  ASSERT_TRUE(
+      client.WaitForStdout([&](std::string_view out) { return out.size() >= payload.size(); }, 30s))
+      << client.Stderr();
+  client.CloseStdin();
+  EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+  server.Signal(SIGTERM);
+  server.Wait(10s);
+  tap.Signal(SIGINT);
+  ASSERT_EQ(tap.Wait(60s), 0) << tap.Stderr();
+
+  // One line for libgnutls: its path, its build id (40 hex digits), why.
+  const std::string said = TlstapLines(tap.Stderr());
+  const std::string lib = std::filesystem::canonical("/usr/lib/x86_64-linux-gnu/libgnutls.so.30");
+  const std::string head = "tlstap: keys: cannot locate secrets in " + lib + " (build id ";
+  const std::string tail = "): cannot run " + lone +
+                           "-keyprobe: No such file or directory; its sessions' keys are not "
+                           "written, their plaintext still is\n";
+  size_t at = said.find(head);
+  ASSERT_NE(at, std::string::npos) << said;
+  EXPECT_EQ(said.find(head, at + 1), std::string::npos) << "named twice:\n" << said;
+  const std::string id = said.substr(at + head.size(), 40);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << said;
+  EXPECT_EQ(said.substr(at + head.size() + 40, tail.size()), tail) << said;
+  EXPECT_TRUE(KeyLines(tap_log).empty()) << ReadFile(tap_log);
+  // The client's plaintext, both ways, exactly.
+  uint64_t tx = 0, rx = 0;
+  std::istringstream in(ReadFile(events));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.value("type", "") != "data" || j.value("comm", "") != "gnutls-cli") continue;
+    EXPECT_EQ(j.value("lib", ""), "gnutls");
+    (j.value("dir", "") == "tx" ? tx : rx) += j.value("len", uint64_t{0});
+  }
+  EXPECT_EQ(tx, payload.size());
+  EXPECT_EQ(rx, payload.size());
+}
+
 INSTANTIATE_TEST_SUITE_P(Versions, GnuTlsTsharkTest, ::testing::Values("1.2", "1.3"),
                          [](const ::testing::TestParamInfo<const char*>& info) {
                            return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
