@@ -3,7 +3,10 @@
  * GnuTLS plaintext: gnutls_record_send/gnutls_record_recv (and the _send2 /
  * _recv_seq forms where a program calls them). They return the byte count
  * as ssize_t, or a negative error (GNUTLS_E_AGAIN, ...) that emits nothing.
- * gnutls_deinit ends a session.
+ * gnutls_deinit ends a session. With keys on, the return of a call that
+ * moved data sends a new session's secrets (keys.bpf.h), every one of them
+ * still held by the session then (GnuTLS 3.7 wipes none before
+ * gnutls_deinit).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -25,7 +28,7 @@ int BPF_KPROBE(gnutls_recv_enter, void *session, void *data, size_t size)
 SEC("uretprobe")
 int BPF_KRETPROBE(gnutls_call_exit, long ret)
 {
-	return tls_call_exit(ret, 0);
+	return tls_call_exit(ret, TLSTAP_COOKIE_KEY_FILE(bpf_get_attach_cookie(ctx)));
 }
 
 SEC("uprobe")

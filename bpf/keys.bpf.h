@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * TLS secrets from OpenSSL's SSL objects, at offsets user space found for
- * that very build (tlstap-keyprobe). Per call that moved data: one 32-byte
+ * TLS secrets from OpenSSL's and BoringSSL's SSL objects and GnuTLS's sessions, at offsets
+ * user space found for that very build (tlstap-keyprobe). Per call that moved data: one 32-byte
  * read of the client random, compared with the session's last; only a new
  * one (a new session, or a renegotiation) reads and sends the secrets.
  */
@@ -9,6 +9,113 @@
 #define TLSTAP_BPF_KEYS_BPF_H_
 
 #include "maps.bpf.h"
+
+/*
+ * The unsigned value of size bytes (1, 2 or 4) at off in the session, or
+ * behind the pointer at ptr_off there.
+ */
+static __always_inline long read_u32_field(__u64 ssl, __u32 ptr_off, __u32 off, __u32 size,
+					   __u32 *out)
+{
+	__u64 base = ssl;
+	long err;
+
+	if (ptr_off != TLSTAP_NO_OFFSET &&
+	    bpf_probe_read_user(&base, sizeof(base), (const void *)(ssl + ptr_off)))
+		return -1;
+	err = bpf_probe_read_user(out, sizeof(*out), (const void *)(base + off));
+	if (size == 1)
+		*out &= 0xff;
+	else if (size == 2)
+		*out &= 0xffff;
+	return err;
+}
+
+/* Where a final layout's secrets are: the session, or what secrets_ptr leads to. */
+static __always_inline long secrets_base(__u64 ssl, const struct tlstap_ssl_offsets *o,
+					 __u64 *base)
+{
+	*base = ssl;
+	if (o->layout != TLSTAP_KEYS_FINAL || o->secrets_ptr == TLSTAP_NO_OFFSET)
+		return 0;
+	return bpf_probe_read_user(base, sizeof(*base), (const void *)(ssl + o->secrets_ptr));
+}
+
+/* A 64-byte secret field, zeros when the build does not hold it. */
+static __always_inline long read_secret_field(__u8 *out, __u64 ssl, __u32 off)
+{
+	if (off == TLSTAP_NO_OFFSET) {
+		__builtin_memset(out, 0, TLSTAP_SECRET_FIELD);
+		return 0;
+	}
+	return bpf_probe_read_user(out, TLSTAP_SECRET_FIELD, (const void *)(ssl + off));
+}
+
+/*
+ * A library that holds its secrets final (GnuTLS): reserves the record for
+ * the session's version and reads them into it; NULL when that failed
+ * (*err set for a fault, else the ring was full).
+ */
+static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
+								 const struct tlstap_ssl_offsets *o,
+								 __s32 *version, long *err)
+{
+	struct tlstap_keys_event *e;
+	__u32 client_app = o->client_app_secret, server_app = o->server_app_secret;
+	__u32 raw = 0;
+	__u64 base = 0, session = 0;
+	__u8 role = 0;
+
+	if (read_u32_field(ssl, o->version_ptr, o->version, o->version_bytes, &raw) ||
+	    secrets_base(ssl, o, &base)) {
+		*err = -1;
+		return NULL;
+	}
+	if (raw == o->tls13_version) {
+		struct tlstap_keys_tls13_final *k;
+
+		if (o->role_mask) {
+			if (bpf_probe_read_user(&role, sizeof(role), (const void *)(ssl + o->role))) {
+				*err = -1;
+				return NULL;
+			}
+			if (role & o->role_mask) { /* a server: its write secret is the server's */
+				client_app = o->server_app_secret;
+				server_app = o->client_app_secret;
+			}
+		}
+		*version = TLSTAP_TLS13_VERSION;
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
+		if (!e)
+			return NULL;
+		k = (void *)(e + 1);
+		k->pad = 0;
+		k->hash_len = 0;
+		if (o->hash_len_bytes)
+			*err |= read_u32_field(base, o->hash_len_ptr, o->hash_len, o->hash_len_bytes,
+					       &k->hash_len);
+		*err |= read_secret_field(k->client_hs_secret, base, o->client_hs_secret);
+		*err |= read_secret_field(k->server_hs_secret, base, o->server_hs_secret);
+		*err |= read_secret_field(k->client_app_secret, base, client_app);
+		*err |= read_secret_field(k->server_app_secret, base, server_app);
+		*err |= read_secret_field(k->exporter_secret, base, o->exporter_secret);
+	} else {
+		struct tlstap_keys_tls12 *k;
+
+		*version = raw;
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
+		if (!e)
+			return NULL;
+		k = (void *)(e + 1);
+		session = base;
+		if (o->session != TLSTAP_NO_OFFSET)
+			*err |= bpf_probe_read_user(&session, sizeof(session),
+						    (const void *)(base + o->session));
+		*err |= bpf_probe_read_user(k->master_key, sizeof(k->master_key),
+					    (const void *)(session + o->master_key));
+	}
+	return e;
+}
 
 /* Reads the secrets into a reserved record and sends it; 0 when sent. */
 static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
@@ -21,9 +128,17 @@ static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
 	__u64 session = 0;
 	long err = 0;
 
-	if (bpf_probe_read_user(&version, sizeof(version), (const void *)(ssl + o->version)))
+	if (o->layout == TLSTAP_KEYS_FINAL) {
+		e = keys_read_final(ssl, o, &version, &err);
+		if (!e) {
+			if (err)
+				goto fault;
+			goto full;
+		}
+	} else if (bpf_probe_read_user(&version, sizeof(version),
+				       (const void *)(ssl + o->version))) {
 		goto fault;
-	if (version == TLSTAP_TLS13_VERSION) {
+	} else if (version == TLSTAP_TLS13_VERSION) {
 		struct tlstap_keys_tls13 *k;
 
 		e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
@@ -67,6 +182,7 @@ static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
 	e->conn_id = conn_id;
 	e->version = version;
 	e->lib = lib;
+	e->layout = o->layout;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	__builtin_memcpy(e->client_random, random, sizeof(e->client_random));
 	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
@@ -91,10 +207,12 @@ static __always_inline void ssl_keys_send_if_new(__u64 pid_tgid, __u8 lib, __u64
 {
 	const struct tlstap_ssl_offsets *o = bpf_map_lookup_elem(&ssl_key_offsets, &file);
 	__u64 random[4];
+	__u64 base = 0;
 
 	if (!o || !o->valid)
 		return;
-	if (bpf_probe_read_user(random, sizeof(random), (const void *)(ssl + o->client_random))) {
+	if (secrets_base(ssl, o, &base) ||
+	    bpf_probe_read_user(random, sizeof(random), (const void *)(base + o->client_random))) {
 		stat_add(TLSTAP_STAT_LOST_KEYS_FAULT, 1);
 		return;
 	}

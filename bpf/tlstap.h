@@ -41,7 +41,7 @@ enum tlstap_record_type {
 
 /*
  * The uprobe attach cookie: the library kind in the low byte; for an
- * OpenSSL file whose secrets tlstap can read, the file's index in
+ * OpenSSL, BoringSSL or GnuTLS file whose secrets tlstap can read, the file's index in
  * ssl_key_offsets in the high 32 bits (0: no keys from this file).
  */
 #define TLSTAP_COOKIE_LIB(cookie) ((__u8)((cookie) & 0xff))
@@ -121,17 +121,28 @@ struct tlstap_file_mapped {
 #define TLSTAP_MAPPED_EXE (-1)
 
 /*
- * Where one OpenSSL build keeps a session's secrets: byte offsets in its
- * SSL object (struct ssl_st) and, for master_key, in its SSL_SESSION.
+ * Where one TLS library build keeps a session's secrets: byte offsets in
+ * its session object (OpenSSL's and BoringSSL's struct ssl_st, GnuTLS's
+ * struct gnutls_session_int) and, for master_key, in its SSL_SESSION.
  * Found by tlstap-keyprobe against that very file; indexed by the file's
  * TLSTAP_COOKIE_KEY_FILE.
  */
+enum tlstap_keys_layout {
+	/* OpenSSL: TLS 1.3 handshake secrets derived in user space */
+	TLSTAP_KEYS_OPENSSL = 0,
+	/* GnuTLS, BoringSSL: every secret final, as the key log would write it */
+	TLSTAP_KEYS_FINAL = 1,
+};
+
+/* an offset that is not there (a secret not held, a value not behind a pointer) */
+#define TLSTAP_NO_OFFSET 0xffffffffu
+
 struct tlstap_ssl_offsets {
 	__u32 valid; /* 0: unused slot */
 	__u32 version; /* int: the protocol version */
 	__u32 client_random; /* 32 bytes */
-	__u32 session; /* SSL_SESSION * */
-	__u32 master_key; /* in SSL_SESSION: 48 bytes (TLS 1.2) */
+	__u32 session; /* OpenSSL: SSL_SESSION * */
+	__u32 master_key; /* OpenSSL: in SSL_SESSION; final: in the session. 48 bytes (TLS 1.2) */
 	/* TLS 1.3: 64-byte (EVP_MAX_MD_SIZE) arrays in SSL */
 	__u32 handshake_secret;
 	__u32 handshake_traffic_hash;
@@ -139,6 +150,30 @@ struct tlstap_ssl_offsets {
 	__u32 client_app_secret;
 	__u32 server_app_secret;
 	__u32 exporter_secret;
+	__u32 layout; /* enum tlstap_keys_layout */
+	/* final layout only */
+	__u32 version_ptr; /* a pointer in the session to what holds version; or TLSTAP_NO_OFFSET */
+	__u32 tls13_version; /* version's value for TLS 1.3 (OpenSSL: 0x0304) */
+	__u32 hash_len_ptr; /* as version_ptr, for hash_len */
+	__u32 hash_len; /* unsigned int: the TLS 1.3 suite's hash length */
+	__u32 client_hs_secret; /* 64-byte arrays, or TLSTAP_NO_OFFSET: not held */
+	__u32 server_hs_secret;
+	/*
+	 * BoringSSL: client_random, the TLS 1.3 secrets, hash_len and
+	 * master_key's session pointer (the "session" field) are in the object
+	 * behind this pointer in the SSL (ssl->s3); TLSTAP_NO_OFFSET: in the
+	 * session object itself (GnuTLS)
+	 */
+	__u32 secrets_ptr;
+	__u32 version_bytes; /* 4 or 2 (a uint16_t) */
+	__u32 hash_len_bytes; /* 4; 0: none stored, user space tells it from the secret */
+	/*
+	 * role_mask != 0: client_app_secret is the session's write secret and
+	 * server_app_secret its read one; a byte at role with role_mask set
+	 * marks a server's session, whose two are swapped (BoringSSL)
+	 */
+	__u32 role;
+	__u32 role_mask;
 	__u32 pad;
 };
 
@@ -148,7 +183,8 @@ struct tlstap_ssl_offsets {
 /*
  * A TLS session's secrets, read once per (SSL *, client random) at the
  * first call that moved data. The header is followed by struct
- * tlstap_keys_tls13 when version is TLS 1.3, else struct tlstap_keys_tls12.
+ * tlstap_keys_tls13 (OpenSSL layout) or struct tlstap_keys_tls13_final when
+ * version is TLS 1.3, else struct tlstap_keys_tls12.
  */
 struct tlstap_keys_event {
 	__u32 type; /* TLSTAP_RECORD_KEYS */
@@ -156,9 +192,14 @@ struct tlstap_keys_event {
 	__u64 ts_ns; /* CLOCK_MONOTONIC */
 	__u64 conn_id;
 	__u32 tid;
-	__s32 version; /* the SSL's protocol version, as the library keeps it */
+	/*
+	 * the SSL's protocol version, as the library keeps it; TLS 1.3 is
+	 * always TLSTAP_TLS13_VERSION
+	 */
+	__s32 version;
 	__u8 lib; /* enum tlstap_lib */
-	__u8 pad[7];
+	__u8 layout; /* enum tlstap_keys_layout: which TLS 1.3 tail follows */
+	__u8 pad[6];
 	__u8 client_random[32];
 	char comm[TLSTAP_COMM_LEN];
 };
@@ -176,6 +217,17 @@ struct tlstap_keys_tls13 {
 	__u8 handshake_secret[TLSTAP_SECRET_FIELD];
 	__u8 handshake_traffic_hash[TLSTAP_SECRET_FIELD];
 	__u8 client_finished_secret[TLSTAP_SECRET_FIELD];
+	__u8 client_app_secret[TLSTAP_SECRET_FIELD];
+	__u8 server_app_secret[TLSTAP_SECRET_FIELD];
+	__u8 exporter_secret[TLSTAP_SECRET_FIELD];
+};
+
+/* Secrets final as the library holds them (GnuTLS, BoringSSL); all zeros: not held. */
+struct tlstap_keys_tls13_final {
+	__u32 hash_len; /* 32 or 48: the bytes of each field that are the secret; 0: not stored */
+	__u32 pad;
+	__u8 client_hs_secret[TLSTAP_SECRET_FIELD];
+	__u8 server_hs_secret[TLSTAP_SECRET_FIELD];
 	__u8 client_app_secret[TLSTAP_SECRET_FIELD];
 	__u8 server_app_secret[TLSTAP_SECRET_FIELD];
 	__u8 exporter_secret[TLSTAP_SECRET_FIELD];

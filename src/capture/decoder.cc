@@ -51,7 +51,18 @@ Record decode(std::span<const uint8_t> bytes) {
       e.version = k.version;
       std::memcpy(e.client_random.data(), k.client_random, sizeof(k.client_random));
       const uint8_t* tail = bytes.data() + sizeof(k);
-      if (k.version == TLSTAP_TLS13_VERSION) {
+      e.final_secrets = k.layout == TLSTAP_KEYS_FINAL;
+      if (k.version == TLSTAP_TLS13_VERSION && e.final_secrets) {
+        tlstap_keys_tls13_final t;
+        if (bytes.size() < sizeof(k) + sizeof(t)) return Malformed{};
+        std::memcpy(&t, tail, sizeof(t));
+        e.hash_len = t.hash_len;
+        std::memcpy(e.client_hs_secret.data(), t.client_hs_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.server_hs_secret.data(), t.server_hs_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.client_app_secret.data(), t.client_app_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.server_app_secret.data(), t.server_app_secret, TLSTAP_SECRET_FIELD);
+        std::memcpy(e.exporter_secret.data(), t.exporter_secret, TLSTAP_SECRET_FIELD);
+      } else if (k.version == TLSTAP_TLS13_VERSION) {
         tlstap_keys_tls13 t;
         if (bytes.size() < sizeof(k) + sizeof(t)) return Malformed{};
         std::memcpy(&t, tail, sizeof(t));

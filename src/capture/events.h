@@ -131,6 +131,13 @@ struct SecretsEvent {
   // TLS 1.3, each a 64-byte field of which the hash length's first bytes count
   std::array<uint8_t, 64> handshake_secret{}, handshake_traffic_hash{}, client_finished_secret{};
   std::array<uint8_t, 64> client_app_secret{}, server_app_secret{}, exporter_secret{};
+  // A library that holds every TLS 1.3 secret final (GnuTLS): the
+  // handshake traffic secrets as they are, the hash length read with them;
+  // handshake_secret, handshake_traffic_hash and client_finished_secret
+  // unused. All zeros: a secret the library does not hold.
+  bool final_secrets = false;
+  uint32_t hash_len = 0;
+  std::array<uint8_t, 64> client_hs_secret{}, server_hs_secret{};
 };
 
 // One secret as the TLS library handed it to its own key log (Go's

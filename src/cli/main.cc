@@ -186,10 +186,12 @@ int main(int argc, char** argv) {
     const bool go = options->stacks.contains(discovery::LibKind::kGo);
     if (session.key_libraries() == 0 && !go) {
       return die({ExitCode::kFailure,
-                  "keys: no OpenSSL library whose secrets tlstap can locate (see above)"});
+                  "keys: no OpenSSL, BoringSSL or GnuTLS library whose secrets tlstap can locate "
+                  "(see above)"});
     }
     std::cerr << "tlstap: writing the TLS keys of sessions through " << session.key_libraries()
-              << " OpenSSL " << (session.key_libraries() == 1 ? "library" : "libraries")
+              << " OpenSSL, BoringSSL and GnuTLS "
+              << (session.key_libraries() == 1 ? "library" : "libraries")
               << (go ? " and Go programs (" + std::to_string(session.key_go_programs()) +
                            " running)"
                      : "")

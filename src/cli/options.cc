@@ -94,7 +94,10 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          waits; a full queue drops spans, a failed send is said once
                          per kind of failure; both counted in the statistics
       --keylog FILE      also write the TLS secrets of every session seen
-                         (OpenSSL, tested on 3.0; Go 1.17+) to FILE in NSS key log format
+                         (OpenSSL, tested on 3.0; GnuTLS, tested on 3.7.9;
+                         BoringSSL, tested on Android 13's, TLS 1.3 without its
+                         handshake traffic secrets; Go 1.17+) to FILE in NSS key
+                         log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
                          filename"); created 0600, appended to, no symbolic link
 
@@ -389,13 +392,17 @@ Result<Options> parse_options(int argc, char** argv) {
         !o.otlp_url.empty()) {
       return usage("tlstap keys writes key log lines only");
     }
-    // Secrets come from OpenSSL builds and Go programs so far; the rest is not hooked.
+    // Secrets come from OpenSSL, BoringSSL and GnuTLS builds and Go programs so far; NSS is
+    // not hooked.
     std::set<discovery::LibKind> with_keys;
-    for (discovery::LibKind kind : {discovery::LibKind::kOpenSsl, discovery::LibKind::kGo}) {
+    for (discovery::LibKind kind : {discovery::LibKind::kOpenSsl, discovery::LibKind::kBoringSsl,
+                                    discovery::LibKind::kGnuTls, discovery::LibKind::kGo}) {
       if (o.stacks.contains(kind)) with_keys.insert(kind);
     }
     if (with_keys.empty()) {
-      return usage("tlstap keys reads OpenSSL's and Go's secrets: with both off, nothing is left");
+      return usage(
+          "tlstap keys reads OpenSSL's, BoringSSL's, GnuTLS's and Go's secrets: with all four off, "
+          "nothing is left");
     }
     o.stacks = with_keys;
     o.ktls = false;

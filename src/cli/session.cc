@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "keys/final_secrets.h"
 #include "keys/hmac_openssl.h"
 #include "keys/ssl_offsets.h"
 #include "loader/hooks.h"
@@ -91,31 +92,85 @@ void Session::enable_keys(std::string keyprobe, std::unique_ptr<keys::KeyLogFile
   hmac_ = keys::openssl_hmac();
 }
 
-uint32_t Session::key_file_for(const discovery::Target& t) {
-  if (!keys_ || t.kind != discovery::LibKind::kOpenSsl) return 0;
+// The build's secret offsets as the probes take them, or why there are none.
+Result<tlstap_ssl_offsets> Session::key_offsets_for(const discovery::Target& t) {
+  constexpr uint32_t kNone = TLSTAP_NO_OFFSET;
+  if (t.kind == discovery::LibKind::kGnuTls || t.kind == discovery::LibKind::kBoringSsl) {
+    auto found = t.kind == discovery::LibKind::kGnuTls
+                     ? keys::find_gnutls_offsets(keyprobe_, t.open_path)
+                     : keys::find_boringssl_offsets(keyprobe_, t.open_path);
+    if (!found) return std::unexpected(found.error());
+    auto off = [](uint32_t v) { return v == keys::kNoOffset ? kNone : v; };
+    const keys::FinalOffsets& o = *found;
+    return tlstap_ssl_offsets{.valid = 1,
+                              .version = o.version,
+                              .client_random = o.client_random,
+                              .session = off(o.master_key_ptr),
+                              .master_key = o.master_key,
+                              .handshake_secret = kNone,
+                              .handshake_traffic_hash = kNone,
+                              .client_finished_secret = kNone,
+                              .client_app_secret = off(o.client_app_secret),
+                              .server_app_secret = off(o.server_app_secret),
+                              .exporter_secret = off(o.exporter_secret),
+                              .layout = TLSTAP_KEYS_FINAL,
+                              .version_ptr = off(o.version_ptr),
+                              .tls13_version = o.tls13_version,
+                              .hash_len_ptr = off(o.hash_len_ptr),
+                              .hash_len = o.hash_len,
+                              .client_hs_secret = off(o.client_hs_secret),
+                              .server_hs_secret = off(o.server_hs_secret),
+                              .secrets_ptr = off(o.secrets_ptr),
+                              .version_bytes = o.version_bytes,
+                              .hash_len_bytes = o.hash_len_bytes,
+                              .role = o.role,
+                              .role_mask = o.role_mask,
+                              .pad = 0};
+  }
   auto found = keys::find_ssl_offsets(keyprobe_, t.open_path);
-  if (!found) {
+  if (!found) return std::unexpected(found.error());
+  const keys::SslOffsets& o = *found;
+  return tlstap_ssl_offsets{.valid = 1,
+                            .version = o.version,
+                            .client_random = o.client_random,
+                            .session = o.session,
+                            .master_key = o.master_key,
+                            .handshake_secret = o.handshake_secret,
+                            .handshake_traffic_hash = o.handshake_traffic_hash,
+                            .client_finished_secret = o.client_finished_secret,
+                            .client_app_secret = o.client_app_secret,
+                            .server_app_secret = o.server_app_secret,
+                            .exporter_secret = o.exporter_secret,
+                            .layout = TLSTAP_KEYS_OPENSSL,
+                            .version_ptr = kNone,
+                            .tls13_version = TLSTAP_TLS13_VERSION,
+                            .hash_len_ptr = kNone,
+                            .hash_len = kNone,
+                            .client_hs_secret = kNone,
+                            .server_hs_secret = kNone,
+                            .secrets_ptr = kNone,
+                            .version_bytes = 4,
+                            .hash_len_bytes = 4,
+                            .role = 0,
+                            .role_mask = 0,
+                            .pad = 0};
+}
+
+uint32_t Session::key_file_for(const discovery::Target& t) {
+  if (!keys_ || (t.kind != discovery::LibKind::kOpenSsl && t.kind != discovery::LibKind::kGnuTls &&
+                 t.kind != discovery::LibKind::kBoringSsl)) {
+    return 0;
+  }
+  auto offsets = key_offsets_for(t);
+  if (!offsets) {
     std::string build_id = keys::read_build_id(t.open_path);
     std::cerr << "tlstap: keys: cannot locate secrets in " << t.path << " (build id "
-              << (build_id.empty() ? "none" : build_id) << "): " << found.error().message
+              << (build_id.empty() ? "none" : build_id) << "): " << offsets.error().message
               << "; its sessions' keys are not written, their plaintext still is\n";
     return 0;
   }
-  const keys::SslOffsets& o = *found;
-  tlstap_ssl_offsets offsets{.valid = 1,
-                             .version = o.version,
-                             .client_random = o.client_random,
-                             .session = o.session,
-                             .master_key = o.master_key,
-                             .handshake_secret = o.handshake_secret,
-                             .handshake_traffic_hash = o.handshake_traffic_hash,
-                             .client_finished_secret = o.client_finished_secret,
-                             .client_app_secret = o.client_app_secret,
-                             .server_app_secret = o.server_app_secret,
-                             .exporter_secret = o.exporter_secret,
-                             .pad = 0};
   uint32_t slot = static_cast<uint32_t>(key_files_used_) + 1;
-  if (auto r = probes_.set_ssl_offsets(slot, offsets); !r) {
+  if (auto r = probes_.set_ssl_offsets(slot, *offsets); !r) {
     std::cerr << "tlstap: keys: " << t.path << ": " << r.error().message << "\n";
     return 0;
   }
@@ -134,6 +189,20 @@ void Session::secrets_unusable(pid_t pid, const std::string& comm, const std::st
 
 void Session::on_secrets(const capture::SecretsEvent& e) {
   if (!keys_) return;
+  if (e.final_secrets) {
+    keys::FinalSecrets f;
+    f.tls13 = e.version == TLSTAP_TLS13_VERSION;
+    f.client_random = e.client_random;
+    f.master_key = e.master_key;
+    f.hash_len = e.hash_len;
+    f.client_hs_secret = e.client_hs_secret;
+    f.server_hs_secret = e.server_hs_secret;
+    f.client_app_secret = e.client_app_secret;
+    f.server_app_secret = e.server_app_secret;
+    f.exporter_secret = e.exporter_secret;
+    write_session_lines(e, keys::final_key_log_lines(f));
+    return;
+  }
   keys::OpenSslSecrets s;
   s.version = e.version;
   s.client_random = e.client_random;
@@ -144,7 +213,11 @@ void Session::on_secrets(const capture::SecretsEvent& e) {
   s.client_app_secret = e.client_app_secret;
   s.server_app_secret = e.server_app_secret;
   s.exporter_secret = e.exporter_secret;
-  auto lines = keys::openssl_key_log_lines(s, hmac_);
+  write_session_lines(e, keys::openssl_key_log_lines(s, hmac_));
+}
+
+void Session::write_session_lines(const capture::SecretsEvent& e,
+                                  const Result<std::vector<keys::KeyLogLine>>& lines) {
   if (!lines) {
     secrets_unusable(e.pid, e.comm, lines.error().message);
     return;

@@ -95,7 +95,10 @@ class Session {
   bool attach_ktls();
   // The secret offsets of an OpenSSL file: its key-file slot, or 0 (said why).
   uint32_t key_file_for(const discovery::Target& t);
+  Result<tlstap_ssl_offsets> key_offsets_for(const discovery::Target& t);
   void on_secrets(const capture::SecretsEvent& e);
+  void write_session_lines(const capture::SecretsEvent& e,
+                           const Result<std::vector<keys::KeyLogLine>>& lines);
   void on_event(const capture::DataEvent& e);
   // A Go program's keys: its writeKeyLog probe added to *hooks (in place
   // of them when secrets_only_). False, said why, when it has none.

@@ -120,10 +120,8 @@ std::string read_build_id(const std::string& path) {
   return "";
 }
 
-namespace {
-
-// Runs helper path and returns its standard output (bounded, timed).
-Result<std::string> run_helper(const std::string& helper, const std::string& path) {
+// Runs helper with args and returns its standard output (bounded, timed).
+Result<std::string> run_keyprobe(const std::string& helper, const std::vector<std::string>& args) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0)
     return fail(ExitCode::kFailure, "pipe: " + std::string(strerror(errno)));
@@ -132,8 +130,17 @@ Result<std::string> run_helper(const std::string& helper, const std::string& pat
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> argv = {const_cast<char*>(helper.c_str()), const_cast<char*>(path.c_str()),
-                             nullptr};
+  // A library tlstap reaches through one of its own descriptors
+  // (/proc/self/fd/N, a file mapped while it runs) is, for the helper,
+  // /proc/<tlstap's pid>/fd/N: the helper inherits no descriptor.
+  std::vector<std::string> translated;
+  for (const std::string& a : args) {
+    translated.push_back(
+        a.starts_with("/proc/self/") ? "/proc/" + std::to_string(getpid()) + a.substr(10) : a);
+  }
+  std::vector<char*> argv = {const_cast<char*>(helper.c_str())};
+  for (const std::string& a : translated) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   char* envp[] = {nullptr};  // no OPENSSL_CONF, SSLKEYLOGFILE, LD_PRELOAD of ours
   pid_t pid = 0;
   int err = posix_spawn(&pid, helper.c_str(), &actions, nullptr, argv.data(), envp);
@@ -174,8 +181,6 @@ Result<std::string> run_helper(const std::string& helper, const std::string& pat
   return out;
 }
 
-}  // namespace
-
 Result<SslOffsets> find_ssl_offsets(const std::string& helper, const std::string& path) {
   static std::mutex mutex;
   static std::map<std::string, Result<SslOffsets>> by_build_id;
@@ -184,7 +189,7 @@ Result<SslOffsets> find_ssl_offsets(const std::string& helper, const std::string
   if (!build_id.empty()) {
     if (auto it = by_build_id.find(build_id); it != by_build_id.end()) return it->second;
   }
-  auto out = run_helper(helper, path);
+  auto out = run_keyprobe(helper, {path});
   Result<SslOffsets> found = out ? parse_offsets(*out) : std::unexpected(out.error());
   if (!build_id.empty()) by_build_id.emplace(build_id, found);
   return found;

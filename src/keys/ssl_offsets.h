@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/error.h"
 
@@ -43,6 +44,10 @@ std::string read_build_id(const std::string& path);
 // helper never touches traced processes: it loads its own copy of the file.
 // Results are cached by build id for the life of the process.
 Result<SslOffsets> find_ssl_offsets(const std::string& helper, const std::string& path);
+
+// Runs the helper with args; its standard output (bounded, timed), or why
+// it failed.
+Result<std::string> run_keyprobe(const std::string& helper, const std::vector<std::string>& args);
 
 // tlstap-keyprobe next to the running executable.
 std::string default_keyprobe_path();

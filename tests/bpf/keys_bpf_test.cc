@@ -482,5 +482,468 @@ INSTANTIATE_TEST_SUITE_P(Versions, GoKeysTest, ::testing::Values("1.2", "1.3"),
                            return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
                          });
 
+// GnuTLS (libgnutls.so.30): gnutls-cli and gnutls-serv --echo, each traced
+// alone (--comm), the other end the untraced one; the oracle is the traced
+// program's own SSLKEYLOGFILE (GnuTLS 3.7 reads that name only). GnuTLS
+// holds every secret until gnutls_deinit, so tlstap writes all the lines it
+// logs: CLIENT_RANDOM for TLS 1.2; CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+// SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0,
+// SERVER_TRAFFIC_SECRET_0 and EXPORTER_SECRET for TLS 1.3.
+constexpr char kGnutlsServ[] = "/usr/bin/gnutls-serv";
+constexpr char kGnutlsCli[] = "/usr/bin/gnutls-cli";
+
+struct GnuTlsKeysCase {
+  const char* name;
+  const char* priority;
+  size_t lines_per_session;
+};
+
+const GnuTlsKeysCase kGnuTlsCases[] = {
+    {"tls1_2_aes_gcm", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM", 1},
+    {"tls1_2_chacha20", "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305", 1},
+    {"tls1_3_aes_256_gcm", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM", 5},
+    {"tls1_3_aes_128_gcm", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM", 5},
+    {"tls1_3_chacha20", "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305", 5},
+};
+
+const std::set<std::string> kGnuTls13Labels = {
+    "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0",
+    "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"};
+
+std::set<std::string> Labels(const std::multiset<std::string>& lines) {
+  std::set<std::string> labels;
+  for (const std::string& l : lines) labels.insert(l.substr(0, l.find(' ')));
+  return labels;
+}
+
+// gnutls-cli sends what it reads from stdin a line at a time.
+std::string AsLines(std::string text) {
+  for (size_t i = 63; i < text.size(); i += 64) text[i] = '\n';
+  if (!text.empty()) text.back() = '\n';
+  return text;
+}
+
+class GnuTlsKeysTest : public BpfTest, public ::testing::WithParamInterface<GnuTlsKeysCase> {
+ protected:
+  // gnutls-serv --echo and a gnutls-cli that sends payload and reads it
+  // back; the one whose SSLKEYLOGFILE is oracle is the traced one.
+  void Exchange(const Certificate& cert, const std::string& payload, const std::string& oracle,
+                bool log_server, int port) {
+    SpawnOptions serv =
+        Command({kGnutlsServ, "--echo", "-q", "-p", std::to_string(port), "--x509certfile",
+                 cert.cert, "--x509keyfile", cert.key, "--priority", GetParam().priority});
+    SpawnOptions cli =
+        Command({kGnutlsCli, "--insecure", "--logfile", oracle + ".cli.log", "-p",
+                 std::to_string(port), "--priority", GetParam().priority, "127.0.0.1"});
+    (log_server ? serv : cli).env.push_back("SSLKEYLOGFILE=" + oracle);
+    Subprocess server(serv);
+    ASSERT_TRUE(server.ok()) << server.error();
+    ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+    Subprocess client(cli);
+    ASSERT_TRUE(client.ok()) << client.error();
+    ASSERT_TRUE(client.Write(payload, 30s));
+    ASSERT_TRUE(client.WaitForStdout(
+        [&](std::string_view out) { return out.size() >= payload.size(); }, 30s))
+        << "gnutls-cli got " << client.Stdout().size() << " of " << payload.size()
+        << " bytes back; stderr:\n"
+        << client.Stderr() << "server stderr:\n"
+        << server.Stderr();
+    EXPECT_EQ(client.Stdout(), payload);
+    client.CloseStdin();
+    EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+    server.Signal(SIGTERM);
+    server.Wait(10s);
+  }
+
+  void OneSide(const char* comm, bool server_side) {
+    const GnuTlsKeysCase& c = GetParam();
+    TempDir dir;
+    Certificate cert;
+    ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+    const std::string tap_log = dir / "tap.keys", oracle = dir / "oracle.keys";
+    KeysTap tap;
+    ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", comm}));
+    const int port = FreeTcpPort();
+    ASSERT_GT(port, 0);
+    const std::string payload = AsLines(Payload(std::string("gnutls-keys/") + c.name, kSize));
+    ASSERT_NO_FATAL_FAILURE(Exchange(cert, payload, oracle, server_side, port));
+    ASSERT_NO_FATAL_FAILURE(tap.Stop());
+    std::multiset<std::string> logged = KeyLines(oracle);
+    ExpectSameKeys(tap_log, logged, c.lines_per_session, tap.Stderr());
+    EXPECT_EQ(Labels(KeyLines(tap_log)),
+              c.lines_per_session == 1 ? std::set<std::string>{"CLIENT_RANDOM"} : kGnuTls13Labels);
+  }
+};
+
+TEST_P(GnuTlsKeysTest, ClientSide) { OneSide("gnutls-cli", false); }
+
+TEST_P(GnuTlsKeysTest, ServerSide) { OneSide("gnutls-serv", true); }
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, GnuTlsKeysTest, ::testing::ValuesIn(kGnuTlsCases),
+                         [](const ::testing::TestParamInfo<GnuTlsKeysCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// BoringSSL (Debian's android libssl.so.0, tests/progs/tls_boring), each side
+// traced alone against an untraced openssl s_client or s_server, which
+// picks the TLS 1.3 suite (BoringSSL lets no program choose): the oracle is
+// tls_boring's own key log (SSL_CTX_set_keylog_callback into
+// SSLKEYLOGFILE). BoringSSL frees the handshake state when the handshake
+// ends, so at the first call that moves data only the application traffic
+// secrets and the exporter secret are left: tlstap writes CLIENT_RANDOM for
+// TLS 1.2 and CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0 and
+// EXPORTER_SECRET for TLS 1.3, never the two handshake traffic secrets.
+struct BoringKeysCase {
+  const char* name;
+  const char* tls;
+  std::vector<std::string> openssl_cipher;  // for the openssl peer
+  std::string boring_ciphers;               // TLS_BORING_CIPHERS (TLS 1.2)
+};
+
+const BoringKeysCase kBoringCases[] = {
+    {"tls1_2_aes_gcm", "1.2", {}, "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"},
+    {"tls1_2_chacha20", "1.2", {}, "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-CHACHA20-POLY1305"},
+    {"tls1_3_aes_256_gcm", "1.3", {"-ciphersuites", "TLS_AES_256_GCM_SHA384"}, ""},
+    {"tls1_3_aes_128_gcm", "1.3", {"-ciphersuites", "TLS_AES_128_GCM_SHA256"}, ""},
+    {"tls1_3_chacha20", "1.3", {"-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"}, ""},
+};
+
+const std::set<std::string> kBoringTls13Labels = {"CLIENT_TRAFFIC_SECRET_0",
+                                                  "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"};
+
+class BoringKeysTest : public BpfTest, public ::testing::WithParamInterface<BoringKeysCase> {
+ protected:
+  bool Tls13() const { return std::string(GetParam().tls) == "1.3"; }
+  SpawnOptions Boring(std::vector<std::string> args, const std::string& oracle) const {
+    args.insert(args.begin(), TLSTAP_BORING_PEER);
+    SpawnOptions o = Command(args);
+    o.env.push_back("SSLKEYLOGFILE=" + oracle);
+    if (!GetParam().boring_ciphers.empty()) {
+      o.env.push_back("TLS_BORING_CIPHERS=" + GetParam().boring_ciphers);
+    }
+    return o;
+  }
+  // The oracle's lines with the labels tlstap can get from BoringSSL.
+  std::multiset<std::string> Expected(const std::string& oracle) const {
+    std::multiset<std::string> all = KeyLines(oracle), kept;
+    for (const std::string& l : all) {
+      std::string label = l.substr(0, l.find(' '));
+      if (Tls13() ? kBoringTls13Labels.contains(label) : label == "CLIENT_RANDOM") kept.insert(l);
+    }
+    const std::set<std::string> logged_labels =
+        Tls13() ? kGnuTls13Labels : std::set<std::string>{"CLIENT_RANDOM"};
+    EXPECT_EQ(Labels(all), logged_labels) << "tls_boring's own key log:\n" << Show(all);
+    return kept;
+  }
+  void Check(const std::string& tap_log, const std::string& oracle, const std::string& err) {
+    ExpectSameKeys(tap_log, Expected(oracle), Tls13() ? 3 : 1, err);
+    EXPECT_EQ(Labels(KeyLines(tap_log)),
+              Tls13() ? kBoringTls13Labels : std::set<std::string>{"CLIENT_RANDOM"});
+  }
+};
+
+// tls_boring client traced, openssl s_server not.
+TEST_P(BoringKeysTest, ClientSide) {
+  const BoringKeysCase& c = GetParam();
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", oracle = dir / "boring.keys";
+  // A tls_boring that maps the library before tlstap starts and never
+  // connects: tlstap finds the library at its start, not while the client
+  // already runs.
+  const int holder_port = FreeTcpPort();
+  ASSERT_GT(holder_port, 0);
+  Subprocess holder(Boring({"server", std::to_string(holder_port), cert.cert, cert.key, c.tls, "1"},
+                           dir / "holder.keys"));
+  ASSERT_TRUE(holder.ok()) << holder.error();
+  ASSERT_TRUE(WaitForListen(holder_port, 10s)) << holder.Stderr();
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "tls_boring"}));
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  std::vector<std::string> argv = {
+      kOpenssl,   "s_server", "-accept", HostPort("127.0.0.1", port),
+      "-cert",    cert.cert,  "-key",    cert.key,
+      "-naccept", "1",        "-quiet",  std::string(Tls13() ? "-tls1_3" : "-tls1_2")};
+  argv.insert(argv.end(), c.openssl_cipher.begin(), c.openssl_cipher.end());
+  Subprocess server(Command(argv));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  const std::string payload = Payload(std::string("boring-keys/") + c.name, kSize);
+  Subprocess client(Boring({"client", std::to_string(port), c.tls}, oracle));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(payload, 30s));
+  client.CloseStdin();
+  ASSERT_TRUE(server.WaitForStdout([](std::string_view out) { return out.size() >= kSize; }, 30s))
+      << "s_server stderr:\n"
+      << server.Stderr() << "client stderr:\n"
+      << client.Stderr();
+  EXPECT_EQ(server.Stdout(), payload);
+  ASSERT_TRUE(server.Write(payload, 30s));
+  EXPECT_EQ(client.Wait(30s), 0) << client.Stderr();
+  EXPECT_EQ(client.Stdout(), payload);
+  server.CloseStdin();
+  server.Wait(10s);
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  holder.Signal(SIGTERM);
+  holder.Wait(10s);
+  Check(tap_log, oracle, tap.Stderr());
+}
+
+// tls_boring server traced, openssl s_client not.
+TEST_P(BoringKeysTest, ServerSide) {
+  const BoringKeysCase& c = GetParam();
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", oracle = dir / "boring.keys";
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  // The server maps the library before tlstap starts: found at its start.
+  Subprocess server(Boring(
+      {"server", std::to_string(port), cert.cert, cert.key, c.tls, std::to_string(kSize)}, oracle));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "tls_boring"}));
+  std::vector<std::string> argv = {kOpenssl,
+                                   "s_client",
+                                   "-connect",
+                                   HostPort("127.0.0.1", port),
+                                   "-quiet",
+                                   "-no_ign_eof",
+                                   std::string(Tls13() ? "-tls1_3" : "-tls1_2")};
+  argv.insert(argv.end(), c.openssl_cipher.begin(), c.openssl_cipher.end());
+  Subprocess client(Command(argv));
+  ASSERT_TRUE(client.ok()) << client.error();
+  const std::string payload = Payload(std::string("boring-keys-s/") + c.name, kSize);
+  ASSERT_TRUE(client.Write(payload, 30s));
+  ASSERT_TRUE(client.WaitForStdout([](std::string_view out) { return out.size() >= kSize; }, 30s))
+      << "s_client stderr:\n"
+      << client.Stderr() << "server stderr:\n"
+      << server.Stderr();
+  EXPECT_EQ(client.Stdout(), payload);
+  client.CloseStdin();
+  EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+  EXPECT_EQ(server.Wait(10s), 0) << server.Stderr();
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  Check(tap_log, oracle, tap.Stderr());
+}
+
+// tshark decrypts a loopback capture of tls_boring (client traced) and
+// openssl s_server with nothing but tlstap's key log, both directions:
+// TLS 1.2 only. For TLS 1.3 the key log lacks the handshake traffic
+// secrets (BoringSSL has freed them), and without them Wireshark cannot
+// follow the handshake to the application traffic keys: it decrypts
+// nothing, so no such case is claimed.
+class BoringTsharkTest : public BoringKeysTest {};
+
+TEST_P(BoringTsharkTest, TsharkDecryptsWithTheKeyLog) {
+  const BoringKeysCase& c = GetParam();
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", pcap = dir / "lo.pcapng";
+  const int holder_port = FreeTcpPort();
+  ASSERT_GT(holder_port, 0);
+  Subprocess holder(Boring({"server", std::to_string(holder_port), cert.cert, cert.key, c.tls, "1"},
+                           dir / "holder.keys"));
+  ASSERT_TRUE(holder.ok()) << holder.error();
+  ASSERT_TRUE(WaitForListen(holder_port, 10s)) << holder.Stderr();
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "tls_boring"}));
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  std::vector<std::string> argv = {
+      kOpenssl,   "s_server", "-accept", HostPort("127.0.0.1", port),
+      "-cert",    cert.cert,  "-key",    cert.key,
+      "-naccept", "1",        "-quiet",  Tls13() ? "-tls1_3" : "-tls1_2"};
+  argv.insert(argv.end(), c.openssl_cipher.begin(), c.openssl_cipher.end());
+  Subprocess server(Command(argv));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  LoopbackCapture wire;
+  ASSERT_NO_FATAL_FAILURE(wire.Start(pcap, port));
+  const std::string request = "GET /tlstap-boring-keys HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  Subprocess client(Boring({"client", std::to_string(port), c.tls}, dir / "boring.keys"));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(request, 30s));
+  client.CloseStdin();
+  ASSERT_TRUE(
+      server.WaitForStdout([&](std::string_view out) { return out.size() >= request.size(); }, 30s))
+      << server.Stderr() << client.Stderr();
+  // tls_boring reads back as many bytes as it sent
+  const std::string reply = response + std::string(request.size() - response.size(), 'x');
+  ASSERT_TRUE(server.Write(reply, 30s));
+  EXPECT_EQ(client.Wait(30s), 0) << client.Stderr();
+  EXPECT_EQ(client.Stdout(), reply);
+  server.CloseStdin();
+  server.Wait(10s);
+  ASSERT_NO_FATAL_FAILURE(wire.Stop());
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  holder.Signal(SIGTERM);
+  holder.Wait(10s);
+
+  Subprocess tshark(Command({"/usr/bin/tshark", "-r", pcap, "-o", "tls.keylog_file:" + tap_log,
+                             "-q", "-z", "follow,tls,ascii,0"}));
+  ASSERT_TRUE(tshark.ok()) << tshark.error();
+  ASSERT_EQ(tshark.Wait(60s), 0) << tshark.Stderr();
+  const std::string decrypted = tshark.Stdout();
+  // follow,tls,ascii: each block's length, then its bytes (the server's
+  // indented by a tab); the request line and the status line.
+  EXPECT_NE(
+      decrypted.find("\n" + std::to_string(request.size()) + "\nGET /tlstap-boring-keys HTTP/1.1"),
+      std::string::npos)
+      << "tshark did not decrypt the request with tlstap's key log:\n"
+      << decrypted << "\nkey log:\n"
+      << ReadFile(tap_log);
+  EXPECT_NE(decrypted.find("\t" + std::to_string(reply.size()) + "\nHTTP/1.1 200 OK"),
+            std::string::npos)
+      << decrypted;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ciphers, BoringKeysTest, ::testing::ValuesIn(kBoringCases),
+                         [](const ::testing::TestParamInfo<BoringKeysCase>& info) {
+                           return std::string(info.param.name);
+                         });
+INSTANTIATE_TEST_SUITE_P(Tls12, BoringTsharkTest,
+                         ::testing::Values(kBoringCases[0], kBoringCases[1]),
+                         [](const ::testing::TestParamInfo<BoringKeysCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// tshark decrypts a loopback capture of gnutls-cli and gnutls-serv with
+// nothing but tlstap's key log of the client, TLS 1.2 and 1.3: both
+// directions' exact plaintext.
+class GnuTlsTsharkTest : public BpfTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(GnuTlsTsharkTest, TsharkDecryptsWithTheKeyLog) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string tap_log = dir / "tap.keys", pcap = dir / "lo.pcapng";
+  KeysTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(tap_log, {"--comm", "gnutls-cli"}));
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  const std::string priority = std::string("NORMAL:-VERS-ALL:+VERS-TLS") + GetParam();
+  Subprocess server(
+      Command({kGnutlsServ, "--echo", "-q", "-p", std::to_string(port), "--x509certfile", cert.cert,
+               "--x509keyfile", cert.key, "--priority", priority}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  LoopbackCapture wire;
+  ASSERT_NO_FATAL_FAILURE(wire.Start(pcap, port));
+  // Lines end in "\n" alone: gnutls-cli drops the "\r" of a "\r\n" at the end of what it read.
+  const std::string request = "GET /tlstap-gnutls-keys HTTP/1.1\nHost: 127.0.0.1\n";
+  Subprocess client(Command({kGnutlsCli, "--insecure", "--logfile", dir / "cli.log", "-p",
+                             std::to_string(port), "--priority", priority, "127.0.0.1"}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(request, 30s));
+  ASSERT_TRUE(
+      client.WaitForStdout([&](std::string_view out) { return out.size() >= request.size(); }, 30s))
+      << "gnutls-cli's stdout: " << client.Stdout() << "\nits stderr:\n"
+      << client.Stderr() << "its log:\n"
+      << ReadFile(dir / "cli.log") << "server stderr:\n"
+      << server.Stderr();
+  EXPECT_EQ(client.Stdout(), request);
+  client.CloseStdin();
+  EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+  server.Signal(SIGTERM);
+  server.Wait(10s);
+  ASSERT_NO_FATAL_FAILURE(wire.Stop());
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+
+  Subprocess tshark(Command({"/usr/bin/tshark", "-r", pcap, "-o", "tls.keylog_file:" + tap_log,
+                             "-q", "-z", "follow,tls,ascii,0"}));
+  ASSERT_TRUE(tshark.ok()) << tshark.error();
+  ASSERT_EQ(tshark.Wait(60s), 0) << tshark.Stderr();
+  const std::string decrypted = tshark.Stdout();
+  // follow,tls,ascii: each block is its length and the bytes, the server's
+  // blocks indented by a tab. The request as sent, and as echoed.
+  const std::string sent = "\n" + std::to_string(request.size()) + "\n" + request;
+  const std::string echoed = "\t" + std::to_string(request.size()) + "\n" + request;
+  EXPECT_NE(decrypted.find(sent), std::string::npos)
+      << "tshark did not decrypt the request with tlstap's key log:\n"
+      << decrypted << "\nkey log:\n"
+      << ReadFile(tap_log);
+  EXPECT_NE(decrypted.find(echoed), std::string::npos) << "the echo was not decrypted:\n"
+                                                       << decrypted;
+}
+
+// A library whose secrets cannot be located is named in one line, its keys
+// are off, and its plaintext is still captured whole: tlstap copied where
+// no tlstap-keyprobe sits next to it, gnutls-cli traced.
+class KeysUnlocatedTest : public BpfTest {};
+
+TEST_F(KeysUnlocatedTest, NamedInOneLineDataStillCaptured) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string lone = dir / "tlstap", tap_log = dir / "tap.keys", events = dir / "ev.jsonl";
+  std::filesystem::copy_file(kTlstap, lone);
+  SpawnOptions options =
+      Command({lone, "--keylog", tap_log, "--comm", "gnutls-cli", "--json", "-w", events});
+  options.stdin_pipe = false;
+  Subprocess tap(options);
+  ASSERT_TRUE(tap.ok()) << tap.error();
+  ASSERT_TRUE(tap.WaitForStderr(
+      [](std::string_view err) { return err.find("tlstap: capturing from") != err.npos; }, 120s))
+      << tap.Stderr();
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  Subprocess server(Command({kGnutlsServ, "--echo", "-q", "-p", std::to_string(port),
+                             "--x509certfile", cert.cert, "--x509keyfile", cert.key}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  const std::string payload = AsLines(Payload("gnutls-keys/no-helper", kSize));
+  Subprocess client(Command({kGnutlsCli, "--insecure", "--logfile", dir / "cli.log", "-p",
+                             std::to_string(port), "127.0.0.1"}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(payload, 30s));
+  ASSERT_TRUE(
+      client.WaitForStdout([&](std::string_view out) { return out.size() >= payload.size(); }, 30s))
+      << client.Stderr();
+  client.CloseStdin();
+  EXPECT_EQ(client.Wait(10s), 0) << client.Stderr();
+  server.Signal(SIGTERM);
+  server.Wait(10s);
+  tap.Signal(SIGINT);
+  ASSERT_EQ(tap.Wait(60s), 0) << tap.Stderr();
+
+  // One line for libgnutls: its path, its build id (40 hex digits), why.
+  const std::string said = TlstapLines(tap.Stderr());
+  const std::string lib = std::filesystem::canonical("/usr/lib/x86_64-linux-gnu/libgnutls.so.30");
+  const std::string head = "tlstap: keys: cannot locate secrets in " + lib + " (build id ";
+  const std::string tail = "): cannot run " + lone +
+                           "-keyprobe: No such file or directory; its sessions' keys are not "
+                           "written, their plaintext still is\n";
+  size_t at = said.find(head);
+  ASSERT_NE(at, std::string::npos) << said;
+  EXPECT_EQ(said.find(head, at + 1), std::string::npos) << "named twice:\n" << said;
+  const std::string id = said.substr(at + head.size(), 40);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << said;
+  EXPECT_EQ(said.substr(at + head.size() + 40, tail.size()), tail) << said;
+  EXPECT_TRUE(KeyLines(tap_log).empty()) << ReadFile(tap_log);
+  // The client's plaintext, both ways, exactly.
+  uint64_t tx = 0, rx = 0;
+  std::istringstream in(ReadFile(events));
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.value("type", "") != "data" || j.value("comm", "") != "gnutls-cli") continue;
+    EXPECT_EQ(j.value("lib", ""), "gnutls");
+    (j.value("dir", "") == "tx" ? tx : rx) += j.value("len", uint64_t{0});
+  }
+  EXPECT_EQ(tx, payload.size());
+  EXPECT_EQ(rx, payload.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, GnuTlsTsharkTest, ::testing::Values("1.2", "1.3"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param[2] == '2' ? "tls1_2" : "tls1_3");
+                         });
+
 }  // namespace
 }  // namespace tlstap::bpf_test

@@ -10,6 +10,9 @@
 //     writes them to stdout.
 //
 // VERSION is 1.2 or 1.3. Exit status 0 on success; errors on stderr.
+// With SSLKEYLOGFILE set, the library's key log lines are appended to that
+// file (SSL_CTX_set_keylog_callback): the keys tests' oracle. With
+// TLS_BORING_CIPHERS set, the TLS 1.2 cipher list is exactly that.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -47,6 +50,13 @@ sockaddr_in loopback(int port) {
   return addr;
 }
 
+FILE* g_keylog = nullptr;
+
+void write_keylog(const SSL*, const char* line) {
+  fprintf(g_keylog, "%s\n", line);
+  fflush(g_keylog);
+}
+
 bssl::UniquePtr<SSL_CTX> make_ctx(const std::string& version) {
   bssl::UniquePtr<SSL_CTX> ctx(SSL_CTX_new(TLS_method()));
   if (!ctx) die("SSL_CTX_new");
@@ -55,6 +65,14 @@ bssl::UniquePtr<SSL_CTX> make_ctx(const std::string& version) {
   if (!SSL_CTX_set_min_proto_version(ctx.get(), v) ||
       !SSL_CTX_set_max_proto_version(ctx.get(), v)) {
     die("cannot set the protocol version");
+  }
+  if (const char* path = getenv("SSLKEYLOGFILE")) {
+    g_keylog = fopen(path, "a");
+    if (!g_keylog) die(std::string("cannot open ") + path);
+    SSL_CTX_set_keylog_callback(ctx.get(), write_keylog);
+  }
+  if (const char* ciphers = getenv("TLS_BORING_CIPHERS")) {
+    if (!SSL_CTX_set_strict_cipher_list(ctx.get(), ciphers)) die(std::string("no ") + ciphers);
   }
   return ctx;
 }

@@ -234,7 +234,8 @@ TEST_F(Preflight, KernelChecksNameWhatIsMissing) {
 namespace tlstap {
 namespace {
 
-// tlstap keys: OpenSSL and Go only, no kTLS, -w names the key log; --keylog beside a capture.
+// tlstap keys: OpenSSL, BoringSSL, GnuTLS and Go only, no kTLS, -w names the key log; --keylog
+// beside a capture.
 TEST(Options, CommRepeatsForMoreNamesUpToTheKernelMapSize) {
   auto two = Parse({"--comm", "curl", "-c", "nginx"});
   ASSERT_TRUE(two.has_value()) << two.error().message;
@@ -255,7 +256,8 @@ TEST(Options, KeysSubcommandAndKeylog) {
   EXPECT_TRUE(keys->keys_only);
   EXPECT_EQ(keys->keylog_path, "/tmp/k.log");
   EXPECT_TRUE(keys->write_path.empty());
-  EXPECT_EQ(keys->stacks, (std::set{discovery::LibKind::kOpenSsl, discovery::LibKind::kGo}));
+  EXPECT_EQ(keys->stacks, (std::set{discovery::LibKind::kOpenSsl, discovery::LibKind::kBoringSsl,
+                                    discovery::LibKind::kGnuTls, discovery::LibKind::kGo}));
   EXPECT_FALSE(keys->ktls);
   EXPECT_EQ(keys->filters.comms, std::vector<std::string>{"curl"});
   auto to_stdout = Parse({"keys"});
@@ -263,11 +265,14 @@ TEST(Options, KeysSubcommandAndKeylog) {
   EXPECT_TRUE(to_stdout->keylog_path.empty());
   EXPECT_FALSE(Parse({"keys", "--json"}));
   EXPECT_FALSE(Parse({"keys", "--keylog", "x"}));
-  auto go_only = Parse({"keys", "--no-openssl"});
+  auto go_only = Parse({"keys", "--no-openssl", "--no-boringssl", "--no-gnutls"});
   ASSERT_TRUE(go_only) << go_only.error().message;
   EXPECT_EQ(go_only->stacks, std::set{discovery::LibKind::kGo});
-  EXPECT_FALSE(Parse({"keys", "--no-openssl", "--no-go"}));
-  EXPECT_FALSE(Parse({"keys", "--lib", "gnutls"}));
+  auto gnutls = Parse({"keys", "--lib", "gnutls"});
+  ASSERT_TRUE(gnutls) << gnutls.error().message;
+  EXPECT_EQ(gnutls->stacks, std::set{discovery::LibKind::kGnuTls});
+  EXPECT_FALSE(Parse({"keys", "--no-openssl", "--no-boringssl", "--no-gnutls", "--no-go"}));
+  EXPECT_FALSE(Parse({"keys", "--lib", "nss"}));
   auto beside = Parse({"--keylog", "/tmp/k.log", "--json"});
   ASSERT_TRUE(beside) << beside.error().message;
   EXPECT_FALSE(beside->keys_only);
