@@ -76,7 +76,23 @@ void Session::make_records() {
   });
 }
 
+void Session::enable_packets(packets::PacketCapture* capture) {
+  packets_ = capture;
+  show_events_ = false;
+  pipeline_.set_packet_handler([this](const capture::PacketEvent& p) {
+    if (packets_failed_) return;
+    if (auto r = packets_->on_packet(p); !r) packets_failed(r.error());
+  });
+}
+
+void Session::packets_failed(const Error& e) {
+  if (packets_failed_) return;
+  packets_failed_ = true;
+  std::cerr << "tlstap: " << e.message << "; stopping\n";
+}
+
 void Session::on_event(const capture::DataEvent& e) {
+  if (packets_) packets_->on_data(e);
   if (show_events_) exporter_.on_data(e);
   if (records_) records_->add(e);
 }
@@ -174,6 +190,11 @@ void Session::on_logged_secret(const capture::LoggedSecretEvent& e) {
 }
 
 bool Session::write_key_line(const keys::KeyLogLine& line) {
+  if (packets_ && !packets_failed_) {
+    if (auto r = packets_->on_key_line(line); !r) packets_failed(r.error());
+    // Counted here when no key log file counts it.
+    if (!key_file_ && key_lines_seen_.insert(line)) ++key_lines_;
+  }
   if (key_file_) {
     auto written = key_file_->write(line);
     if (!written) {
@@ -408,6 +429,10 @@ void Session::run(const std::atomic<bool>& stop,
       records_->expire(realtime_now_ns());
       next_record_expiry_ = now + kRecordExpiry;
     }
+    if (packets_ && !packets_failed_) {
+      if (auto r = packets_->tick(realtime_now_ns()); !r) packets_failed(r.error());
+    }
+    if (packets_failed_) break;
     exporter_.flush();
     if (exporter_.failed()) {
       std::cerr << "tlstap: the output cannot be written any more (reader gone or disk full); "
@@ -427,6 +452,9 @@ void Session::run(const std::atomic<bool>& stop,
   while (probes_.poll(0, handler) > 0) {
   }
   pipeline_.flush(Clock::now(), Clock::duration::zero());
+  if (packets_ && !packets_failed_) {
+    if (auto r = packets_->finish(); !r) packets_failed(r.error());
+  }
   // The last connections' messages: a request still waiting for its
   // response, a response delimited by the connection's end.
   if (records_) records_->close_all();
