@@ -257,11 +257,13 @@ struct tlstap_stats {
 };
 
 /*
- * Bytes of one packet a record carries at most: a whole 64 KiB GSO packet of
- * loopback (MTU 65536) and its Ethernet header. Longer packets (BIG TCP) are
- * cut here, their length on the wire kept in wire_len and the cut counted.
+ * Bytes of one packet a record carries at most: 256 KiB, the most Wireshark
+ * reads of an Ethernet packet (WTAP_MAX_PACKET_SIZE_STANDARD). Loopback's
+ * GSO packets pass 64 KiB (108 kB seen on Linux 6.18: BIG TCP, tso_max_size
+ * 512 KiB); longer ones are cut here, their length on the wire kept in
+ * wire_len and the cut counted.
  */
-#define TLSTAP_PACKET_MAX (65536 + 512)
+#define TLSTAP_PACKET_MAX (256 * 1024)
 
 /*
  * One TCP packet seen by the TC programs on a chosen interface, as it was at

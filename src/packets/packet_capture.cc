@@ -1,5 +1,7 @@
 #include "packets/packet_capture.h"
 
+#include "bpf/tlstap.h"
+
 namespace tlstap::packets {
 
 Result<std::unique_ptr<PacketCapture>> PacketCapture::make(pcapng::OutputOpener open,
@@ -15,7 +17,8 @@ Result<std::unique_ptr<PacketCapture>> PacketCapture::make(pcapng::OutputOpener 
 }
 
 Result<void> PacketCapture::add_interface(const NetInterface& iface) {
-  auto id = writer_->add_interface({.link_type = iface.link_type, .name = iface.name});
+  auto id = writer_->add_interface(
+      {.link_type = iface.link_type, .snap_len = TLSTAP_PACKET_MAX, .name = iface.name});
   if (!id) return std::unexpected(id.error());
   interface_ids_[static_cast<uint32_t>(iface.ifindex)] = *id;
   l3_offsets_.resize(*id + 1);
