@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
        .ktls = options->ktls && ktls_support.state != loader::KtlsSupport::kUnavailable,
        .keys_only = options->keys_only,
        .packet_ring_bytes = packet_capture ? options->ring_bytes : 0,
-       .ports = options->ports});
+       .ports = options->ports,
+       .tc_clsact = options->tc_clsact});
   if (!probes) return die(probes.error());
   if (options->verbose) {
     std::cerr << "tlstap: TLS calls' sockets found through the " << (*probes)->attribution_hook()

@@ -119,6 +119,9 @@ standard output; statistics go to stderr at exit.
                          secrets that decrypt them are written first; a
                          connection whose first TLS call comes later than that
                          after its first packet loses those packets
+      --tc-clsact        attach as cls_bpf filters on a clsact qdisc, as on
+                         kernels before 6.6, instead of tcx links (for tests;
+                         a clsact qdisc tlstap did not create is left in place)
 Packets of connections no traced process used for TLS are left out (counted).
 Interfaces that come up later, and traffic on interfaces not chosen, are not
 seen.
@@ -209,6 +212,7 @@ Result<Options> parse_options(int argc, char** argv) {
     kOtlp,
     kPort,
     kReorderDelay,
+    kTcClsact,
     kNoStack
   };
   constexpr int kStacks = std::size(discovery::kLibKinds);
@@ -242,6 +246,7 @@ Result<Options> parse_options(int argc, char** argv) {
         {"port", required_argument, nullptr, kPort},
         {"file-size", required_argument, nullptr, 'C'},
         {"reorder-delay", required_argument, nullptr, kReorderDelay},
+        {"tc-clsact", no_argument, nullptr, kTcClsact},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
@@ -303,6 +308,9 @@ Result<Options> parse_options(int argc, char** argv) {
         o.reorder_delay_ms = *ms;
         break;
       }
+      case kTcClsact:
+        o.tc_clsact = true;
+        break;
       case kStats: {
         if (!optarg) {
           o.stats_interval = 10;
@@ -434,7 +442,7 @@ Result<Options> parse_options(int argc, char** argv) {
   o.events = !o.records || events_chosen;
   if (o.hex && !o.events) return usage("-x dumps the calls' data: with --records add --events");
   bool packet_options = !o.interfaces.empty() || !o.ports.empty() || o.rotate_mib != 0 ||
-                        o.reorder_delay_ms != Options{}.reorder_delay_ms;
+                        o.reorder_delay_ms != Options{}.reorder_delay_ms || o.tc_clsact;
   if (!o.keys_only && o.write_path.ends_with(".pcapng")) {
     o.pcapng_path = std::exchange(o.write_path, "");
     if (o.json || o.hex || o.records || events_chosen || o.metrics || !o.otlp_url.empty() ||
@@ -444,7 +452,7 @@ Result<Options> parse_options(int argc, char** argv) {
           "--otlp and --list go without it");
     }
   } else if (packet_options) {
-    return usage("-i, --port, -C and --reorder-delay go with -w FILE.pcapng");
+    return usage("-i, --port, -C, --reorder-delay and --tc-clsact go with -w FILE.pcapng");
   }
   if (o.keys_only) {
     if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");

@@ -29,6 +29,7 @@ struct Options {
   std::vector<uint16_t> ports;          // --port: only TCP packets from or to these
   uint64_t rotate_mib = 0;              // -C MIB: a new file past this size; 0: never
   uint64_t reorder_delay_ms = 2000;     // --reorder-delay MS: how long packets wait for secrets
+  bool tc_clsact = false;               // --tc-clsact: cls_bpf on clsact even with tcx (tests)
   // --metrics [ADDR:]PORT: Prometheus metrics over HTTP (records made
   // whether shown or not).
   std::optional<exporting::MetricsAddress> metrics;

@@ -121,6 +121,7 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
       libbpf_find_vmlinux_btf_id("sock_send_length", BPF_TRACE_RAW_TP) > 0 &&
       libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
   probes->syscall_hook_ = options.syscall_hook || !has_socket_tracepoints;
+  probes->tc_clsact_ = options.tc_clsact;
   bpf_program__set_autoload(skel->progs.sys_enter, probes->syscall_hook_);
   bpf_program__set_autoload(skel->progs.sock_send, !probes->syscall_hook_);
   bpf_program__set_autoload(skel->progs.sock_recv, !probes->syscall_hook_);
@@ -307,9 +308,11 @@ Result<std::string> Probes::attach_packets(const PacketInterface& iface) {
     if (!d.wanted) continue;
     // A tcx link (appended after the interface's other tcx programs): it
     // goes away when its fd is closed, even if tlstap is killed.
-    int fd = bpf_link_create(
-        bpf_program__fd(d.prog), iface.ifindex,
-        static_cast<bpf_attach_type>(d.ingress ? kBpfTcxIngress : kBpfTcxEgress), nullptr);
+    int fd = tc_clsact_ ? -1
+                        : bpf_link_create(bpf_program__fd(d.prog), iface.ifindex,
+                                          static_cast<bpf_attach_type>(d.ingress ? kBpfTcxIngress
+                                                                                 : kBpfTcxEgress),
+                                          nullptr);
     if (fd >= 0) {
       packet_links_.emplace_back(fd);
       continue;

@@ -50,6 +50,9 @@ struct Options {
   uint32_t packet_ring_bytes = 0;
   // --port: only TCP packets from or to these ports (empty: all).
   std::vector<uint16_t> ports;
+  // Attach the packet programs as cls_bpf filters on clsact, as on kernels
+  // before 6.6, even where tcx exists: tests that path.
+  bool tc_clsact = false;
 };
 
 // One interface to take packets on.
@@ -153,6 +156,7 @@ class Probes {
   std::vector<Link> links_;
   std::vector<UniqueFd> packet_links_;  // tcx link fds
   std::vector<TcFilter> tc_filters_;
+  bool tc_clsact_ = false;
   const RecordHandler* handler_ = nullptr;
   bool syscall_hook_ = false;
 };

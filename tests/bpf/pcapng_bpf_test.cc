@@ -424,5 +424,64 @@ TEST_F(PcapFilesTest, RotationGivesFilesThatEachDecrypt) {
   EXPECT_EQ(requests, expected);
 }
 
+// Kernels before 6.6 (no tcx) get cls_bpf filters on clsact, forced here
+// with --tc-clsact: packets are taken the same way (the file decrypts),
+// and at exit tlstap removes its filters, and the qdisc only if it
+// created it.
+class ClsactTest : public BpfTest {
+ protected:
+  static std::string Tc(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"/usr/sbin/tc"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunResult r = RunToEnd(Command(argv), 10s);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
+  }
+  static bool LoHasClsact() {
+    return Tc({"qdisc", "show", "dev", "lo"}).find("clsact") != std::string::npos;
+  }
+
+  // tlstap --tc-clsact -i lo while curl fetches one file from nginx; the
+  // egress filter is there while it runs; the file decrypts.
+  void CaptureOnce() {
+    TempDir dir;
+    Certificate cert;
+    ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+    ASSERT_EQ(mkdir((dir / "www").c_str(), 0755), 0);
+    const std::string body = Payload("pcapng/clsact", 5000);
+    ASSERT_NO_FATAL_FAILURE(WriteFile(dir / "www/c.txt", body));
+    NginxServer nginx;
+    ASSERT_NO_FATAL_FAILURE(nginx.Start(
+        dir, cert, {.root = dir / "www", .lines = {"location / { }"}, .http_lines = {}}));
+    const std::string pcap = dir / "out.pcapng";
+    PcapTap tap;
+    ASSERT_NO_FATAL_FAILURE(tap.Start(pcap, {"--comm", "curl", "-i", "lo", "--tc-clsact"}));
+    EXPECT_NE(Tc({"filter", "show", "dev", "lo", "egress"}).find("tc_egress"), std::string::npos);
+    EXPECT_EQ(Tc({"filter", "show", "dev", "lo", "ingress"}), "");  // loopback: egress only
+    RunResult curl = RunToEnd(
+        Command({kCurl, "-sS", "--http1.1", "-k", "-o", "/dev/null", nginx.Url("/c.txt")}), 30s);
+    ASSERT_EQ(curl.status, 0) << curl.err;
+    ASSERT_NO_FATAL_FAILURE(tap.Stop());
+    ExpectReadable(pcap);
+    EXPECT_EQ(HttpRows(pcap), (std::vector<std::string>{"GET|/c.txt||", "||200|" + body}));
+    EXPECT_EQ(Tc({"filter", "show", "dev", "lo", "egress"}), "") << "tlstap left its filter";
+  }
+};
+
+TEST_F(ClsactTest, QdiscItCreatedIsRemoved) {
+  ASSERT_FALSE(LoHasClsact()) << "lo already has a clsact qdisc: " << Tc({"qdisc", "show"});
+  ASSERT_NO_FATAL_FAILURE(CaptureOnce());
+  EXPECT_FALSE(LoHasClsact()) << Tc({"qdisc", "show", "dev", "lo"});
+}
+
+TEST_F(ClsactTest, QdiscOfAnotherIsKept) {
+  ASSERT_FALSE(LoHasClsact()) << "lo already has a clsact qdisc: " << Tc({"qdisc", "show"});
+  Tc({"qdisc", "add", "dev", "lo", "clsact"});
+  ASSERT_TRUE(LoHasClsact());
+  CaptureOnce();
+  EXPECT_TRUE(LoHasClsact()) << "tlstap removed a clsact qdisc it did not create";
+  Tc({"qdisc", "del", "dev", "lo", "clsact"});
+}
+
 }  // namespace
 }  // namespace tlstap::bpf_test

@@ -364,12 +364,14 @@ TEST(Options, PcapngFileIsAPacketCapture) {
   EXPECT_EQ(json->write_path, "out.pcapng.jsonl");
   EXPECT_EQ(json->pcapng_path, "");
   auto all = Parse({"--write", "x.pcapng", "-i", "lo", "--interface", "eth0", "--port", "443",
-                    "--port", "8443", "-C", "100", "--reorder-delay", "500"});
+                    "--port", "8443", "-C", "100", "--reorder-delay", "500", "--tc-clsact"});
   ASSERT_TRUE(all) << all.error().message;
   EXPECT_EQ(all->interfaces, (std::vector<std::string>{"lo", "eth0"}));
   EXPECT_EQ(all->ports, (std::vector<uint16_t>{443, 8443}));
   EXPECT_EQ(all->rotate_mib, 100u);
   EXPECT_EQ(all->reorder_delay_ms, 500u);
+  EXPECT_TRUE(all->tc_clsact);
+  EXPECT_FALSE(o->tc_clsact);
   // The key log beside it is allowed; tlstap keys -w x.pcapng stays a key log.
   auto keylog = Parse({"-w", "x.pcapng", "--keylog", "k.log"});
   ASSERT_TRUE(keylog);
@@ -387,9 +389,11 @@ TEST(Options, PacketOptionsErrors) {
     return o ? std::string() : o.error().message;
   };
   EXPECT_EQ(bad({"-i", "lo"}),
-            "-i, --port, -C and --reorder-delay go with -w FILE.pcapng (see tlstap --help)");
+            "-i, --port, -C, --reorder-delay and --tc-clsact go with -w FILE.pcapng (see tlstap "
+            "--help)");
   EXPECT_EQ(bad({"-w", "x.jsonl", "--port", "443"}),
-            "-i, --port, -C and --reorder-delay go with -w FILE.pcapng (see tlstap --help)");
+            "-i, --port, -C, --reorder-delay and --tc-clsact go with -w FILE.pcapng (see tlstap "
+            "--help)");
   EXPECT_EQ(bad({"-w", "x.pcapng", "-j"}),
             "-w FILE.pcapng writes packets; -j, -x, --records, --events, --metrics, --otlp and "
             "--list go without it (see tlstap --help)");
