@@ -10,7 +10,10 @@
 //
 // GnuTLS (gnutls-cli / gnutls-serv) joins once its secrets are read
 // (issue 6 items 1 and 2): add its cases next to GoPcapTest, same checks.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,6 +149,39 @@ std::pair<std::string, std::string> FollowTls(const std::string& path, int serve
   return {c2s, s2c};
 }
 
+// A plain TCP exchange over loopback by the test itself (no TLS, so no
+// traced process ever names it): connect, a few bytes, close.
+void UntracedTcpExchange() {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  int client = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  int server = accept(listener, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  ASSERT_EQ(write(client, "untraced", 8), 8);
+  char buf[8];
+  ASSERT_EQ(read(server, buf, sizeof(buf)), 8);
+  close(client);
+  close(server);
+  close(listener);
+}
+
+// "N of connections no traced process used" from tlstap's final line.
+uint64_t Unadmitted(const std::string& tap_stderr) {
+  const std::string marker = " of connections no traced process used";
+  size_t end = tap_stderr.find(marker);
+  if (end == std::string::npos) return UINT64_MAX;
+  size_t begin = tap_stderr.rfind(' ', end - 1) + 1;
+  return std::stoull(tap_stderr.substr(begin, end - begin));
+}
+
 struct CipherCase {
   const char* name;
   std::vector<std::string> curl;   // curl's version and cipher options
@@ -217,10 +253,14 @@ class OpensslPcapTest : public BpfTest, public ::testing::WithParamInterface<Cip
     argv.insert(argv.end(), GetParam().curl.begin(), GetParam().curl.end());
     argv.push_back(nginx_.Url("/a.txt"));
     argv.push_back(nginx_.Url("/b.txt"));
+    // Packets no traced process owns: left out (counted), or with --port
+    // not even taken.
+    ASSERT_NO_FATAL_FAILURE(UntracedTcpExchange());
     Subprocess curl(Command(argv));
     ASSERT_TRUE(curl.ok()) << curl.error();
     curl_pid_ = curl.pid();
     ASSERT_EQ(curl.Wait(30s), 0) << curl.Stderr();
+    ASSERT_NO_FATAL_FAILURE(UntracedTcpExchange());
     ASSERT_NO_FATAL_FAILURE(tap.Stop());
     tap_stderr_ = tap.Stderr();
   }
@@ -251,11 +291,23 @@ class OpensslPcapTest : public BpfTest, public ::testing::WithParamInterface<Cip
 TEST_P(OpensslPcapTest, ClientSide) {
   ASSERT_NO_FATAL_FAILURE(Run({"--comm", "curl", "-i", "lo"}));
   ExpectDecrypted("pid=" + std::to_string(curl_pid_) + " comm=curl");
+  // Two plain exchanges of at least 8 packets each were taken and left out.
+  EXPECT_GE(Unadmitted(tap_stderr_), 16u) << tap_stderr_;
+}
+
+// --port NGINX_PORT: the kernel takes only that port's packets, so the
+// plain exchanges (other ports) never reach user space.
+TEST_P(OpensslPcapTest, ClientSideOnePort) {
+  const std::string port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  ASSERT_NO_FATAL_FAILURE(Run({"--comm", "curl", "-i", "lo", "--port", port}));
+  ExpectDecrypted("pid=" + std::to_string(curl_pid_) + " comm=curl");
+  EXPECT_EQ(Unadmitted(tap_stderr_), 0u) << tap_stderr_;
 }
 
 TEST_P(OpensslPcapTest, ServerSide) {
   ASSERT_NO_FATAL_FAILURE(Run({"--comm", "nginx"}));  // every interface that is up
   ExpectDecrypted("pid=" + std::to_string(nginx_.worker()) + " comm=nginx");
+  EXPECT_GE(Unadmitted(tap_stderr_), 16u) << tap_stderr_;
 }
 
 INSTANTIATE_TEST_SUITE_P(Ciphers, OpensslPcapTest, ::testing::ValuesIn(kCases), CaseName);

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/decoder.h"
 #include "packets/connections.h"
 #include "packets/packet_capture.h"
 
@@ -153,6 +154,44 @@ TEST(Connections, LearnsFromTlsEvents) {
   EXPECT_EQ(c.owner({V4("127.0.0.1", 443), V4("127.0.0.1", 5000)}, 11)->pid, 7u);
   e.remote = {};  // unattributed: nothing learned
   EXPECT_FALSE(c.learn(e));
+}
+
+// A packet record as the TC program lays it out: header, then the bytes.
+std::string PacketRecord(uint32_t wire_len, uint32_t captured, uint8_t dir, std::string bytes) {
+  tlstap_packet_event h{};
+  h.type = TLSTAP_RECORD_PACKET;
+  h.ifindex = 3;
+  h.ts_ns = 123456789;
+  h.sock_cookie = 77;
+  h.wire_len = wire_len;
+  h.captured = captured;
+  h.dir = dir;
+  return std::string(reinterpret_cast<const char*>(&h), sizeof(h)) + bytes;
+}
+
+capture::Record Decode(const std::string& record) {
+  return capture::decode(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(record.data()), record.size()));
+}
+
+TEST(PacketRecord, DecodedOrRefused) {
+  const std::string frame = Ethernet(0x0800) + Ipv4Tcp("127.0.0.1", 1, "127.0.0.1", 2);
+  capture::Record r = Decode(PacketRecord(100, frame.size(), TLSTAP_DIR_RX, frame));
+  auto* p = std::get_if<capture::PacketEvent>(&r);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->ts_ns, 123456789u);  // still CLOCK_MONOTONIC: the pipeline moves it
+  EXPECT_EQ(p->ifindex, 3u);
+  EXPECT_EQ(p->dir, capture::Dir::kRx);
+  EXPECT_EQ(p->sock_cookie, 77u);
+  EXPECT_EQ(p->wire_len, 100u);  // cut: more on the wire than captured
+  EXPECT_EQ(p->data, frame);
+  // More captured than the record holds, or than was on the wire; no direction.
+  EXPECT_TRUE(std::holds_alternative<capture::Malformed>(
+      Decode(PacketRecord(100, frame.size() + 1, TLSTAP_DIR_TX, frame))));
+  EXPECT_TRUE(std::holds_alternative<capture::Malformed>(
+      Decode(PacketRecord(10, frame.size(), TLSTAP_DIR_TX, frame))));
+  EXPECT_TRUE(std::holds_alternative<capture::Malformed>(
+      Decode(PacketRecord(100, frame.size(), 0, frame))));
 }
 
 // The capture end to end in memory: packets of a connection seen before
