@@ -119,8 +119,11 @@ int main(int argc, char** argv) {
   std::vector<packets::NetInterface> interfaces;
   std::unique_ptr<packets::PacketCapture> packet_capture;
   if (!options->pcapng_path.empty()) {
-    auto chosen = packets::choose_interfaces(options->interfaces);
+    std::vector<std::string> skipped;
+    auto chosen = packets::choose_interfaces(options->interfaces, &skipped);
     if (!chosen) return die(chosen.error());
+    for (const std::string& why : skipped)
+      std::cerr << "tlstap: packets not taken: " << why << "\n";
     interfaces = std::move(*chosen);
     auto made = packets::PacketCapture::make(pcapng::numbered_files(options->pcapng_path),
                                              {.delay_ns = options->reorder_delay_ms * 1'000'000ull,

@@ -62,7 +62,8 @@ Result<NetInterface> describe(const std::string& name) {
 
 }  // namespace
 
-Result<std::vector<NetInterface>> choose_interfaces(const std::vector<std::string>& names) {
+Result<std::vector<NetInterface>> choose_interfaces(const std::vector<std::string>& names,
+                                                    std::vector<std::string>* skipped) {
   std::vector<NetInterface> chosen;
   if (!names.empty()) {
     for (const std::string& name : names) {
@@ -80,7 +81,11 @@ Result<std::vector<NetInterface>> choose_interfaces(const std::vector<std::strin
     std::string name = i->if_name;
     if (!is_up(name)) continue;
     auto described = describe(name);
-    if (described) chosen.push_back(std::move(*described));  // others are skipped: not chosen
+    if (described) {
+      chosen.push_back(std::move(*described));
+    } else if (skipped) {
+      skipped->push_back(described.error().message);
+    }
   }
   if_freenameindex(all);
   if (chosen.empty()) return fail(ExitCode::kInterface, "no network interface is up");

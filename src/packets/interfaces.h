@@ -21,9 +21,11 @@ struct NetInterface {
   uint32_t l3_offset = 0;  // where the IP header starts in a frame
 };
 
-// names empty: every interface that is up, loopback included. Otherwise
-// those, in order; an unknown name or a kind of link tlstap cannot read is
-// an error (ExitCode::kInterface) naming it.
-Result<std::vector<NetInterface>> choose_interfaces(const std::vector<std::string>& names);
+// names empty: every interface that is up, loopback included (those of a
+// link type tlstap cannot read are left out, each said why in *skipped).
+// Otherwise those, in order; an unknown name or a kind of link tlstap
+// cannot read is an error (ExitCode::kInterface) naming it.
+Result<std::vector<NetInterface>> choose_interfaces(const std::vector<std::string>& names,
+                                                    std::vector<std::string>* skipped = nullptr);
 
 }  // namespace tlstap::packets
