@@ -310,6 +310,29 @@ TEST_P(OpensslPcapTest, ServerSide) {
   EXPECT_GE(Unadmitted(tap_stderr_), 16u) << tap_stderr_;
 }
 
+// Both ends traced: each packet's comment names its sender, nginx's worker
+// for packets from the server's port, curl for the others.
+TEST_P(OpensslPcapTest, BothSidesEachPacketItsSender) {
+  ASSERT_NO_FATAL_FAILURE(Run({"--comm", "curl", "--comm", "nginx", "-i", "lo"}));
+  ExpectReadable(pcap_);
+  const std::vector<std::string> expected = {"GET|/a.txt||", "||200|" + body_a_, "GET|/b.txt||",
+                                             "||200|" + body_b_};
+  EXPECT_EQ(HttpRows(pcap_), expected);
+  const std::string port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  const std::string curl = "pid=" + std::to_string(curl_pid_) + " comm=curl";
+  const std::string nginx = "pid=" + std::to_string(nginx_.worker()) + " comm=nginx";
+  size_t from_curl = 0, from_nginx = 0;
+  for (const std::string& line :
+       Lines(ReadWith({"/usr/bin/tshark", "-r", pcap_, "-T", "fields", "-E", "separator=|", "-e",
+                       "tcp.srcport", "-e", "frame.comment"}))) {
+    const bool from_server = line.starts_with(port + "|");
+    EXPECT_EQ(line.substr(line.find('|') + 1), from_server ? nginx : curl) << line;
+    ++(from_server ? from_nginx : from_curl);
+  }
+  EXPECT_GE(from_curl, 5u);
+  EXPECT_GE(from_nginx, 5u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Ciphers, OpensslPcapTest, ::testing::ValuesIn(kCases), CaseName);
 
 // Go's crypto/tls (tests/progs/tls_go), one side traced. Server side: a
