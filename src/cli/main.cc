@@ -282,6 +282,10 @@ int main(int argc, char** argv) {
               << " (unreadable), " << k.packets_truncated << " cut to " << TLSTAP_PACKET_MAX
               << " bytes; keys of " << k.key_sessions << " TLS sessions, "
               << session.key_lines_written() << " key log lines\n";
+    if (session.packets_failed()) {
+      exporter->on_stats(final_stats, true);
+      return static_cast<int>(ExitCode::kFailure);
+    }
   }
   if (keys && !options->keylog_path.empty()) {
     std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "

@@ -172,9 +172,10 @@ Examples:
   sudo tlstap --metrics 9464 >/dev/null  metrics at http://127.0.0.1:9464/metrics
   sudo tlstap --otlp http://127.0.0.1:4318 >/dev/null  spans to an OpenTelemetry Collector
 
-Exit status: 0 stopped normally, 1 failure, 2 bad command line, 3 not enough
-privileges, 4 kernel without BTF, 5 kernel without uprobes, 6 no TLS library
-found on this host, 7 --metrics address cannot be listened on (port in use), 8 -w FILE.pcapng: an
+Exit status: 0 stopped normally, 1 failure (e.g. the pcapng file could not
+be written: disk full), 2 bad command line, 3 not enough privileges, 4 kernel
+without BTF, 5 kernel without uprobes, 6 no TLS library found on this host, 7
+--metrics address cannot be listened on (port in use), 8 -w FILE.pcapng: an
 interface is unknown, of a kind tlstap cannot read, or packets cannot be
 taken on it.
 )";

@@ -81,11 +81,11 @@ void Session::enable_packets(packets::PacketCapture* capture) {
   show_events_ = false;
   pipeline_.set_packet_handler([this](const capture::PacketEvent& p) {
     if (packets_failed_) return;
-    if (auto r = packets_->on_packet(p); !r) packets_failed(r.error());
+    if (auto r = packets_->on_packet(p); !r) fail_packets(r.error());
   });
 }
 
-void Session::packets_failed(const Error& e) {
+void Session::fail_packets(const Error& e) {
   if (packets_failed_) return;
   packets_failed_ = true;
   std::cerr << "tlstap: " << e.message << "; stopping\n";
@@ -191,7 +191,7 @@ void Session::on_logged_secret(const capture::LoggedSecretEvent& e) {
 
 bool Session::write_key_line(const keys::KeyLogLine& line) {
   if (packets_ && !packets_failed_) {
-    if (auto r = packets_->on_key_line(line); !r) packets_failed(r.error());
+    if (auto r = packets_->on_key_line(line); !r) fail_packets(r.error());
     // Counted here when no key log file counts it.
     if (!key_file_ && key_lines_seen_.insert(line)) ++key_lines_;
   }
@@ -430,7 +430,7 @@ void Session::run(const std::atomic<bool>& stop,
       next_record_expiry_ = now + kRecordExpiry;
     }
     if (packets_ && !packets_failed_) {
-      if (auto r = packets_->tick(realtime_now_ns()); !r) packets_failed(r.error());
+      if (auto r = packets_->tick(realtime_now_ns()); !r) fail_packets(r.error());
     }
     if (packets_failed_) break;
     exporter_.flush();
@@ -453,7 +453,7 @@ void Session::run(const std::atomic<bool>& stop,
   }
   pipeline_.flush(Clock::now(), Clock::duration::zero());
   if (packets_ && !packets_failed_) {
-    if (auto r = packets_->finish(); !r) packets_failed(r.error());
+    if (auto r = packets_->finish(); !r) fail_packets(r.error());
   }
   // The last connections' messages: a request still waiting for its
   // response, a response delimited by the connection's end.

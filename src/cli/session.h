@@ -62,6 +62,8 @@ class Session {
   // learns connections from the TLS events (not shown) and gets every key
   // log line. Call enable_keys too.
   void enable_packets(packets::PacketCapture* capture);
+  // The packet file could not be written (said why; the session stopped).
+  bool packets_failed() const { return packets_failed_; }
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
@@ -144,7 +146,7 @@ class Session {
   packets::PacketCapture* packets_ = nullptr;
   bool packets_failed_ = false;
   // Says why the packet file failed, once; the session then stops.
-  void packets_failed(const Error& e);
+  void fail_packets(const Error& e);
   // TLS secrets (enable_keys)
   bool keys_ = false;
   bool secrets_only_ = false;

@@ -499,6 +499,48 @@ TEST_F(PcapFilesTest, RotationGivesFilesThatEachDecrypt) {
   EXPECT_EQ(requests, expected);
 }
 
+// A file system that fills up: tlstap says so in one line, stops by
+// itself and exits 1.
+TEST_F(PcapFilesTest, FullDiskStopsWithOneLine) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  ASSERT_EQ(mkdir((dir / "www").c_str(), 0755), 0);
+  ASSERT_NO_FATAL_FAILURE(WriteFile(dir / "www/big.txt", Payload("pcapng/full", 400000)));
+  NginxServer nginx;
+  ASSERT_NO_FATAL_FAILURE(
+      nginx.Start(dir, cert, {.root = dir / "www", .lines = {"location / { }"}, .http_lines = {}}));
+  const std::string small = dir / "small";
+  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
+  RunResult mounted =
+      RunToEnd(Command({"/usr/bin/mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", small}), 10s);
+  ASSERT_EQ(mounted.status, 0) << mounted.err;
+  // Unmounted however the test ends (the tlstap below is gone by then).
+  struct Unmount {
+    std::string path;
+    ~Unmount() { RunToEnd(Command({"/usr/bin/umount", path}), 10s); }
+  } unmount{small};
+  const std::string pcap = small + "/out.pcapng";
+  {
+    SpawnOptions options =
+        Command({kTlstap, "-w", pcap, "--comm", "curl", "-i", "lo", "--reorder-delay", "100"});
+    options.stdin_pipe = false;
+    Subprocess tap(options);
+    ASSERT_TRUE(tap.WaitForStderr(
+        [](std::string_view err) { return err.find(kReady) != std::string_view::npos; }, 120s))
+        << tap.Stderr();
+    RunResult curl = RunToEnd(
+        Command({kCurl, "-sS", "--http1.1", "-k", "-o", "/dev/null", nginx.Url("/big.txt")}), 30s);
+    EXPECT_EQ(curl.status, 0) << curl.err;
+    std::optional<int> status = tap.Wait(30s);
+    EXPECT_EQ(status, 1) << "tlstap did not stop by itself:\n" << tap.Stderr();
+    EXPECT_NE(
+        tap.Stderr().find("tlstap: cannot write " + pcap + ": No space left on device; stopping\n"),
+        std::string::npos)
+        << tap.Stderr();
+  }
+}
+
 // Kernels before 6.6 (no tcx) get cls_bpf filters on clsact, forced here
 // with --tc-clsact: packets are taken the same way (the file decrypts),
 // and at exit tlstap removes its filters, and the qdisc only if it
