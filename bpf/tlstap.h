@@ -37,6 +37,7 @@ enum tlstap_record_type {
 	TLSTAP_RECORD_FILE_MAPPED = 2, /* struct tlstap_file_mapped */
 	TLSTAP_RECORD_KEYS = 3, /* struct tlstap_keys_event + a tail by version */
 	TLSTAP_RECORD_LOGGED_SECRET = 4, /* struct tlstap_logged_secret */
+	TLSTAP_RECORD_PACKET = 5, /* struct tlstap_packet_event, in the packets ring */
 };
 
 /*
@@ -294,11 +295,48 @@ enum tlstap_stat {
 	 */
 	TLSTAP_STAT_LOST_KEYS_RINGBUF,
 	TLSTAP_STAT_LOST_KEYS_FAULT,
+	/* -w FILE.pcapng: TCP packets sent to user space, and those lost, by cause */
+	TLSTAP_STAT_PACKETS,
+	TLSTAP_STAT_LOST_PACKETS_RINGBUF, /* the packets ring was full */
+	TLSTAP_STAT_LOST_PACKETS_READ, /* bpf_skb_load_bytes failed */
+	/* longer than TLSTAP_PACKET_MAX: sent cut, with their length on the wire */
+	TLSTAP_STAT_PACKETS_TRUNCATED,
 	TLSTAP_STAT_COUNT,
 };
 
 struct tlstap_stats {
 	__u64 v[TLSTAP_STAT_COUNT];
+};
+
+/*
+ * Bytes of one packet a record carries at most: 256 KiB, the most Wireshark
+ * reads of an Ethernet packet (WTAP_MAX_PACKET_SIZE_STANDARD). Loopback's
+ * GSO packets pass 64 KiB (108 kB seen on Linux 6.18: BIG TCP, tso_max_size
+ * 512 KiB); longer ones are cut here, their length on the wire kept in
+ * wire_len and the cut counted.
+ */
+#define TLSTAP_PACKET_MAX (256 * 1024)
+
+/*
+ * One TCP packet seen by the TC programs on a chosen interface, as it was at
+ * the interface: from the link-layer header on (Ethernet, or the IP header on
+ * devices without one), captured bytes following the header.
+ */
+struct tlstap_packet_event {
+	__u32 type; /* TLSTAP_RECORD_PACKET */
+	__u32 ifindex;
+	__u64 ts_ns; /* CLOCK_MONOTONIC when the TC program ran */
+	__u64 sock_cookie; /* bpf_get_socket_cookie() of its socket; 0 if none */
+	__u32 wire_len; /* skb->len: the packet's length at the interface */
+	__u32 captured; /* bytes following this header */
+	__u8 dir; /* TLSTAP_DIR_TX: egress, TLSTAP_DIR_RX: ingress */
+	__u8 pad[7];
+};
+
+/* Where the IP header starts on one interface (capture_ifaces). */
+struct tlstap_iface {
+	__u32 l3_offset; /* 14 on Ethernet and loopback, 0 on raw IP devices */
+	__u32 pad;
 };
 
 /* Filters, fixed before load (read-only data of the BPF object). */
@@ -309,6 +347,8 @@ struct tlstap_config {
 	__u8 filter_comm; /* only command names in the target_comms map */
 	__u8 keys_only; /* tlstap keys: secrets only, no plaintext records */
 	__u32 uid;
+	__u8 filter_ports; /* packets: only TCP ports in the capture_ports map */
+	__u8 pad_ports[3];
 	/*
 	 * Data records wake the reader only once this much is waiting; it polls
 	 * on a timer otherwise. A wakeup per record costs the traced thread

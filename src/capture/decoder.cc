@@ -98,6 +98,24 @@ Record decode(std::span<const uint8_t> bytes) {
       std::memcpy(e.secret.data(), k.secret, sizeof(k.secret));
       return e;
     }
+    case TLSTAP_RECORD_PACKET: {
+      tlstap_packet_event h;
+      if (bytes.size() < sizeof(h)) return Malformed{};
+      std::memcpy(&h, bytes.data(), sizeof(h));
+      if (h.captured > bytes.size() - sizeof(h) || h.captured > TLSTAP_PACKET_MAX ||
+          h.captured > h.wire_len || (h.dir != TLSTAP_DIR_TX && h.dir != TLSTAP_DIR_RX)) {
+        return Malformed{};
+      }
+      PacketEvent p;
+      p.ts_ns = h.ts_ns;
+      p.ifindex = h.ifindex;
+      p.dir = static_cast<Dir>(h.dir);
+      p.sock_cookie = h.sock_cookie;
+      p.wire_len = h.wire_len;
+      p.data =
+          std::string_view(reinterpret_cast<const char*>(bytes.data() + sizeof(h)), h.captured);
+      return p;
+    }
     default:
       return Malformed{};
   }

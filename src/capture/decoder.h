@@ -20,8 +20,10 @@ struct DataChunk {
 
 struct Malformed {};
 
-// SecretsEvent's and LoggedSecretEvent's ts_ns are still CLOCK_MONOTONIC here.
-using Record = std::variant<Malformed, DataChunk, FileMappedEvent, SecretsEvent, LoggedSecretEvent>;
+// SecretsEvent's, LoggedSecretEvent's and PacketEvent's ts_ns are still
+// CLOCK_MONOTONIC here.
+using Record = std::variant<Malformed, DataChunk, FileMappedEvent, SecretsEvent, LoggedSecretEvent,
+                            PacketEvent>;
 
 Record decode(std::span<const uint8_t> bytes);
 

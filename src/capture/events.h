@@ -155,6 +155,18 @@ struct LoggedSecretEvent {
   std::array<uint8_t, 64> secret{};  // the first min(secret_len, 64) bytes
 };
 
+// A TCP packet the TC programs took on an interface (-w FILE.pcapng): its
+// bytes from the link-layer header on, borrowed from the ring buffer (valid
+// during the callback; copy to keep).
+struct PacketEvent {
+  uint64_t ts_ns = 0;  // CLOCK_REALTIME nanoseconds at the interface
+  uint32_t ifindex = 0;
+  Dir dir = Dir::kTx;  // tx: egress, rx: ingress
+  uint64_t sock_cookie = 0;
+  uint32_t wire_len = 0;  // length at the interface; data may hold fewer bytes
+  std::string_view data;
+};
+
 // A process mapped an executable file tlstap had not seen yet.
 struct FileMappedEvent {
   pid_t pid = 0;

@@ -17,6 +17,9 @@ void Pipeline::on_record(std::span<const uint8_t> bytes, Clock::time_point now) 
   } else if (auto* logged = std::get_if<LoggedSecretEvent>(&record)) {
     logged->ts_ns += realtime_offset_ns_;
     if (on_logged_secret_) on_logged_secret_(*logged);
+  } else if (auto* packet = std::get_if<PacketEvent>(&record)) {
+    packet->ts_ns += realtime_offset_ns_;
+    if (on_packet_) on_packet_(*packet);
   } else {
     ++stats_.malformed_records;
   }

@@ -23,6 +23,7 @@ class Pipeline {
   using FileMappedHandler = std::function<void(const FileMappedEvent&)>;
   using SecretsHandler = std::function<void(const SecretsEvent&)>;
   using LoggedSecretHandler = std::function<void(const LoggedSecretEvent&)>;
+  using PacketHandler = std::function<void(const PacketEvent&)>;
 
   Pipeline(int64_t realtime_offset_ns, EventHandler on_event, FileMappedHandler on_file_mapped,
            SecretsHandler on_secrets = nullptr, LoggedSecretHandler on_logged_secret = nullptr)
@@ -34,6 +35,9 @@ class Pipeline {
         on_logged_secret_(std::move(on_logged_secret)) {}
 
   void on_record(std::span<const uint8_t> bytes, Clock::time_point now);
+
+  // -w FILE.pcapng: where packets go (with ts_ns made CLOCK_REALTIME).
+  void set_packet_handler(PacketHandler on_packet) { on_packet_ = std::move(on_packet); }
 
   // Finishes calls idle for max_idle, with their missing ranges listed
   // (zero: everything still pending, at exit).
@@ -50,6 +54,7 @@ class Pipeline {
   FileMappedHandler on_file_mapped_;
   SecretsHandler on_secrets_;
   LoggedSecretHandler on_logged_secret_;
+  PacketHandler on_packet_;
   std::vector<DataEvent> ready_;
   Stats stats_;
 };

@@ -25,6 +25,9 @@ struct Stats {
   uint64_t stale_entries = 0, nested_calls = 0;
   // TLS sessions whose secrets could not be sent (ring full) or read (retried at the next call).
   uint64_t lost_keys_ringbuf = 0, lost_keys_fault = 0;
+  // -w FILE.pcapng: packets the TC programs sent, lost (packets ring full,
+  // unreadable) and sent cut to TLSTAP_PACKET_MAX bytes.
+  uint64_t packets = 0, lost_packets_ringbuf = 0, lost_packets_read = 0, packets_truncated = 0;
   // User side.
   // Sessions whose secrets arrived, and those whose secrets did not check
   // out (written nowhere: a wrong line would only make Wireshark fail).
@@ -122,6 +125,10 @@ void Stats::set_kernel(const Counters& c) {
   nested_calls = c[TLSTAP_STAT_NESTED_CALLS];
   lost_keys_ringbuf = c[TLSTAP_STAT_LOST_KEYS_RINGBUF];
   lost_keys_fault = c[TLSTAP_STAT_LOST_KEYS_FAULT];
+  packets = c[TLSTAP_STAT_PACKETS];
+  lost_packets_ringbuf = c[TLSTAP_STAT_LOST_PACKETS_RINGBUF];
+  lost_packets_read = c[TLSTAP_STAT_LOST_PACKETS_READ];
+  packets_truncated = c[TLSTAP_STAT_PACKETS_TRUNCATED];
 }
 
 }  // namespace tlstap::capture

@@ -19,6 +19,9 @@
 #include "keys/ssl_offsets.h"
 #include "loader/preflight.h"
 #include "loader/probes.h"
+#include "packets/interfaces.h"
+#include "packets/packet_capture.h"
+#include "pcapng/writer.h"
 
 namespace {
 
@@ -111,7 +114,24 @@ int main(int argc, char** argv) {
     if (!opened) return die(opened.error());
     key_log = std::move(*opened);
   }
-  const bool keys = options->keys_only || key_log;
+  // -w FILE.pcapng: the interfaces, then the file (a symbolic link there
+  // stops here, in one line), before anything is attached.
+  std::vector<packets::NetInterface> interfaces;
+  std::unique_ptr<packets::PacketCapture> packet_capture;
+  if (!options->pcapng_path.empty()) {
+    std::vector<std::string> skipped;
+    auto chosen = packets::choose_interfaces(options->interfaces, &skipped);
+    if (!chosen) return die(chosen.error());
+    for (const std::string& why : skipped)
+      std::cerr << "tlstap: packets not taken: " << why << "\n";
+    interfaces = std::move(*chosen);
+    auto made = packets::PacketCapture::make(pcapng::numbered_files(options->pcapng_path),
+                                             {.delay_ns = options->reorder_delay_ms * 1'000'000ull,
+                                              .rotate_bytes = options->rotate_mib << 20});
+    if (!made) return die(made.error());
+    packet_capture = std::move(*made);
+  }
+  const bool keys = options->keys_only || key_log || packet_capture;
   std::unique_ptr<exporting::Exporter> exporter;
   if (file) {
     exporter = std::make_unique<exporting::JsonLinesExporter>(*file);
@@ -134,7 +154,10 @@ int main(int argc, char** argv) {
        .syscall_hook = options->syscall_hook,
        .ktls = options->ktls && ktls_support.state != loader::KtlsSupport::kUnavailable,
        .ktls_fentry = !options->ktls_kprobes,
-       .keys_only = options->keys_only});
+       .keys_only = options->keys_only,
+       .packet_ring_bytes = packet_capture ? options->ring_bytes : 0,
+       .ports = options->ports,
+       .tc_clsact = options->tc_clsact});
   if (!probes) return die(probes.error());
   if (options->verbose) {
     std::cerr << "tlstap: TLS calls' sockets found through the " << (*probes)->attribution_hook()
@@ -146,6 +169,7 @@ int main(int argc, char** argv) {
   if (options->records) session.enable_records(options->events);
   if (metrics_server) session.enable_metrics(&metrics);
   if (otlp) session.enable_otlp(otlp.get());
+  if (packet_capture) session.enable_packets(packet_capture.get());
   if (keys) {
     session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
                         options->keys_only ? &std::cout : nullptr, options->keys_only);
@@ -207,6 +231,25 @@ int main(int argc, char** argv) {
     std::cerr << "tlstap: capturing from " << sources << " (" << (*probes)->attached_probes()
               << " probes); Ctrl-C to stop\n";
   }
+  if (packet_capture) {
+    // Packets only now: the TLS probes that name their connections are on.
+    std::string names;
+    for (const packets::NetInterface& iface : interfaces) {
+      loader::PacketInterface where{.ifindex = iface.ifindex,
+                                    .name = iface.name,
+                                    .l3_offset = iface.l3_offset,
+                                    .ingress = !iface.loopback,
+                                    .egress = true};
+      if (auto added = packet_capture->add_interface(iface); !added) return die(added.error());
+      auto how = (*probes)->attach_packets(where);
+      if (!how) return die({ExitCode::kInterface, how.error().message});
+      names += (names.empty() ? "" : ", ") + iface.name;
+      if (options->verbose)
+        std::cerr << "tlstap: packets on " << iface.name << " (" << *how << ")\n";
+    }
+    std::cerr << "tlstap: writing the packets of traced connections on " << names << " to "
+              << options->pcapng_path << "\n";
+  }
   if (otlp) std::cerr << "tlstap: sending spans to " << options->otlp_url << "\n";
   if (metrics_server) {
     std::cerr << "tlstap: metrics at http://"
@@ -229,7 +272,25 @@ int main(int argc, char** argv) {
     exporting::write_losses_text(std::cerr, final_stats);
     return 0;
   }
-  if (keys) {
+  if (packet_capture) {
+    const packets::CaptureStats p = packet_capture->stats();
+    const capture::Stats& k = final_stats;
+    std::cerr << "tlstap: packets: " << p.written << " written to " << p.files
+              << (p.files == 1 ? " file" : " files") << " (" << options->pcapng_path
+              << (p.files > 1 ? ", .1, ..." : "") << "); " << p.received << " taken, "
+              << p.unadmitted << " of connections no traced process used, "
+              << p.not_tcp + p.unknown_interface << " unreadable; " << p.held << " still held, "
+              << p.released_early << " released early, " << p.late << " out of order; lost "
+              << k.lost_packets_ringbuf << " (ring full), " << k.lost_packets_read
+              << " (unreadable), " << k.packets_truncated << " cut to " << TLSTAP_PACKET_MAX
+              << " bytes; keys of " << k.key_sessions << " TLS sessions, "
+              << session.key_lines_written() << " key log lines\n";
+    if (session.packets_failed()) {
+      exporter->on_stats(final_stats, true);
+      return static_cast<int>(ExitCode::kFailure);
+    }
+  }
+  if (keys && !options->keylog_path.empty()) {
     std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
               << session.key_lines_written() << " key log lines written to " << options->keylog_path
               << "\n";

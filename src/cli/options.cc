@@ -31,7 +31,9 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                           "len":83,"captured":83,"data":"R0VUIC8..."}
                          statistics are {"type":"stats",...} lines
   -w, --write FILE       write the JSON lines to FILE instead of standard output
-                         (created with mode 0600; a symbolic link is refused)
+                         (created with mode 0600; a symbolic link is refused);
+                         a FILE ending in .pcapng is a packet capture instead:
+                         see "Packets" below
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
       --records          HTTP/1, HTTP/2, MySQL and PostgreSQL records instead of
@@ -101,6 +103,32 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
                          filename"); created 0600, appended to, no symbolic link
 
+Packets (-w FILE.pcapng): the TCP packets of the connections traced processes
+use for TLS, as they crossed the network interfaces, in a pcapng file that
+Wireshark and tshark decrypt alone: the TLS secrets (OpenSSL 3.0, Go) travel in
+Decryption Secrets Blocks ahead of the packets, each packet's comment says
+"pid=N comm=NAME". Filters (-p, -c, -u) choose the processes. Nothing goes to
+standard output; statistics go to stderr at exit.
+  sudo tlstap -c curl -w curl.pcapng        then: wireshark curl.pcapng
+  tshark -r curl.pcapng -Y http             (no key file needed)
+  -i, --interface IFACE  take packets on IFACE; repeat for more (default: every
+                         interface that is up, loopback included; loopback's
+                         packets are taken once, as they leave)
+      --port PORT        only TCP packets from or to PORT; repeat for more
+  -C, --file-size MIB    start FILE.1, FILE.2, ... when a file would pass MIB
+                         MiB; each file starts with every secret so far (a
+                         session decrypts in the file holding its handshake)
+      --reorder-delay MS hold packets MS milliseconds (default 2000) so the
+                         secrets that decrypt them are written first; a
+                         connection whose first TLS call comes later than that
+                         after its first packet loses those packets
+      --tc-clsact        attach as cls_bpf filters on a clsact qdisc, as on
+                         kernels before 6.6, instead of tcx links (for tests;
+                         a clsact qdisc tlstap did not create is left in place)
+Packets of connections no traced process used for TLS are left out (counted).
+Interfaces that come up later, and traffic on interfaces not chosen, are not
+seen.
+
 TLS keys only (tlstap keys): no plaintext is copied; each new TLS session's
 secrets are written once, as NSS key log lines, to FILE (-w FILE, created
 0600 and appended to) or to standard output. Filters apply.
@@ -152,9 +180,12 @@ Examples:
   sudo tlstap --metrics 9464 >/dev/null  metrics at http://127.0.0.1:9464/metrics
   sudo tlstap --otlp http://127.0.0.1:4318 >/dev/null  spans to an OpenTelemetry Collector
 
-Exit status: 0 stopped normally, 1 failure, 2 bad command line, 3 not enough
-privileges, 4 kernel without BTF, 5 kernel without uprobes, 6 no TLS library
-found on this host, 7 --metrics address cannot be listened on (port in use).
+Exit status: 0 stopped normally, 1 failure (e.g. the pcapng file could not
+be written: disk full), 2 bad command line, 3 not enough privileges, 4 kernel
+without BTF, 5 kernel without uprobes, 6 no TLS library found on this host, 7
+--metrics address cannot be listened on (port in use), 8 -w FILE.pcapng: an
+interface is unknown, of a kind tlstap cannot read, or packets cannot be
+taken on it.
 )";
 
 namespace {
@@ -189,6 +220,9 @@ Result<Options> parse_options(int argc, char** argv) {
     kEvents,
     kMetrics,
     kOtlp,
+    kPort,
+    kReorderDelay,
+    kTcClsact,
     kNoStack
   };
   constexpr int kStacks = std::size(discovery::kLibKinds);
@@ -219,6 +253,11 @@ Result<Options> parse_options(int argc, char** argv) {
         {"events", no_argument, nullptr, kEvents},
         {"metrics", required_argument, nullptr, kMetrics},
         {"otlp", required_argument, nullptr, kOtlp},
+        {"interface", required_argument, nullptr, 'i'},
+        {"port", required_argument, nullptr, kPort},
+        {"file-size", required_argument, nullptr, 'C'},
+        {"reorder-delay", required_argument, nullptr, kReorderDelay},
+        {"tc-clsact", no_argument, nullptr, kTcClsact},
         {"verbose", no_argument, nullptr, 'v'},
         {"help", no_argument, nullptr, 'h'},
         {"version", no_argument, nullptr, 'V'},
@@ -242,7 +281,7 @@ Result<Options> parse_options(int argc, char** argv) {
     ++argv;
   }
   int c;
-  while ((c = getopt_long(argc, argv, ":xjw:p:c:u:vhV", kLong.data(), nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, ":xjw:p:c:u:i:C:vhV", kLong.data(), nullptr)) != -1) {
     switch (c) {
       case 'x':
         o.hex = true;
@@ -252,6 +291,36 @@ Result<Options> parse_options(int argc, char** argv) {
         break;
       case 'w':
         o.write_path = optarg;
+        break;
+      case 'i':
+        if (strlen(optarg) == 0 || strlen(optarg) >= 16) {
+          return usage(std::string("-i takes an interface name (1 to 15 characters): ") + optarg);
+        }
+        o.interfaces.push_back(optarg);
+        break;
+      case kPort: {
+        auto port = parse_number<uint16_t>(optarg);
+        if (!port || *port == 0) return usage(std::string("--port takes 1 to 65535: ") + optarg);
+        if (o.ports.size() == 64) return usage("--port: at most 64 ports");
+        o.ports.push_back(*port);
+        break;
+      }
+      case 'C': {
+        auto mib = parse_number<uint64_t>(optarg);
+        if (!mib || *mib == 0 || *mib > (1u << 20)) {
+          return usage("-C takes a file size in MiB, 1 to 1048576");
+        }
+        o.rotate_mib = *mib;
+        break;
+      }
+      case kReorderDelay: {
+        auto ms = parse_number<uint64_t>(optarg);
+        if (!ms || *ms > 600'000) return usage("--reorder-delay takes 0 to 600000 milliseconds");
+        o.reorder_delay_ms = *ms;
+        break;
+      }
+      case kTcClsact:
+        o.tc_clsact = true;
         break;
       case kStats: {
         if (!optarg) {
@@ -386,6 +455,19 @@ Result<Options> parse_options(int argc, char** argv) {
   }
   o.events = !o.records || events_chosen;
   if (o.hex && !o.events) return usage("-x dumps the calls' data: with --records add --events");
+  bool packet_options = !o.interfaces.empty() || !o.ports.empty() || o.rotate_mib != 0 ||
+                        o.reorder_delay_ms != Options{}.reorder_delay_ms || o.tc_clsact;
+  if (!o.keys_only && o.write_path.ends_with(".pcapng")) {
+    o.pcapng_path = std::exchange(o.write_path, "");
+    if (o.json || o.hex || o.records || events_chosen || o.metrics || !o.otlp_url.empty() ||
+        o.list) {
+      return usage(
+          "-w FILE.pcapng writes packets; -j, -x, --records, --events, --metrics, "
+          "--otlp and --list go without it");
+    }
+  } else if (packet_options) {
+    return usage("-i, --port, -C, --reorder-delay and --tc-clsact go with -w FILE.pcapng");
+  }
   if (o.keys_only) {
     if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");
     if (o.json || o.hex || o.list || o.records || events_chosen || o.metrics ||

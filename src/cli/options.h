@@ -21,7 +21,15 @@ struct Options {
   // data (events false) unless --events asks for both.
   bool records = false;
   bool events = true;
-  std::string write_path;  // -w
+  std::string write_path;  // -w (JSON lines)
+  // -w FILE.pcapng: packets of traced processes' connections, with the TLS
+  // secrets that decrypt them, instead of the plaintext events.
+  std::string pcapng_path;
+  std::vector<std::string> interfaces;  // -i: empty means every interface that is up
+  std::vector<uint16_t> ports;          // --port: only TCP packets from or to these
+  uint64_t rotate_mib = 0;              // -C MIB: a new file past this size; 0: never
+  uint64_t reorder_delay_ms = 2000;     // --reorder-delay MS: how long packets wait for secrets
+  bool tc_clsact = false;               // --tc-clsact: cls_bpf on clsact even with tcx (tests)
   // --metrics [ADDR:]PORT: Prometheus metrics over HTTP (records made
   // whether shown or not).
   std::optional<exporting::MetricsAddress> metrics;

@@ -77,7 +77,23 @@ void Session::make_records() {
   });
 }
 
+void Session::enable_packets(packets::PacketCapture* capture) {
+  packets_ = capture;
+  show_events_ = false;
+  pipeline_.set_packet_handler([this](const capture::PacketEvent& p) {
+    if (packets_failed_) return;
+    if (auto r = packets_->on_packet(p); !r) fail_packets(r.error());
+  });
+}
+
+void Session::fail_packets(const Error& e) {
+  if (packets_failed_) return;
+  packets_failed_ = true;
+  std::cerr << "tlstap: " << e.message << "; stopping\n";
+}
+
 void Session::on_event(const capture::DataEvent& e) {
+  if (packets_) packets_->on_data(e);
   if (show_events_) exporter_.on_data(e);
   if (records_) records_->add(e);
 }
@@ -247,6 +263,11 @@ void Session::on_logged_secret(const capture::LoggedSecretEvent& e) {
 }
 
 bool Session::write_key_line(const keys::KeyLogLine& line) {
+  if (packets_ && !packets_failed_) {
+    if (auto r = packets_->on_key_line(line); !r) fail_packets(r.error());
+    // Counted here when no key log file counts it.
+    if (!key_file_ && key_lines_seen_.insert(line)) ++key_lines_;
+  }
   if (key_file_) {
     auto written = key_file_->write(line);
     if (!written) {
@@ -485,6 +506,10 @@ void Session::run(const std::atomic<bool>& stop,
       records_->expire(realtime_now_ns());
       next_record_expiry_ = now + kRecordExpiry;
     }
+    if (packets_ && !packets_failed_) {
+      if (auto r = packets_->tick(realtime_now_ns()); !r) fail_packets(r.error());
+    }
+    if (packets_failed_) break;
     exporter_.flush();
     if (exporter_.failed()) {
       std::cerr << "tlstap: the output cannot be written any more (reader gone or disk full); "
@@ -504,6 +529,9 @@ void Session::run(const std::atomic<bool>& stop,
   while (probes_.poll(0, handler) > 0) {
   }
   pipeline_.flush(Clock::now(), Clock::duration::zero());
+  if (packets_ && !packets_failed_) {
+    if (auto r = packets_->finish(); !r) fail_packets(r.error());
+  }
   // The last connections' messages: a request still waiting for its
   // response, a response delimited by the connection's end.
   if (records_) records_->close_all();

@@ -25,6 +25,7 @@
 #include "keys/openssl_secrets.h"
 #include "loader/ktls.h"
 #include "loader/probes.h"
+#include "packets/packet_capture.h"
 
 namespace tlstap::cli {
 
@@ -56,6 +57,13 @@ class Session {
   // --otlp: records are made (whether shown or not) and each handed to
   // *sender as a span (it queues; its own thread sends).
   void enable_otlp(exporting::otlp::Sender* sender);
+
+  // -w FILE.pcapng: packets go to *capture (owned by the caller), which
+  // learns connections from the TLS events (not shown) and gets every key
+  // log line. Call enable_keys too.
+  void enable_packets(packets::PacketCapture* capture);
+  // The packet file could not be written (said why; the session stopped).
+  bool packets_failed() const { return packets_failed_; }
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
@@ -137,6 +145,11 @@ class Session {
   Clock::time_point next_ktls_check_{};
   int targets_attached_ = 0;
   uint64_t late_attaches_ = 0;
+  // -w FILE.pcapng (enable_packets)
+  packets::PacketCapture* packets_ = nullptr;
+  bool packets_failed_ = false;
+  // Says why the packet file failed, once; the session then stops.
+  void fail_packets(const Error& e);
   // TLS secrets (enable_keys)
   bool keys_ = false;
   bool secrets_only_ = false;

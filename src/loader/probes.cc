@@ -5,6 +5,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -46,6 +47,10 @@ std::string detail(int err) {
   if (!g_verbose && !g_last_libbpf_warning.empty()) detail += " (" + g_last_libbpf_warning + ")";
   return detail;
 }
+
+// tcx attach types (Linux 6.6+, include/uapi/linux/bpf.h), fixed by the
+// kernel ABI; Debian 12's headers and libbpf 1.1 predate them.
+constexpr int kBpfTcxIngress = 46, kBpfTcxEgress = 47;
 
 }  // namespace
 
@@ -95,12 +100,31 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   if (int err = bpf_map__set_max_entries(skel->maps.events, options.ring_bytes)) {
     return fail(ExitCode::kUsage, "ring buffer size rejected: " + detail(err));
   }
+  // Without -w FILE.pcapng the TC programs are not loaded and their ring
+  // takes one page.
+  const bool packets = options.packet_ring_bytes != 0;
+  bpf_program__set_autoload(skel->progs.tc_egress, packets);
+  bpf_program__set_autoload(skel->progs.tc_ingress, packets);
+  cfg.filter_ports = !options.ports.empty();
+  if (int err = bpf_map__set_max_entries(
+          skel->maps.packets,
+          packets ? options.packet_ring_bytes : static_cast<uint32_t>(sysconf(_SC_PAGESIZE)))) {
+    return fail(ExitCode::kUsage, "packet ring buffer size rejected: " + detail(err));
+  }
+  if (packets) {
+    bpf_map__set_max_entries(skel->maps.packet_scratch,
+                             static_cast<uint32_t>(std::max(1, libbpf_num_possible_cpus())));
+  } else {
+    // Nothing uses it: the smallest map the kernel takes.
+    bpf_map__set_value_size(skel->maps.packet_scratch, sizeof(tlstap_packet_event) + 8);
+  }
   // The socket I/O tracepoints (Linux 6.3+) cost only socket reads and
   // writes; sys_enter, the fallback, costs every syscall on the host.
   bool has_socket_tracepoints =
       libbpf_find_vmlinux_btf_id("sock_send_length", BPF_TRACE_RAW_TP) > 0 &&
       libbpf_find_vmlinux_btf_id("sock_recv_length", BPF_TRACE_RAW_TP) > 0;
   probes->syscall_hook_ = options.syscall_hook || !has_socket_tracepoints;
+  probes->tc_clsact_ = options.tc_clsact;
   bpf_program__set_autoload(skel->progs.sys_enter, probes->syscall_hook_);
   bpf_program__set_autoload(skel->progs.sock_send, !probes->syscall_hook_);
   bpf_program__set_autoload(skel->progs.sock_recv, !probes->syscall_hook_);
@@ -127,6 +151,13 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
     }
   }
 
+  for (uint16_t port : options.ports) {
+    if (bpf_map__update_elem(skel->maps.capture_ports, &port, sizeof(port), &one, sizeof(one),
+                             BPF_ANY)) {
+      return fail(ExitCode::kFailure, "cannot set the port filter: " + detail(errno));
+    }
+  }
+
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     if (!bpf_program__autoload(prog) || bpf_program__type(prog) != BPF_PROG_TYPE_TRACING) {
@@ -149,11 +180,17 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   if (!probes->ring_) {
     return fail(ExitCode::kFailure, "cannot open the ring buffer: " + detail(errno));
   }
+  if (packets &&
+      ring_buffer__add(probes->ring_, bpf_map__fd(skel->maps.packets), sample, probes.get())) {
+    return fail(ExitCode::kFailure, "cannot open the packet ring buffer: " + detail(errno));
+  }
   return probes;
 }
 
 Probes::~Probes() {
   if (ring_) ring_buffer__free(ring_);
+  packet_links_.clear();
+  detach_cls_bpf();
   links_.clear();  // detach before the programs go away
   if (ktls_fentry_skel_) tlstap_ktls_fentry__destroy(ktls_fentry_skel_);
   if (skel_) tlstap_bpf__destroy(skel_);
@@ -342,6 +379,87 @@ Result<void> Probes::attach_ktls_kprobes(const std::set<std::string>& functions)
   }
   for (Link& link : links) links_.push_back(std::move(link));
   return {};
+}
+
+Result<std::string> Probes::attach_packets(const PacketInterface& iface) {
+  tlstap_iface where{.l3_offset = iface.l3_offset, .pad = 0};
+  uint32_t key = static_cast<uint32_t>(iface.ifindex);
+  if (bpf_map__update_elem(skel_->maps.capture_ifaces, &key, sizeof(key), &where, sizeof(where),
+                           BPF_ANY)) {
+    return fail(ExitCode::kFailure, "cannot note interface " + iface.name + ": " + detail(errno));
+  }
+  struct Direction {
+    bool wanted;
+    bpf_program* prog;
+    bool ingress;
+  };
+  const Direction directions[] = {{iface.egress, skel_->progs.tc_egress, false},
+                                  {iface.ingress, skel_->progs.tc_ingress, true}};
+  std::string how = "tcx";
+  for (const Direction& d : directions) {
+    if (!d.wanted) continue;
+    // A tcx link (appended after the interface's other tcx programs): it
+    // goes away when its fd is closed, even if tlstap is killed.
+    int fd = tc_clsact_ ? -1
+                        : bpf_link_create(bpf_program__fd(d.prog), iface.ifindex,
+                                          static_cast<bpf_attach_type>(d.ingress ? kBpfTcxIngress
+                                                                                 : kBpfTcxEgress),
+                                          nullptr);
+    if (fd >= 0) {
+      packet_links_.emplace_back(fd);
+      continue;
+    }
+    // Kernels before 6.6: a cls_bpf filter on clsact.
+    if (auto r = attach_cls_bpf(iface, d.ingress, bpf_program__fd(d.prog)); !r) {
+      return std::unexpected(r.error());
+    }
+    how = "clsact";
+  }
+  return how;
+}
+
+Result<void> Probes::attach_cls_bpf(const PacketInterface& iface, bool ingress, int prog_fd) {
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = iface.ifindex,
+              .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) {
+    return fail(ExitCode::kFailure,
+                "cannot add a clsact qdisc to " + iface.name + ": " + detail(err));
+  }
+  bool created = err == 0;
+  for (const TcFilter& f : tc_filters_) {
+    if (f.ifindex == iface.ifindex && f.qdisc_created) created = true;  // ours, from the other side
+  }
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
+  if (int e = bpf_tc_attach(&hook, &opts)) {
+    if (created) {
+      hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
+      bpf_tc_hook_destroy(&hook);
+    }
+    return fail(ExitCode::kFailure, std::string("cannot attach the packet program to ") +
+                                        iface.name + (ingress ? " ingress: " : " egress: ") +
+                                        detail(e));
+  }
+  tc_filters_.push_back({iface.ifindex, ingress, opts.handle, opts.priority, created});
+  return {};
+}
+
+void Probes::detach_cls_bpf() {
+  std::set<int> created;
+  for (const TcFilter& f : tc_filters_) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = f.ifindex,
+                .attach_point = f.ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+    LIBBPF_OPTS(bpf_tc_opts, opts, .handle = f.handle, .priority = f.priority);
+    bpf_tc_detach(&hook, &opts);
+    if (f.qdisc_created) created.insert(f.ifindex);
+  }
+  // Only a qdisc tlstap created goes, and only once its own filters are off.
+  for (int ifindex : created) {
+    LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+    bpf_tc_hook_destroy(&hook);
+  }
+  tc_filters_.clear();
 }
 
 Result<void> Probes::add_nss_ssl_file(uint64_t dev, uint64_t ino) {

@@ -20,6 +20,7 @@
 #include "bpf/tlstap.h"
 #include "loader/hooks.h"
 #include "util/error.h"
+#include "util/private_file.h"
 
 struct tlstap_bpf;  // the generated skeletons
 struct tlstap_ktls_fentry;
@@ -48,6 +49,24 @@ struct Options {
   bool ktls_fentry = true;
   // tlstap keys: the probes send TLS secrets only, no plaintext.
   bool keys_only = false;
+  // -w FILE.pcapng: load the TC programs (attached per interface by
+  // attach_packets) with a packets ring of this many bytes (a power of
+  // two); 0: no packets.
+  uint32_t packet_ring_bytes = 0;
+  // --port: only TCP packets from or to these ports (empty: all).
+  std::vector<uint16_t> ports;
+  // Attach the packet programs as cls_bpf filters on clsact, as on kernels
+  // before 6.6, even where tcx exists: tests that path.
+  bool tc_clsact = false;
+};
+
+// One interface to take packets on.
+struct PacketInterface {
+  int ifindex = 0;
+  std::string name;
+  uint32_t l3_offset = 14;  // where the IP header starts: 14 (Ethernet, loopback) or 0
+  bool ingress = true;      // loopback: egress only, each packet crosses it twice
+  bool egress = true;
 };
 
 using Counters = std::array<uint64_t, TLSTAP_STAT_COUNT>;
@@ -96,6 +115,12 @@ class Probes {
   // All or nothing.
   Result<KtlsHooks> attach_ktls();
 
+  // Attaches the packet programs to an interface (tcx links on Linux 6.6+;
+  // else cls_bpf filters on a clsact qdisc, created only if absent). What
+  // tlstap added is removed when Probes goes away, and nothing else: a
+  // clsact qdisc that was there before stays. Returns "tcx" or "clsact".
+  Result<std::string> attach_packets(const PacketInterface& iface);
+
   // Tells the probes that code in this file (userspace st_dev encoding,
   // inode) is NSS's SSL layer.
   Result<void> add_nss_ssl_file(uint64_t dev, uint64_t ino);
@@ -131,11 +156,25 @@ class Probes {
   Result<void> attach_ktls_fentry(const std::set<std::string>& functions);
   Result<void> attach_ktls_kprobes(const std::set<std::string>& functions);
 
+  // A cls_bpf filter tlstap added (kernels without tcx), and whether the
+  // clsact qdisc it sits on is tlstap's too.
+  struct TcFilter {
+    int ifindex;
+    bool ingress;
+    uint32_t handle, priority;
+    bool qdisc_created;
+  };
+  Result<void> attach_cls_bpf(const PacketInterface& iface, bool ingress, int prog_fd);
+  void detach_cls_bpf();
+
   tlstap_bpf* skel_ = nullptr;
   tlstap_ktls_fentry* ktls_fentry_skel_ = nullptr;  // loaded by attach_ktls_fentry
   bool ktls_fentry_ = true;
   ring_buffer* ring_ = nullptr;
   std::vector<Link> links_;
+  std::vector<UniqueFd> packet_links_;  // tcx link fds
+  std::vector<TcFilter> tc_filters_;
+  bool tc_clsact_ = false;
   const RecordHandler* handler_ = nullptr;
   bool syscall_hook_ = false;
 };

@@ -15,6 +15,7 @@ enum class ExitCode : int {
   kNoUprobes = 5,       // kernel without uprobe support
   kNoTlsLibrary = 6,    // no TLS library found anywhere
   kMetricsAddress = 7,  // --metrics: the address cannot be listened on
+  kInterface = 8,       // -w FILE.pcapng: an interface cannot be captured on
 };
 
 struct Error {

@@ -364,5 +364,66 @@ TEST(Options, OtlpUrl) {
             "(scheme \"ftp\": \"ftp://host/\") (see tlstap --help)");
 }
 
+// -w FILE.pcapng is a packet capture; any other name keeps its JSON lines.
+TEST(Options, PcapngFileIsAPacketCapture) {
+  auto o = Parse({"-w", "out.pcapng", "-c", "curl"});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o->pcapng_path, "out.pcapng");
+  EXPECT_EQ(o->write_path, "");
+  EXPECT_TRUE(o->interfaces.empty());
+  EXPECT_TRUE(o->ports.empty());
+  EXPECT_EQ(o->rotate_mib, 0u);
+  EXPECT_EQ(o->reorder_delay_ms, 2000u);
+  auto json = Parse({"-w", "out.pcapng.jsonl"});
+  ASSERT_TRUE(json);
+  EXPECT_EQ(json->write_path, "out.pcapng.jsonl");
+  EXPECT_EQ(json->pcapng_path, "");
+  auto all = Parse({"--write", "x.pcapng", "-i", "lo", "--interface", "eth0", "--port", "443",
+                    "--port", "8443", "-C", "100", "--reorder-delay", "500", "--tc-clsact"});
+  ASSERT_TRUE(all) << all.error().message;
+  EXPECT_EQ(all->interfaces, (std::vector<std::string>{"lo", "eth0"}));
+  EXPECT_EQ(all->ports, (std::vector<uint16_t>{443, 8443}));
+  EXPECT_EQ(all->rotate_mib, 100u);
+  EXPECT_EQ(all->reorder_delay_ms, 500u);
+  EXPECT_TRUE(all->tc_clsact);
+  EXPECT_FALSE(o->tc_clsact);
+  // The key log beside it is allowed; tlstap keys -w x.pcapng stays a key log.
+  auto keylog = Parse({"-w", "x.pcapng", "--keylog", "k.log"});
+  ASSERT_TRUE(keylog);
+  EXPECT_EQ(keylog->keylog_path, "k.log");
+  auto keys = Parse({"keys", "-w", "x.pcapng"});
+  ASSERT_TRUE(keys);
+  EXPECT_EQ(keys->keylog_path, "x.pcapng");
+  EXPECT_EQ(keys->pcapng_path, "");
+}
+
+TEST(Options, PacketOptionsErrors) {
+  auto bad = [](std::vector<std::string> args) {
+    auto o = Parse(std::move(args));
+    EXPECT_FALSE(o);
+    return o ? std::string() : o.error().message;
+  };
+  EXPECT_EQ(bad({"-i", "lo"}),
+            "-i, --port, -C, --reorder-delay and --tc-clsact go with -w FILE.pcapng (see tlstap "
+            "--help)");
+  EXPECT_EQ(bad({"-w", "x.jsonl", "--port", "443"}),
+            "-i, --port, -C, --reorder-delay and --tc-clsact go with -w FILE.pcapng (see tlstap "
+            "--help)");
+  EXPECT_EQ(bad({"-w", "x.pcapng", "-j"}),
+            "-w FILE.pcapng writes packets; -j, -x, --records, --events, --metrics, --otlp and "
+            "--list go without it (see tlstap --help)");
+  EXPECT_EQ(bad({"-w", "x.pcapng", "--port", "0"}),
+            "--port takes 1 to 65535: 0 (see tlstap --help)");
+  EXPECT_EQ(bad({"-w", "x.pcapng", "--port", "65536"}),
+            "--port takes 1 to 65535: 65536 (see tlstap --help)");
+  EXPECT_EQ(bad({"-w", "x.pcapng", "-C", "0"}),
+            "-C takes a file size in MiB, 1 to 1048576 (see tlstap --help)");
+  EXPECT_EQ(bad({"-w", "x.pcapng", "--reorder-delay", "-1"}),
+            "--reorder-delay takes 0 to 600000 milliseconds (see tlstap --help)");
+  EXPECT_EQ(bad({"-w", "x.pcapng", "-i", "a-name-far-too-long"}),
+            "-i takes an interface name (1 to 15 characters): a-name-far-too-long (see tlstap "
+            "--help)");
+}
+
 }  // namespace
 }  // namespace tlstap

@@ -404,7 +404,16 @@ TEST_F(SenderTest, PartialBatchGoesAfterMaxDelay) {
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_GE(waited, 200ms);
   EXPECT_LT(waited, 2s);
-  EXPECT_EQ(BatchSizes(), (std::vector<size_t>{2}));
+  // Normally one batch of 2; a test thread descheduled for 200 ms between
+  // the two adds (a loaded CI machine) sees the first span go alone, and the
+  // second max_delay later.
+  std::vector<size_t> sizes = BatchSizes();
+  if (sizes == std::vector<size_t>{1}) {
+    ASSERT_TRUE(WaitBodies(2));
+    sizes = BatchSizes();
+  }
+  EXPECT_TRUE(sizes == std::vector<size_t>{2} || sizes == (std::vector<size_t>{1, 1}))
+      << ::testing::PrintToString(sizes);
   EXPECT_EQ(sender->stats().sent, 2u);
 }
 

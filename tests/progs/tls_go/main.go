@@ -2,7 +2,8 @@
 // line, payloads and JSON lines as tests/progs/tls_peer.py, for the
 // "exchange" mode (each size: the client sends c2s, the server answers s2c),
 // --conns N for N such connections at once, and --keylog FILE to have
-// crypto/tls append its secrets there (the oracle of tlstap keys).
+// crypto/tls append its secrets there (the oracle of tlstap keys), --cipher
+// NAME to allow one TLS 1.2 cipher suite.
 // One Write per payload; Read returns at most one record, so a payload
 // arrives over several Reads.
 package main
@@ -97,6 +98,8 @@ func main() {
 	tag := flag.String("tag", "peer", "payload seed prefix")
 	conns := flag.Int("conns", 1, "connections at once, one goroutine each")
 	keyLog := flag.String("keylog", "", "append the TLS secrets to this file (NSS key log)")
+	cipher := flag.String("cipher", "", "TLS 1.2: the only cipher suite (Go's name, e.g. "+
+		"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)")
 	// tls_peer.py's order: role and mode first, then the flags.
 	if len(os.Args) < 3 || os.Args[2] != "exchange" {
 		fail("usage: tls_go server|client exchange [flags]")
@@ -116,6 +119,16 @@ func main() {
 		config.MaxVersion = tls.VersionTLS12
 	} else {
 		config.MinVersion = tls.VersionTLS13
+	}
+	if *cipher != "" {
+		for _, suite := range tls.CipherSuites() {
+			if suite.Name == *cipher {
+				config.CipherSuites = []uint16{suite.ID}
+			}
+		}
+		if config.CipherSuites == nil {
+			fail("unknown cipher suite %q", *cipher)
+		}
 	}
 	if *keyLog != "" {
 		file, err := os.OpenFile(*keyLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0600)
