@@ -8,8 +8,8 @@
 // (--comm), so each case proves that side's secrets alone: TLS 1.2 and 1.3,
 // AES-GCM and ChaCha20, client and server.
 //
-// GnuTLS (gnutls-cli / gnutls-serv) joins once its secrets are read
-// (issue 6 items 1 and 2): add its cases next to GoPcapTest, same checks.
+// GnuTLS: gnutls-cli against the same nginx, its side traced, the same
+// checks as curl's (OpensslPcapTest.GnutlsClientSide).
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "tests/bpf/nginx_server.h"
+#include "tests/bpf/proc_inspect.h"
 #include "tests/bpf/python_peer.h"
 #include "tests/bpf/subprocess.h"
 #include "tests/bpf/test_env.h"
@@ -189,6 +190,7 @@ struct CipherCase {
   const char* suite;               // the ServerHello's cipher suite, as tshark prints it
   const char* go_cipher;           // tls_go --cipher (TLS 1.2), "" for Go's choice
   const char* tls;                 // "1.2" / "1.3"
+  const char* gnutls;              // gnutls-cli --priority
 };
 
 const CipherCase kCases[] = {
@@ -197,30 +199,34 @@ const CipherCase kCases[] = {
      {"ssl_protocols TLSv1.2;"},
      "0xc02b",
      "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-     "1.2"},
+     "1.2",
+     "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM"},
     {"tls1_2_chacha20",
      {"--tlsv1.2", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"},
      {"ssl_protocols TLSv1.2;"},
      "0xcca9",
      "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-     "1.2"},
+     "1.2",
+     "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305"},
     {"tls1_3_aes_gcm",
      {"--tlsv1.3", "--tls13-ciphers", "TLS_AES_256_GCM_SHA384"},
      {"ssl_protocols TLSv1.3;"},
      "0x1302",
      "",
-     "1.3"},
+     "1.3",
+     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM"},
     {"tls1_3_chacha20",
      {"--tlsv1.3", "--tls13-ciphers", "TLS_CHACHA20_POLY1305_SHA256"},
      {"ssl_protocols TLSv1.3;"},
      "0x1303",
      "",
-     "1.3"},
+     "1.3",
+     "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305"},
 };
 
 // Go 1.19 lets a program choose TLS 1.2 suites only: its TLS 1.3 suite is
 // its own choice (AES-128-GCM where the CPU has AES instructions).
-const CipherCase kGoCases[] = {kCases[0], kCases[1], {"tls1_3", {}, {}, "0x130", "", "1.3"}};
+const CipherCase kGoCases[] = {kCases[0], kCases[1], {"tls1_3", {}, {}, "0x130", "", "1.3", ""}};
 
 std::string CaseName(const ::testing::TestParamInfo<CipherCase>& info) { return info.param.name; }
 
@@ -331,6 +337,74 @@ TEST_P(OpensslPcapTest, BothSidesEachPacketItsSender) {
   }
   EXPECT_GE(from_curl, 5u);
   EXPECT_GE(from_nginx, 5u);
+}
+
+// GnuTLS's gnutls-cli as the client, traced alone, the same two requests
+// over one connection: its secrets (read from its session at the offsets
+// tlstap-keyprobe found in that libgnutls) decrypt the file.
+TEST_P(OpensslPcapTest, GnutlsClientSide) {
+  pcap_ = dir_ / "gnutls.pcapng";
+  PcapTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(pcap_, {"--comm", "gnutls-cli", "-i", "lo"}));
+  const std::string port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  Subprocess cli(Command({"/usr/bin/gnutls-cli", "--insecure", "--logfile", dir_ / "cli.log",
+                          "--priority", GetParam().gnutls, "-p", port, "127.0.0.1"}));
+  ASSERT_TRUE(cli.ok()) << cli.error();
+  for (const auto& [path, body] : {std::pair{"/a.txt", &body_a_}, std::pair{"/b.txt", &body_b_}}) {
+    ASSERT_TRUE(
+        cli.Write(std::string("GET ") + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n", 30s));
+    ASSERT_TRUE(cli.WaitForStdout([&](std::string_view out) { return out.ends_with(*body); }, 30s))
+        << "gnutls-cli's response to " << path << ":\n"
+        << cli.Stdout().substr(0, 300) << "\nstderr:\n"
+        << cli.Stderr();
+  }
+  cli.CloseStdin();
+  ASSERT_TRUE(cli.Wait(30s).has_value());
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  tap_stderr_ = tap.Stderr();
+  ExpectDecrypted("pid=" + std::to_string(cli.pid()) + " comm=gnutls-cli");
+}
+
+// GnuTLS's gnutls-serv --echo as the server, traced alone, openssl
+// s_client sending lines: tshark's decrypted stream holds exactly what each
+// side sent.
+TEST_P(OpensslPcapTest, GnutlsServerSide) {
+  pcap_ = dir_ / "gnutls-serv.pcapng";
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  PcapTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(pcap_, {"--comm", "gnutls-serv", "-i", "lo"}));
+  Subprocess server(
+      Command({"/usr/bin/gnutls-serv", "--echo", "-q", "-p", std::to_string(port), "--x509certfile",
+               cert_.cert, "--x509keyfile", cert_.key, "--priority", GetParam().gnutls}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  Subprocess client(Command({"/usr/bin/openssl", "s_client", "-quiet", "-no_ign_eof", "-connect",
+                             "127.0.0.1:" + std::to_string(port)}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  std::string lines = Payload("pcapng/gnutls-serv", 5000);
+  for (size_t i = 63; i < lines.size(); i += 64) lines[i] = '\n';
+  lines.back() = '\n';
+  ASSERT_TRUE(client.Write(lines, 30s));
+  ASSERT_TRUE(
+      client.WaitForStdout([&](std::string_view out) { return out.size() >= lines.size(); }, 30s))
+      << "s_client got " << client.Stdout().size() << " of " << lines.size()
+      << " bytes back; stderr:\n"
+      << client.Stderr();
+  client.CloseStdin();
+  ASSERT_TRUE(client.Wait(30s).has_value());
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+
+  ASSERT_NO_FATAL_FAILURE(ExpectPrivate(pcap_));
+  ExpectReadable(pcap_);
+  EXPECT_EQ(ServerCipher(pcap_), std::string(GetParam().suite) + "\n");
+  auto [c2s, s2c] = FollowTls(pcap_, port);
+  EXPECT_EQ(c2s, lines) << "tlstap stderr:\n" << tap.Stderr();
+  EXPECT_EQ(s2c, lines);
+  std::vector<std::string> comments = Comments(pcap_);
+  EXPECT_GE(comments.size(), 10u);
+  EXPECT_EQ(std::set<std::string>(comments.begin(), comments.end()),
+            std::set<std::string>{"pid=" + std::to_string(server.pid()) + " comm=gnutls-serv"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Ciphers, OpensslPcapTest, ::testing::ValuesIn(kCases), CaseName);
