@@ -185,8 +185,8 @@ static __always_inline int tls_call_exit(long ret, __u32 key_file)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct thread_calls *t = thread_calls_get(false);
 	struct call_frame *call;
-	struct sock_info *sock = NULL, unremembered = {};
-	struct emit_src src = {};
+	struct sock_info *sock = NULL;
+	struct emit_src *src;
 	struct conn_state *st;
 	__u64 len = 0;
 	__u8 flags = 0;
@@ -228,9 +228,9 @@ static __always_inline int tls_call_exit(long ret, __u32 key_file)
 	if (call->sk) {
 		flags = TLSTAP_F_FD_FROM_SYSCALL;
 		if (!st) {
-			read_sock_addrs((struct sock *)call->sk, &unremembered);
-			unremembered.fd = call->fd;
-			sock = &unremembered;
+			read_sock_addrs((struct sock *)call->sk, &t->exit_sock);
+			t->exit_sock.fd = call->fd;
+			sock = &t->exit_sock;
 		} else {
 			if (st->sk != call->sk)
 				conn_state_set_sock(st, call->sk, call->fd, 0);
@@ -252,12 +252,14 @@ static __always_inline int tls_call_exit(long ret, __u32 key_file)
 	}
 	if (call->ktls) /* the kernel's TLS layer carried them too: this event is both */
 		flags |= TLSTAP_F_KTLS;
-	src.buf = call->buf;
+	src = &t->exit_src;
+	__builtin_memset(src, 0, sizeof(*src));
+	src->buf = call->buf;
 	if (call->iov_count) {
-		src.segs = EMIT_NSPR_IOV;
-		src.count = call->iov_count;
+		src->segs = EMIT_NSPR_IOV;
+		src->count = call->iov_count;
 	}
-	emit_tls_call(pid_tgid, call->lib, call->dir, &src, len, flags, sock, st);
+	emit_tls_call(pid_tgid, call->lib, call->dir, src, len, flags, sock, st);
 out:
 	t->depth--;
 	return 0;

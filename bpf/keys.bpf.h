@@ -201,8 +201,13 @@ fault:
  * Sends the session's secrets if its client random is not the one whose
  * secrets went last. A lost record leaves the old random in place, so the
  * next call tries again.
+ *
+ * A function of its own (a BPF-to-BPF call): inlined, its locals sat in the
+ * frame of the return probe that also calls the emitter's loop callbacks,
+ * and 6.1's verifier refused that chain's combined stack (544 of 512 bytes)
+ * whenever keys and data were both on (--keylog, -w FILE.pcapng).
  */
-static __always_inline void ssl_keys_send_if_new(__u64 pid_tgid, __u8 lib, __u64 ssl,
+static __noinline void ssl_keys_send_if_new(__u64 pid_tgid, __u8 lib, __u64 ssl,
 						 struct conn_state *st, __u32 file)
 {
 	const struct tlstap_ssl_offsets *o = bpf_map_lookup_elem(&ssl_key_offsets, &file);

@@ -101,6 +101,14 @@ struct thread_calls {
 		__u8 active;
 		__u8 pad[6];
 	} ktls;
+	/*
+	 * A library call's return builds its event's socket and source here, not
+	 * on its stack: that probe's frame, the emitter's loop callbacks and the
+	 * key reader share 512 bytes of stack, which 6.1's verifier counts
+	 * without overlap.
+	 */
+	struct sock_info exit_sock;
+	struct emit_src exit_src;
 };
 
 struct conn_key {

@@ -131,12 +131,14 @@ static __always_inline int take_packet(struct __sk_buff *skb, __u8 dir)
 		n = TLSTAP_PACKET_MAX;
 		stat_add(TLSTAP_STAT_PACKETS_TRUNCATED, 1);
 	}
-	/* two checks the compiler may not merge: the verifier needs both bounds */
 	if (n < 1)
 		return TLSTAP_TC_NEXT;
-	barrier_var(n);
-	if (n > TLSTAP_PACKET_MAX)
-		return TLSTAP_TC_NEXT;
+	/*
+	 * The same n (1 to TLSTAP_PACKET_MAX, a power of two) in a form whose
+	 * bounds every verifier sees on the register it is passed in: 6.1's
+	 * does not carry a "!= 0" test over to a copy of the register.
+	 */
+	n = ((n - 1) & (TLSTAP_PACKET_MAX - 1)) + 1;
 	if (bpf_skb_load_bytes(skb, 0, s->data, n)) {
 		stat_add(TLSTAP_STAT_LOST_PACKETS_READ, 1);
 		return TLSTAP_TC_NEXT;

@@ -315,7 +315,7 @@ struct tlstap_stats {
  * 512 KiB); longer ones are cut here, their length on the wire kept in
  * wire_len and the cut counted.
  */
-#define TLSTAP_PACKET_MAX (256 * 1024)
+#define TLSTAP_PACKET_MAX (256 * 1024) /* a power of two (bpf/packets.bpf.c bounds with it) */
 
 /*
  * One TCP packet seen by the TC programs on a chosen interface, as it was at
