@@ -1,5 +1,6 @@
 // What tlstap-keyprobe's probers share: reporting a failure, the bytes of
-// a heap object, and narrowing down where a value sits across objects.
+// a heap object, narrowing down where a value sits across objects, and the
+// in-memory handshake of the OpenSSL-shaped libraries (OpenSSL, BoringSSL).
 #pragma once
 
 #include <malloc.h>
@@ -65,6 +66,46 @@ class Candidates {
   bool first_ = true;
   std::vector<uint32_t> set_;
 };
+
+// Connects two SSLs of an OpenSSL-shaped api (a struct of the library's
+// SSL_set_bio, SSL_set_connect_state, SSL_set_accept_state,
+// SSL_do_handshake, SSL_write, SSL_read, BIO_new, BIO_s_mem, BIO_read and
+// BIO_write, loaded from the file under study) through memory BIOs, runs
+// their handshake (client ssl[0], server ssl[1]) and sends "ping" each way,
+// so that every secret is in place. moved(side, bytes) is shown each
+// side's output as it is passed to the other.
+template <typename Api, typename Moved>
+void handshake_in_memory(const Api& api, void* const ssl[2], Moved moved) {
+  void* in[2] = {api.BIO_new(api.BIO_s_mem()), api.BIO_new(api.BIO_s_mem())};
+  void* out[2] = {api.BIO_new(api.BIO_s_mem()), api.BIO_new(api.BIO_s_mem())};
+  for (int side = 0; side < 2; ++side) api.SSL_set_bio(ssl[side], in[side], out[side]);
+  api.SSL_set_connect_state(ssl[0]);
+  api.SSL_set_accept_state(ssl[1]);
+  auto shuttle = [&](int from) {
+    char buf[16384];
+    std::string bytes;
+    for (int n; (n = api.BIO_read(out[from], buf, sizeof(buf))) > 0;) {
+      bytes.append(buf, n);
+      api.BIO_write(in[1 - from], buf, n);
+    }
+    moved(from, bytes);
+  };
+  bool done[2] = {false, false};
+  for (int round = 0; round < 32 && !(done[0] && done[1]); ++round) {
+    for (int side = 0; side < 2; ++side) {
+      if (!done[side]) done[side] = api.SSL_do_handshake(ssl[side]) == 1;
+      shuttle(side);
+    }
+  }
+  if (!done[0] || !done[1]) die("the in-memory handshake did not complete");
+  char buf[64];
+  for (int side = 0; side < 2; ++side) {
+    if (api.SSL_write(ssl[side], "ping", 4) != 4) die("SSL_write failed");
+    shuttle(side);
+    if (api.SSL_read(ssl[1 - side], buf, sizeof(buf)) != 4) die("SSL_read failed");
+    shuttle(1 - side);
+  }
+}
 
 // The GnuTLS prober (keyprobe_gnutls.cc): tlstap-keyprobe --gnutls FILE.
 int gnutls_probe_main(const char* path);

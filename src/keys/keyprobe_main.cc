@@ -181,36 +181,9 @@ class Prober {
       h.ssl[side] = api_.SSL_new(ctx);
       if (!h.ssl[side]) die("SSL_new failed");
     }
-    void* in[2] = {api_.BIO_new(api_.BIO_s_mem()), api_.BIO_new(api_.BIO_s_mem())};
-    void* out[2] = {api_.BIO_new(api_.BIO_s_mem()), api_.BIO_new(api_.BIO_s_mem())};
-    for (int side = 0; side < 2; ++side) api_.SSL_set_bio(h.ssl[side], in[side], out[side]);
-    api_.SSL_set_connect_state(h.ssl[0]);
-    api_.SSL_set_accept_state(h.ssl[1]);
-
-    auto shuttle = [&](int from) {
-      char buf[16384];
-      std::string moved;
-      for (int n; (n = api_.BIO_read(out[from], buf, sizeof(buf))) > 0;) {
-        moved.append(buf, n);
-        api_.BIO_write(in[1 - from], buf, n);
-      }
-      if (h.first_flight[from].empty()) h.first_flight[from] = moved;
-    };
-    bool done[2] = {false, false};
-    for (int round = 0; round < 32 && !(done[0] && done[1]); ++round) {
-      for (int side = 0; side < 2; ++side) {
-        if (!done[side]) done[side] = api_.SSL_do_handshake(h.ssl[side]) == 1;
-        shuttle(side);
-      }
-    }
-    if (!done[0] || !done[1]) die("the in-memory handshake did not complete");
-    char buf[64];
-    for (int side = 0; side < 2; ++side) {
-      if (api_.SSL_write(h.ssl[side], "ping", 4) != 4) die("SSL_write failed");
-      shuttle(side);
-      if (api_.SSL_read(h.ssl[1 - side], buf, sizeof(buf)) != 4) die("SSL_read failed");
-      shuttle(1 - side);
-    }
+    handshake_in_memory(api_, h.ssl, [&h](int side, const std::string& bytes) {
+      if (h.first_flight[side].empty()) h.first_flight[side] = bytes;
+    });
     std::set<std::string> unique(g_logged.begin(), g_logged.end());
     for (const std::string& text : unique) {
       auto line = parse_key_log_line(text);
