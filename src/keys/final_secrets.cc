@@ -4,7 +4,6 @@
 #include <charconv>
 #include <map>
 #include <mutex>
-#include <sstream>
 
 #include "keys/ssl_offsets.h"
 
@@ -57,24 +56,21 @@ std::string format_final_offsets(const FinalOffsets& o) {
 }
 
 Result<FinalOffsets> parse_final_offsets(std::string_view text) {
+  auto lines = read_helper_lines(text);
+  if (!lines) return std::unexpected(lines.error());
   std::map<std::string, uint32_t> seen;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("error ")) return fail(ExitCode::kFailure, line.substr(6));
-    auto space = line.find(' ');
-    if (space == std::string::npos) continue;
-    std::string value_text = line.substr(space + 1);
+  for (const auto& [name, value_text] : *lines) {
     uint32_t value = kNoOffset;
     if (value_text != "none") {
       auto [ptr, ec] =
           std::from_chars(value_text.data(), value_text.data() + value_text.size(), value);
       if (ec != std::errc() || ptr != value_text.data() + value_text.size() ||
           value >= kMaxOffset) {
-        return fail(ExitCode::kFailure, "the helper reported a bad value: " + line);
+        return fail(ExitCode::kFailure,
+                    "the helper reported a bad value: " + name + " " + value_text);
       }
     }
-    seen[line.substr(0, space)] = value;
+    seen[name] = value;
   }
   FinalOffsets o;
   for (const Field& f : kFields) {

@@ -54,22 +54,31 @@ std::string format_offsets(const SslOffsets& o) {
   return out;
 }
 
-Result<SslOffsets> parse_offsets(std::string_view text) {
-  SslOffsets o;
-  std::map<std::string, uint32_t> seen;
+Result<std::map<std::string, std::string>> read_helper_lines(std::string_view text) {
+  std::map<std::string, std::string> values;
   std::istringstream in{std::string(text)};
   std::string line;
   while (std::getline(in, line)) {
     if (line.starts_with("error ")) return fail(ExitCode::kFailure, line.substr(6));
     auto space = line.find(' ');
     if (space == std::string::npos) continue;
-    uint32_t value = 0;
-    const char* first = line.data() + space + 1;
-    const char* last = line.data() + line.size();
-    auto [ptr, ec] = std::from_chars(first, last, value);
-    if (ec != std::errc() || ptr != last) continue;
-    seen[line.substr(0, space)] = value;
+    values[line.substr(0, space)] = line.substr(space + 1);
   }
+  return values;
+}
+
+Result<SslOffsets> parse_offsets(std::string_view text) {
+  auto lines = read_helper_lines(text);
+  if (!lines) return std::unexpected(lines.error());
+  std::map<std::string, uint32_t> seen;
+  for (const auto& [name, value_text] : *lines) {
+    uint32_t value = 0;
+    const char* last = value_text.data() + value_text.size();
+    auto [ptr, ec] = std::from_chars(value_text.data(), last, value);
+    if (ec != std::errc() || ptr != last) continue;
+    seen[name] = value;
+  }
+  SslOffsets o;
   for (const Field& f : kFields) {
     auto it = seen.find(f.name);
     if (it == seen.end()) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,10 @@ struct SslOffsets {
 // incomplete. An error line ("error why") becomes the error's message.
 std::string format_offsets(const SslOffsets& o);
 Result<SslOffsets> parse_offsets(std::string_view text);
+
+// A helper's "name value" lines (every prober's output) as name -> value
+// text; lines without a space are skipped; an "error why" line is the error.
+Result<std::map<std::string, std::string>> read_helper_lines(std::string_view text);
 
 // The GNU build id of an ELF file, lowercase hex ("" if it has none).
 std::string read_build_id(const std::string& path);
