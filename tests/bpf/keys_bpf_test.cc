@@ -465,8 +465,9 @@ TEST_P(GoKeysTest, TsharkDecryptsWithTheKeyLog) {
   ASSERT_NO_FATAL_FAILURE(wire.Stop());
   ASSERT_NO_FATAL_FAILURE(tap.Stop());
 
-  Subprocess tshark(Command({"/usr/bin/tshark", "-r", pcap, "-o", "tls.keylog_file:" + tap_log,
-                             "-q", "-z", "follow,tls,ascii,0"}));
+  Subprocess tshark(
+      Command(TsharkTls(pcap, client_options.port,
+                        {"-o", "tls.keylog_file:" + tap_log, "-q", "-z", "follow,tls,ascii,0"})));
   ASSERT_TRUE(tshark.ok()) << tshark.error();
   ASSERT_EQ(tshark.Wait(60s), 0) << tshark.Stderr();
   const std::string decrypted = tshark.Stdout();
@@ -786,8 +787,8 @@ TEST_P(BoringTsharkTest, TsharkDecryptsWithTheKeyLog) {
   holder.Signal(SIGTERM);
   holder.Wait(10s);
 
-  Subprocess tshark(Command({"/usr/bin/tshark", "-r", pcap, "-o", "tls.keylog_file:" + tap_log,
-                             "-q", "-z", "follow,tls,ascii,0"}));
+  Subprocess tshark(Command(TsharkTls(
+      pcap, port, {"-o", "tls.keylog_file:" + tap_log, "-q", "-z", "follow,tls,ascii,0"})));
   ASSERT_TRUE(tshark.ok()) << tshark.error();
   ASSERT_EQ(tshark.Wait(60s), 0) << tshark.Stderr();
   const std::string decrypted = tshark.Stdout();
@@ -856,8 +857,8 @@ TEST_P(GnuTlsTsharkTest, TsharkDecryptsWithTheKeyLog) {
   ASSERT_NO_FATAL_FAILURE(wire.Stop());
   ASSERT_NO_FATAL_FAILURE(tap.Stop());
 
-  Subprocess tshark(Command({"/usr/bin/tshark", "-r", pcap, "-o", "tls.keylog_file:" + tap_log,
-                             "-q", "-z", "follow,tls,ascii,0"}));
+  Subprocess tshark(Command(TsharkTls(
+      pcap, port, {"-o", "tls.keylog_file:" + tap_log, "-q", "-z", "follow,tls,ascii,0"})));
   ASSERT_TRUE(tshark.ok()) << tshark.error();
   ASSERT_EQ(tshark.Wait(60s), 0) << tshark.Stderr();
   const std::string decrypted = tshark.Stdout();

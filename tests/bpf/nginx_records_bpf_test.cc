@@ -47,7 +47,8 @@ class NginxRecordsTest : public BpfTest {
     ASSERT_NO_FATAL_FAILURE(nginx_.Start(
         dir_, cert_,
         {.root = dir_ / "www",
-         .lines = {"location = /upload { return 201 \"created\\n\"; }", "location / { }"}}));
+         .lines = {"location = /upload { return 201 \"created\\n\"; }", "location / { }"},
+         .http_lines = {}}));
     server_addr_ = nginx_.addr();
     worker_ = nginx_.worker();
   }

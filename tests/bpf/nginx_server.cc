@@ -49,9 +49,9 @@ pid_t ChildOf(pid_t parent) {
 void NginxServer::Start(const TempDir& dir, const Certificate& cert, const NginxConfig& config) {
   ASSERT_EQ(access(kNginx, X_OK), 0)
       << kNginx << " is missing: run scripts/install-deps.sh (Debian's nginx)";
-  const int port = FreeTcpPort("127.0.0.1");
-  ASSERT_GT(port, 0);
-  addr_ = HostPort("127.0.0.1", port);
+  port_ = FreeTcpPort("127.0.0.1");
+  ASSERT_GT(port_, 0);
+  addr_ = HostPort("127.0.0.1", port_);
   const std::string& d = dir.path();
   std::string conf;
   conf += "worker_processes 1;\n";
@@ -79,7 +79,7 @@ void NginxServer::Start(const TempDir& dir, const Certificate& cert, const Nginx
   options.stdin_pipe = false;
   nginx_ = std::make_unique<Subprocess>(options);
   ASSERT_TRUE(nginx_->ok()) << nginx_->error();
-  ASSERT_TRUE(WaitForListen(port, 10s)) << nginx_->Stderr() << ReadFile(dir / "error.log");
+  ASSERT_TRUE(WaitForListen(port_, 10s)) << nginx_->Stderr() << ReadFile(dir / "error.log");
   for (auto deadline = std::chrono::steady_clock::now() + 10s;
        !worker_ && std::chrono::steady_clock::now() < deadline;) {
     worker_ = ChildOf(nginx_->pid());

@@ -34,12 +34,14 @@ class NginxServer {
   pid_t worker() const { return worker_; }
   // "127.0.0.1:PORT"
   const std::string& addr() const { return addr_; }
+  int port() const { return port_; }
   std::string Url(const std::string& path) const { return "https://" + addr_ + path; }
 
  private:
   std::unique_ptr<Subprocess> nginx_;
   pid_t worker_ = 0;
   std::string addr_;
+  int port_ = 0;
 };
 
 // The process whose parent is parent (nginx's one worker), or 0.

@@ -140,7 +140,7 @@ TEST_F(OtlpTest, SpansOfCurlAndNginx) {
   EXPECT_TRUE(tap.Stderr().find("spans not sent") == std::string::npos) << tap.Stderr();
 
   // nginx_.addr() is "127.0.0.1:PORT"; curl sent it as the Host header.
-  const std::string server_port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  const std::string server_port = std::to_string(nginx_.port());
   std::set<std::string> span_ids;
   int client_spans = 0, server_spans = 0;
   for (const ReceivedSpan& s : spans) {

@@ -85,7 +85,7 @@ std::string ReadWith(const std::vector<std::string>& argv) {
 void ExpectReadable(const std::string& path) {
   SCOPED_TRACE(path);
   ReadWith({"/usr/bin/capinfos", path});
-  ReadWith({"/usr/bin/tshark", "-r", path});
+  ReadWith({kTshark, "-r", path});
 }
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -97,7 +97,7 @@ std::vector<std::string> Lines(const std::string& text) {
 
 // Every packet's comment, one per packet.
 std::vector<std::string> Comments(const std::string& path) {
-  return Lines(ReadWith({"/usr/bin/tshark", "-r", path, "-T", "fields", "-e", "frame.comment"}));
+  return Lines(ReadWith({kTshark, "-r", path, "-T", "fields", "-e", "frame.comment"}));
 }
 
 void ExpectPrivate(const std::string& path) {
@@ -108,16 +108,18 @@ void ExpectPrivate(const std::string& path) {
 }
 
 // The ServerHello's cipher suite, as tshark prints it ("0x1302").
-std::string ServerCipher(const std::string& path) {
-  return ReadWith({"/usr/bin/tshark", "-r", path, "-Y", "tls.handshake.type == 2", "-T", "fields",
-                   "-e", "tls.handshake.ciphersuite"});
+std::string ServerCipher(const std::string& path, int server_port) {
+  return ReadWith(TsharkTls(
+      path, server_port,
+      {"-Y", "tls.handshake.type == 2", "-T", "fields", "-e", "tls.handshake.ciphersuite"}));
 }
 
 // The decrypted HTTP messages, one line each: method|uri|code|body.
-std::vector<std::string> HttpRows(const std::string& path) {
-  return Lines(ReadWith({"/usr/bin/tshark", "-r", path, "-Y", "http", "-T", "fields", "-E",
-                         "separator=|", "-e", "http.request.method", "-e", "http.request.uri", "-e",
-                         "http.response.code", "-e", "http.file_data"}));
+std::vector<std::string> HttpRows(const std::string& path, int server_port) {
+  return Lines(ReadWith(
+      TsharkTls(path, server_port,
+                {"-Y", "http", "-T", "fields", "-E", "separator=|", "-e", "http.request.method",
+                 "-e", "http.request.uri", "-e", "http.response.code", "-e", "http.file_data"})));
 }
 
 // The decrypted bytes of TCP stream 0, client to server and back, from
@@ -128,7 +130,7 @@ std::vector<std::string> HttpRows(const std::string& path) {
 // then its bytes.
 std::pair<std::string, std::string> FollowTls(const std::string& path, int server_port) {
   std::vector<std::string> lines =
-      Lines(ReadWith({"/usr/bin/tshark", "-r", path, "-q", "-z", "follow,tls,ascii,0"}));
+      Lines(ReadWith(TsharkTls(path, server_port, {"-q", "-z", "follow,tls,ascii,0"})));
   std::string c2s, s2c;
   bool node0_is_server = false;
   size_t i = 0;
@@ -276,10 +278,10 @@ class OpensslPcapTest : public BpfTest, public ::testing::WithParamInterface<Cip
   void ExpectDecrypted(const std::string& owner) {
     ASSERT_NO_FATAL_FAILURE(ExpectPrivate(pcap_));
     ExpectReadable(pcap_);
-    EXPECT_EQ(ServerCipher(pcap_), std::string(GetParam().suite) + "\n");
+    EXPECT_EQ(ServerCipher(pcap_, nginx_.port()), std::string(GetParam().suite) + "\n");
     const std::vector<std::string> expected = {"GET|/a.txt||", "||200|" + body_a_, "GET|/b.txt||",
                                                "||200|" + body_b_};
-    EXPECT_EQ(HttpRows(pcap_), expected) << "tlstap stderr:\n" << tap_stderr_;
+    EXPECT_EQ(HttpRows(pcap_, nginx_.port()), expected) << "tlstap stderr:\n" << tap_stderr_;
     std::vector<std::string> comments = Comments(pcap_);
     // SYN, SYN-ACK, ACK, the handshake, both exchanges, the close: each
     // packet once (loopback is taken on egress only).
@@ -304,7 +306,7 @@ TEST_P(OpensslPcapTest, ClientSide) {
 // --port NGINX_PORT: the kernel takes only that port's packets, so the
 // plain exchanges (other ports) never reach user space.
 TEST_P(OpensslPcapTest, ClientSideOnePort) {
-  const std::string port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  const std::string port = std::to_string(nginx_.port());
   ASSERT_NO_FATAL_FAILURE(Run({"--comm", "curl", "-i", "lo", "--port", port}));
   ExpectDecrypted("pid=" + std::to_string(curl_pid_) + " comm=curl");
   EXPECT_EQ(Unadmitted(tap_stderr_), 0u) << tap_stderr_;
@@ -323,13 +325,13 @@ TEST_P(OpensslPcapTest, BothSidesEachPacketItsSender) {
   ExpectReadable(pcap_);
   const std::vector<std::string> expected = {"GET|/a.txt||", "||200|" + body_a_, "GET|/b.txt||",
                                              "||200|" + body_b_};
-  EXPECT_EQ(HttpRows(pcap_), expected);
-  const std::string port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  EXPECT_EQ(HttpRows(pcap_, nginx_.port()), expected);
+  const std::string port = std::to_string(nginx_.port());
   const std::string curl = "pid=" + std::to_string(curl_pid_) + " comm=curl";
   const std::string nginx = "pid=" + std::to_string(nginx_.worker()) + " comm=nginx";
   size_t from_curl = 0, from_nginx = 0;
   for (const std::string& line :
-       Lines(ReadWith({"/usr/bin/tshark", "-r", pcap_, "-T", "fields", "-E", "separator=|", "-e",
+       Lines(ReadWith({kTshark, "-r", pcap_, "-T", "fields", "-E", "separator=|", "-e",
                        "tcp.srcport", "-e", "frame.comment"}))) {
     const bool from_server = line.starts_with(port + "|");
     EXPECT_EQ(line.substr(line.find('|') + 1), from_server ? nginx : curl) << line;
@@ -346,7 +348,7 @@ TEST_P(OpensslPcapTest, GnutlsClientSide) {
   pcap_ = dir_ / "gnutls.pcapng";
   PcapTap tap;
   ASSERT_NO_FATAL_FAILURE(tap.Start(pcap_, {"--comm", "gnutls-cli", "-i", "lo"}));
-  const std::string port = nginx_.addr().substr(nginx_.addr().rfind(':') + 1);
+  const std::string port = std::to_string(nginx_.port());
   Subprocess cli(Command({"/usr/bin/gnutls-cli", "--insecure", "--logfile", dir_ / "cli.log",
                           "--priority", GetParam().gnutls, "-p", port, "127.0.0.1"}));
   ASSERT_TRUE(cli.ok()) << cli.error();
@@ -397,7 +399,7 @@ TEST_P(OpensslPcapTest, GnutlsServerSide) {
 
   ASSERT_NO_FATAL_FAILURE(ExpectPrivate(pcap_));
   ExpectReadable(pcap_);
-  EXPECT_EQ(ServerCipher(pcap_), std::string(GetParam().suite) + "\n");
+  EXPECT_EQ(ServerCipher(pcap_, port), std::string(GetParam().suite) + "\n");
   auto [c2s, s2c] = FollowTls(pcap_, port);
   EXPECT_EQ(c2s, lines) << "tlstap stderr:\n" << tap.Stderr();
   EXPECT_EQ(s2c, lines);
@@ -476,7 +478,8 @@ class GoPcapTest : public BpfTest, public ::testing::WithParamInterface<CipherCa
     ASSERT_NO_FATAL_FAILURE(ExpectPrivate(pcap));
     ExpectReadable(pcap);
     // A full suite, or (TLS 1.3, Go's choice) its prefix.
-    EXPECT_TRUE(ServerCipher(pcap).starts_with(c.suite)) << ServerCipher(pcap);
+    EXPECT_TRUE(ServerCipher(pcap, client.port).starts_with(c.suite))
+        << ServerCipher(pcap, client.port);
     auto [c2s, s2c] = FollowTls(pcap, client.port);
     EXPECT_EQ(c2s, PeerStream(server, "c2s")) << "tlstap stderr:\n" << tap.Stderr();
     EXPECT_EQ(s2c, PeerStream(server, "s2c"));
@@ -559,7 +562,7 @@ TEST_F(PcapFilesTest, RotationGivesFilesThatEachDecrypt) {
     ExpectReadable(f);
     // Each file starts with every secret so far: the connections whose
     // handshake it holds decrypt in it, at least one whole response each.
-    std::vector<std::string> rows = HttpRows(f);
+    std::vector<std::string> rows = HttpRows(f, nginx.port());
     size_t responses = 0;
     for (const std::string& row : rows) {
       if (row.starts_with("GET|")) requests.insert(row);
@@ -654,7 +657,8 @@ class ClsactTest : public BpfTest {
     ASSERT_EQ(curl.status, 0) << curl.err;
     ASSERT_NO_FATAL_FAILURE(tap.Stop());
     ExpectReadable(pcap);
-    EXPECT_EQ(HttpRows(pcap), (std::vector<std::string>{"GET|/c.txt||", "||200|" + body}));
+    EXPECT_EQ(HttpRows(pcap, nginx.port()),
+              (std::vector<std::string>{"GET|/c.txt||", "||200|" + body}));
     EXPECT_EQ(Tc({"filter", "show", "dev", "lo", "egress"}), "") << "tlstap left its filter";
   }
 };

@@ -112,6 +112,14 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+std::vector<std::string> TsharkTls(const std::string& path, int tls_port,
+                                   std::vector<std::string> args) {
+  std::vector<std::string> argv = {kTshark, "-r", path, "-d",
+                                   "tcp.port==" + std::to_string(tls_port) + ",tls"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 void BpfTest::SetUp() {
   ASSERT_EQ(geteuid(), 0u) << "the bpf tier loads BPF programs and attaches uprobes: run "
                               "`ctest -L bpf` as root";

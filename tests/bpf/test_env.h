@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tlstap::bpf_test {
 
@@ -27,6 +28,15 @@ inline constexpr char kNodePeerScript[] = TLSTAP_SOURCE_DIR "/tests/progs/tls_no
 inline constexpr char kGoPeerDir[] = TLSTAP_BINARY_DIR "/tests/progs";
 inline constexpr char kSystemLibssl[] = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
 inline constexpr char kCertutil[] = "/usr/bin/certutil";  // NSS's (libnss3-tools)
+inline constexpr char kTshark[] = "/usr/bin/tshark";
+
+// `tshark -r path -d tcp.port==tls_port,tls args...`. tshark picks a TCP
+// dissector by port, the server's first and then the other: an ephemeral
+// client port that is some protocol's (44818 EtherNet/IP, 48898 ADS) would
+// otherwise take a connection whose server port is no known one, and
+// its TLS would not be decrypted (about 1 connection in 1000 on loopback).
+std::vector<std::string> TsharkTls(const std::string& path, int tls_port,
+                                   std::vector<std::string> args);
 
 // A directory under $TMPDIR (or /tmp) removed with its contents at the end,
 // kept if TLSTAP_KEEP_TMP is set (to look at a failure's files).
