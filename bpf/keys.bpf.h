@@ -62,6 +62,9 @@ static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
 {
 	struct tlstap_keys_event *e;
 	__u32 client_app = o->client_app_secret, server_app = o->server_app_secret;
+	/* held in a handshake state of their own: read while it lives (sock.bpf.c) */
+	__u32 client_hs = o->handshake_ptr == TLSTAP_NO_OFFSET ? o->client_hs_secret : TLSTAP_NO_OFFSET;
+	__u32 server_hs = o->handshake_ptr == TLSTAP_NO_OFFSET ? o->server_hs_secret : TLSTAP_NO_OFFSET;
 	__u32 raw = 0;
 	__u64 base = 0, session = 0;
 	__u8 role = 0;
@@ -94,8 +97,8 @@ static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
 		if (o->hash_len_bytes)
 			*err |= read_u32_field(base, o->hash_len_ptr, o->hash_len, o->hash_len_bytes,
 					       &k->hash_len);
-		*err |= read_secret_field(k->client_hs_secret, base, o->client_hs_secret);
-		*err |= read_secret_field(k->server_hs_secret, base, o->server_hs_secret);
+		*err |= read_secret_field(k->client_hs_secret, base, client_hs);
+		*err |= read_secret_field(k->server_hs_secret, base, server_hs);
 		*err |= read_secret_field(k->client_app_secret, base, client_app);
 		*err |= read_secret_field(k->server_app_secret, base, server_app);
 		*err |= read_secret_field(k->exporter_secret, base, o->exporter_secret);
@@ -117,12 +120,33 @@ static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
 	return e;
 }
 
+/* Fills in a keys record's header and sends it. */
+static __always_inline void keys_event_submit(struct tlstap_keys_event *e, __u64 pid_tgid, __u8 lib,
+					      __u32 layout, __s32 version, const __u64 random[4],
+					      __u64 conn_id)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	e->type = TLSTAP_RECORD_KEYS;
+	e->pid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->conn_id = conn_id;
+	e->version = version;
+	e->lib = lib;
+	e->layout = layout;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
+	__builtin_memcpy(e->client_random, random, sizeof(e->client_random));
+	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
+	/* rare and small, and a key log reader waits for it: wake the reader */
+	bpf_ringbuf_submit(e, 0);
+}
+
 /* Reads the secrets into a reserved record and sends it; 0 when sent. */
 static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
 					 const struct tlstap_ssl_offsets *o,
 					 const __u64 random[4], __u64 conn_id)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct tlstap_keys_event *e;
 	__s32 version = 0;
 	__u64 session = 0;
@@ -175,19 +199,7 @@ static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
 		bpf_ringbuf_discard(e, 0);
 		goto fault;
 	}
-	e->type = TLSTAP_RECORD_KEYS;
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->ts_ns = bpf_ktime_get_ns();
-	e->conn_id = conn_id;
-	e->version = version;
-	e->lib = lib;
-	e->layout = o->layout;
-	__builtin_memset(e->pad, 0, sizeof(e->pad));
-	__builtin_memcpy(e->client_random, random, sizeof(e->client_random));
-	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
-	/* rare and small, and a key log reader waits for it: wake the reader */
-	bpf_ringbuf_submit(e, 0);
+	keys_event_submit(e, pid_tgid, lib, o->layout, version, random, conn_id);
 	return 0;
 full:
 	stat_add(TLSTAP_STAT_LOST_KEYS_RINGBUF, 1);

@@ -109,6 +109,16 @@ struct thread_calls {
 	 */
 	struct sock_info exit_sock;
 	struct emit_src exit_src;
+	/*
+	 * The BoringSSL SSL_do_handshake in progress (0: none), with its
+	 * file's key slot; and the client random whose handshake secrets this
+	 * thread sent last (keys.bpf.h ssl_handshake_keys_send).
+	 */
+	__u64 handshake_ssl;
+	__u32 handshake_file;
+	__u8 handshake_lib;
+	__u8 handshake_pad[3];
+	__u64 handshake_random[4];
 };
 
 struct conn_key {

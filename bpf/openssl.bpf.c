@@ -41,6 +41,41 @@ int BPF_KRETPROBE(ssl_call_exit, int ret)
 	return tls_call_exit(ret, TLSTAP_COOKIE_KEY_FILE(bpf_get_attach_cookie(ctx)));
 }
 
+/*
+ * BoringSSL's SSL_do_handshake (SSL_connect, SSL_accept and the implicit
+ * handshake of SSL_read and SSL_write go through it), probed only when its
+ * keys are wanted: the session whose handshake secrets this thread's socket
+ * writes read until it returns (keys.bpf.h ssl_handshake_keys_send).
+ */
+SEC("uprobe")
+int BPF_KPROBE(ssl_handshake_enter, void *ssl)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct thread_calls *t;
+
+	if (!should_trace(bpf_get_current_pid_tgid()))
+		return 0;
+	t = thread_calls_get(true);
+	if (!t) {
+		stat_add(TLSTAP_STAT_LOST_NO_ENTRY_CALLS, 1);
+		return 0;
+	}
+	t->handshake_ssl = (__u64)ssl;
+	t->handshake_file = TLSTAP_COOKIE_KEY_FILE(cookie);
+	t->handshake_lib = TLSTAP_COOKIE_LIB(cookie);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(ssl_handshake_exit, int ret)
+{
+	struct thread_calls *t = thread_calls_get(false);
+
+	if (t)
+		t->handshake_ssl = 0;
+	return 0;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(ssl_free_enter, void *ssl)
 {

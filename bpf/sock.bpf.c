@@ -3,6 +3,8 @@
  * Kernel-side hooks shared by every user-space TLS hook family:
  *  - the "nested socket I/O" correlation: the first socket read/write a
  *    thread makes while inside a TLS call names that call's socket and fd;
+ *  - BoringSSL's TLS 1.3 handshake secrets, read at the socket writes of
+ *    its SSL_do_handshake (the state holding them dies with that call);
  *  - file mappings and execs, so user space can attach to libraries that
  *    appear after start (new processes, dlopen);
  *  - cleanup of per-process session state when processes exit.
@@ -49,6 +51,66 @@ static __always_inline void note_io_between_calls(struct thread_calls *t, struct
 	}
 }
 
+/*
+ * BoringSSL's TLS 1.3 handshake traffic secrets. They live in its
+ * handshake state (ssl->s3->hs), which SSL_do_handshake frees before it
+ * returns, so they are read during that call, at the thread's socket writes
+ * (sock.bpf.c): the client writes its Finished, and the server its first
+ * encrypted flight, with both secrets in place. Earlier writes find them
+ * zero (not derived yet) or the version not TLS 1.3, and send nothing.
+ * Once per session and thread: the client random sent last is kept.
+ */
+static __noinline void ssl_handshake_keys_send(struct thread_calls *t)
+{
+	__u32 file = t->handshake_file;
+	const struct tlstap_ssl_offsets *o = bpf_map_lookup_elem(&ssl_key_offsets, &file);
+	struct tlstap_keys_tls13_final *k;
+	struct tlstap_keys_event *e;
+	__u64 ssl = t->handshake_ssl, base = 0, hs = 0, random[4], *server;
+	__u32 version = 0;
+	long err = 0;
+
+	if (!o || !o->valid || o->handshake_ptr == TLSTAP_NO_OFFSET)
+		return;
+	if (read_u32_field(ssl, o->version_ptr, o->version, o->version_bytes, &version) ||
+	    version != o->tls13_version)
+		return;
+	if (secrets_base(ssl, o, &base) ||
+	    bpf_probe_read_user(&hs, sizeof(hs), (const void *)(base + o->handshake_ptr)) || !hs ||
+	    bpf_probe_read_user(random, sizeof(random), (const void *)(base + o->client_random)))
+		return;
+	if (!(random[0] | random[1] | random[2] | random[3]) ||
+	    (random[0] == t->handshake_random[0] && random[1] == t->handshake_random[1] &&
+	     random[2] == t->handshake_random[2] && random[3] == t->handshake_random[3]))
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e) + sizeof(*k), 0);
+	if (!e) {
+		stat_add(TLSTAP_STAT_LOST_KEYS_RINGBUF, 1);
+		return;
+	}
+	k = (void *)(e + 1);
+	k->hash_len = 0;
+	k->pad = 0;
+	err |= read_secret_field(k->client_hs_secret, hs, o->client_hs_secret);
+	err |= read_secret_field(k->server_hs_secret, hs, o->server_hs_secret);
+	__builtin_memset(k->client_app_secret, 0, TLSTAP_SECRET_FIELD);
+	__builtin_memset(k->server_app_secret, 0, TLSTAP_SECRET_FIELD);
+	__builtin_memset(k->exporter_secret, 0, TLSTAP_SECRET_FIELD);
+	server = (__u64 *)k->server_hs_secret;
+	if (err || !(server[0] | server[1] | server[2] | server[3])) {
+		bpf_ringbuf_discard(e, 0);
+		if (err)
+			stat_add(TLSTAP_STAT_LOST_KEYS_FAULT, 1);
+		return;
+	}
+	keys_event_submit(e, bpf_get_current_pid_tgid(), t->handshake_lib,
+			  TLSTAP_KEYS_FINAL_HANDSHAKE, TLSTAP_TLS13_VERSION, random, 0);
+	t->handshake_random[0] = random[0];
+	t->handshake_random[1] = random[1];
+	t->handshake_random[2] = random[2];
+	t->handshake_random[3] = random[3];
+}
+
 static __always_inline int on_socket_io(struct sock *sk, bool send)
 {
 	struct thread_calls *t = thread_calls_get(false); /* threads that made TLS calls */
@@ -56,6 +118,8 @@ static __always_inline int on_socket_io(struct sock *sk, bool send)
 
 	if (!t)
 		return 0;
+	if (send && t->handshake_ssl)
+		ssl_handshake_keys_send(t);
 	if (t->depth) {
 		call = top_frame(t);
 		if (call && !call->sk)
@@ -92,6 +156,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	t = thread_calls_get(false); /* threads that made TLS calls */
 	if (!t)
 		return 0;
+	if (t->handshake_ssl && is_send_syscall(id))
+		ssl_handshake_keys_send(t);
 	call = top_frame(t);
 	if (call && call->sk)
 		return 0;

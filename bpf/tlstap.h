@@ -133,6 +133,12 @@ enum tlstap_keys_layout {
 	TLSTAP_KEYS_OPENSSL = 0,
 	/* GnuTLS, BoringSSL: every secret final, as the key log would write it */
 	TLSTAP_KEYS_FINAL = 1,
+	/*
+	 * BoringSSL's TLS 1.3 handshake traffic secrets, read while its
+	 * handshake ran (a final tail holding those two alone): the handshake
+	 * state that keeps them is freed before the first data call
+	 */
+	TLSTAP_KEYS_FINAL_HANDSHAKE = 2,
 };
 
 /* an offset that is not there (a secret not held, a value not behind a pointer) */
@@ -175,7 +181,13 @@ struct tlstap_ssl_offsets {
 	 */
 	__u32 role;
 	__u32 role_mask;
-	__u32 pad;
+	/*
+	 * BoringSSL: client_hs_secret and server_hs_secret are in the
+	 * handshake state behind this pointer in the secrets_ptr object
+	 * (ssl->s3->hs), which lives only while SSL_do_handshake runs;
+	 * TLSTAP_NO_OFFSET: in the session with the others (GnuTLS)
+	 */
+	__u32 handshake_ptr;
 };
 
 #define TLSTAP_SECRET_FIELD 64

@@ -51,7 +51,8 @@ Record decode(std::span<const uint8_t> bytes) {
       e.version = k.version;
       std::memcpy(e.client_random.data(), k.client_random, sizeof(k.client_random));
       const uint8_t* tail = bytes.data() + sizeof(k);
-      e.final_secrets = k.layout == TLSTAP_KEYS_FINAL;
+      e.final_secrets = k.layout == TLSTAP_KEYS_FINAL || k.layout == TLSTAP_KEYS_FINAL_HANDSHAKE;
+      e.handshake_only = k.layout == TLSTAP_KEYS_FINAL_HANDSHAKE;
       if (k.version == TLSTAP_TLS13_VERSION && e.final_secrets) {
         tlstap_keys_tls13_final t;
         if (bytes.size() < sizeof(k) + sizeof(t)) return Malformed{};

@@ -136,6 +136,9 @@ struct SecretsEvent {
   // handshake_secret, handshake_traffic_hash and client_finished_secret
   // unused. All zeros: a secret the library does not hold.
   bool final_secrets = false;
+  // Only the handshake traffic secrets, read while the handshake ran
+  // (BoringSSL); the session's other secrets come in a record of their own.
+  bool handshake_only = false;
   uint32_t hash_len = 0;
   std::array<uint8_t, 64> client_hs_secret{}, server_hs_secret{};
 };

@@ -141,7 +141,7 @@ Result<tlstap_ssl_offsets> Session::key_offsets_for(const discovery::Target& t) 
                               .hash_len_bytes = o.hash_len_bytes,
                               .role = o.role,
                               .role_mask = o.role_mask,
-                              .pad = 0};
+                              .handshake_ptr = off(o.handshake_ptr)};
   }
   auto found = keys::find_ssl_offsets(keyprobe_, t.open_path);
   if (!found) return std::unexpected(found.error());
@@ -169,7 +169,7 @@ Result<tlstap_ssl_offsets> Session::key_offsets_for(const discovery::Target& t) 
                             .hash_len_bytes = 4,
                             .role = 0,
                             .role_mask = 0,
-                            .pad = 0};
+                            .handshake_ptr = kNone};
 }
 
 uint32_t Session::key_file_for(const discovery::Target& t) {
@@ -216,7 +216,7 @@ void Session::on_secrets(const capture::SecretsEvent& e) {
     f.client_app_secret = e.client_app_secret;
     f.server_app_secret = e.server_app_secret;
     f.exporter_secret = e.exporter_secret;
-    write_session_lines(e, keys::final_key_log_lines(f));
+    write_session_lines(e, keys::final_key_log_lines(f), !e.handshake_only);
     return;
   }
   keys::OpenSslSecrets s;
@@ -229,16 +229,17 @@ void Session::on_secrets(const capture::SecretsEvent& e) {
   s.client_app_secret = e.client_app_secret;
   s.server_app_secret = e.server_app_secret;
   s.exporter_secret = e.exporter_secret;
-  write_session_lines(e, keys::openssl_key_log_lines(s, hmac_));
+  write_session_lines(e, keys::openssl_key_log_lines(s, hmac_), true);
 }
 
 void Session::write_session_lines(const capture::SecretsEvent& e,
-                                  const Result<std::vector<keys::KeyLogLine>>& lines) {
+                                  const Result<std::vector<keys::KeyLogLine>>& lines,
+                                  bool counts_session) {
   if (!lines) {
     secrets_unusable(e.pid, e.comm, lines.error().message);
     return;
   }
-  ++key_sessions_;
+  if (counts_session) ++key_sessions_;
   for (const keys::KeyLogLine& line : *lines) {
     if (!write_key_line(line)) return;
   }
@@ -345,8 +346,12 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
         continue;
       }
     }
-    auto n =
-        probes_.attach_library(t->open_path, hooks, loader::lib_code(t->kind), key_file_for(*t));
+    const uint32_t key_file = key_file_for(*t);
+    if (key_file && t->kind == discovery::LibKind::kBoringSsl) {
+      std::vector<loader::UprobeHook> key_hooks = loader::key_hooks_for(*t);
+      hooks.insert(hooks.end(), key_hooks.begin(), key_hooks.end());
+    }
+    auto n = probes_.attach_library(t->open_path, hooks, loader::lib_code(t->kind), key_file);
     if (!n) {
       std::cerr << "tlstap: skipping " << t->path << ": " << n.error().message << "\n";
       attach_status_[t->id] = "not attached: " + n.error().message;

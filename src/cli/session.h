@@ -105,8 +105,10 @@ class Session {
   uint32_t key_file_for(const discovery::Target& t);
   Result<tlstap_ssl_offsets> key_offsets_for(const discovery::Target& t);
   void on_secrets(const capture::SecretsEvent& e);
+  // counts_session: false for a record that completes a session counted
+  // by another (BoringSSL's handshake secrets, read during its handshake).
   void write_session_lines(const capture::SecretsEvent& e,
-                           const Result<std::vector<keys::KeyLogLine>>& lines);
+                           const Result<std::vector<keys::KeyLogLine>>& lines, bool counts_session);
   void on_event(const capture::DataEvent& e);
   // A Go program's keys: its writeKeyLog probe added to *hooks (in place
   // of them when secrets_only_). False, said why, when it has none.

@@ -30,6 +30,7 @@ const std::set<std::string, std::less<>>& tls_functions() {
                                                            "SSL_write_ex",
                                                            "SSL_read_ex",
                                                            "SSL_free",
+                                                           "SSL_do_handshake",
                                                            kBoringSslMarker,
                                                            "gnutls_record_send",
                                                            "gnutls_record_send2",
@@ -210,9 +211,11 @@ OpenSslProbePoints openssl_probe_points(const Target& target) {
             .write_ex = write,
             .read = std::nullopt,
             .read_ex = read,
-            .free = at("SSL_free")};
+            .free = at("SSL_free"),
+            .handshake = at("SSL_do_handshake")};
   }
-  return {at("SSL_write"), at("SSL_write_ex"), at("SSL_read"), at("SSL_read_ex"), at("SSL_free")};
+  return {at("SSL_write"),   at("SSL_write_ex"), at("SSL_read"),
+          at("SSL_read_ex"), at("SSL_free"),     at("SSL_do_handshake")};
 }
 
 GnuTlsProbePoints gnutls_probe_points(const Target& target) {

@@ -84,6 +84,9 @@ Result<std::optional<Target>> inspect_file(const std::string& open_path);
 // four exported functions.
 struct OpenSslProbePoints {
   std::optional<uint64_t> write, write_ex, read, read_ex, free;
+  // BoringSSL's keys only (loader::key_hooks_for): its TLS 1.3 handshake
+  // secrets are read while this runs.
+  std::optional<uint64_t> handshake;
 };
 OpenSslProbePoints openssl_probe_points(const Target& target);
 

@@ -35,6 +35,7 @@ constexpr Field kFields[] = {
     {"hash_len_bytes", &FinalOffsets::hash_len_bytes, false},
     {"role", &FinalOffsets::role, false},
     {"role_mask", &FinalOffsets::role_mask, false},
+    {"handshake_ptr", &FinalOffsets::handshake_ptr, true},
 };
 
 // Offsets beyond this are not a struct field: a helper gone wrong.
@@ -97,8 +98,10 @@ Result<std::vector<KeyLogLine>> final_key_log_lines(const FinalSecrets& s) {
     return lines;
   }
   uint32_t hash_len = s.hash_len;
-  if (hash_len == 0) {
-    hash_len = all_zero(std::span(s.client_app_secret).subspan(32, 16)) ? 32 : 48;
+  if (hash_len == 0) {  // told by a secret that is there (handshake ones may come alone)
+    const SecretField& told =
+        all_zero(s.client_app_secret) ? s.client_hs_secret : s.client_app_secret;
+    hash_len = all_zero(std::span(told).subspan(32, 16)) ? 32 : 48;
   }
   if (hash_len != 32 && hash_len != 48) {
     return fail(ExitCode::kFailure,

@@ -52,6 +52,11 @@ struct FinalOffsets {
   // server's secrets as they are (GnuTLS).
   uint32_t role = 0;
   uint32_t role_mask = 0;
+  // BoringSSL: client_hs_secret and server_hs_secret are in the handshake
+  // state behind this pointer in the secrets_ptr object (ssl->s3->hs). It
+  // lives only while SSL_do_handshake runs, so the probes read those two
+  // there (at its socket writes); kNoOffset: in the session (GnuTLS).
+  uint32_t handshake_ptr = kNoOffset;
 
   bool operator==(const FinalOffsets&) const = default;
 };
@@ -67,9 +72,10 @@ struct FinalSecrets {
   bool tls13 = false;
   ClientRandom client_random{};
   std::array<uint8_t, 48> master_key{};  // before TLS 1.3
-  // TLS 1.3; 0: not stored (BoringSSL's fields start zeroed, so a
-  // SHA-256 secret leaves bytes 32..47 of its field zero: a SHA-384 one has
-  // a non-zero byte there but with odds of 2^-128)
+  // TLS 1.3; 0: not stored, told by the client's traffic secret, or its
+  // handshake one when that is all there is (BoringSSL's fields start
+  // zeroed, so a SHA-256 secret leaves bytes 32..47 of its field zero: a
+  // SHA-384 one has a non-zero byte there but with odds of 2^-128)
   uint32_t hash_len = 0;
   SecretField client_hs_secret{}, server_hs_secret{};
   SecretField client_app_secret{}, server_app_secret{}, exporter_secret{};

@@ -7,6 +7,9 @@
 //
 // BoringSSL frees the handshake state when the handshake ends: the TLS 1.3
 // handshake traffic secrets are gone by the first call that moves data.
+// They are located while it lives, from inside the key log callback (which
+// runs inside SSL_do_handshake): the state's pointer in s3 and the two
+// secrets in it, which tlstap reads at the handshake's socket writes.
 // What stays, in s3, is the connection's own write and read traffic
 // secrets (the client's CLIENT_TRAFFIC_SECRET_0 is its write secret, the
 // server's its read secret), each with its length in a byte, and the
@@ -19,6 +22,8 @@
 // with the suite the build picks: BoringSSL lets no program choose).
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -101,7 +106,17 @@ Api load(const char* path) {
 }
 
 std::vector<std::string> g_logged;
-void on_keylog(const void*, const char* line) { g_logged.emplace_back(line); }
+// A TLS 1.3 handshake traffic secret as the callback is handed it: inside
+// SSL_do_handshake, with the handshake state that holds it alive.
+void on_handshake_secret(const void* ssl, const KeyLogLine& line);
+void on_keylog(const void* ssl, const char* text) {
+  g_logged.emplace_back(text);
+  auto line = parse_key_log_line(text);
+  if (line && (line->label == SecretLabel::kClientHandshakeTrafficSecret ||
+               line->label == SecretLabel::kServerHandshakeTrafficSecret)) {
+    on_handshake_secret(ssl, *line);
+  }
+}
 
 struct Handshake {
   void* ctx[2] = {};
@@ -269,6 +284,107 @@ class RoleBit {
   std::vector<uint8_t> mask_;
 };
 
+// The handshake state (ssl->s3->hs) is freed, and the handshake traffic
+// secrets with it, before SSL_do_handshake returns: where they are is found
+// in the key log callback, which BoringSSL calls for each of them as soon
+// as it is in place. Every place two pointers away from the SSL that holds
+// the secret: (offset in the SSL, offset in that object, offset in the next).
+struct HandshakeFind {
+  SecretLabel label;
+  std::vector<std::array<uint32_t, 3>> at;
+};
+std::vector<HandshakeFind> g_handshake_finds;
+// While verify() runs: the offsets whose reading of each handshake secret
+// the callback checks, how many matched, and the first that did not.
+const FinalOffsets* g_checking = nullptr;
+int g_handshake_matched = 0;
+std::string g_handshake_mismatch;
+
+Memory& memory() {
+  static Memory mem = Memory::of_self();
+  return mem;
+}
+
+// Reads the handshake secrets as tlstap's probes will at the handshake's
+// socket writes: the version in the SSL, the client random in s3, the
+// secrets in the state s3 points to.
+void check_handshake_read(const void* ssl, const KeyLogLine& logged, const Memory& mem) {
+  const FinalOffsets& o = *g_checking;
+  auto bytes = boring_object(ssl, mem);
+  auto s3 = boring_object(pointer_at(bytes, o.secrets_ptr), mem);
+  auto hs = boring_object(pointer_at(s3, o.handshake_ptr), mem);
+  auto copy = [](std::span<const uint8_t> from, uint32_t off, uint8_t* out, size_t n) {
+    if (off < from.size()) memcpy(out, from.data() + off, std::min(n, from.size() - off));
+  };
+  FinalSecrets s;
+  uint16_t v = 0;
+  copy(bytes, o.version, reinterpret_cast<uint8_t*>(&v), 2);
+  s.tls13 = v == o.tls13_version;
+  copy(s3, o.client_random, s.client_random.data(), 32);
+  copy(hs, o.client_hs_secret, s.client_hs_secret.data(), kSslSecretField);
+  copy(hs, o.server_hs_secret, s.server_hs_secret.data(), kSslSecretField);
+  auto lines = final_key_log_lines(s);
+  bool found = false;
+  if (lines) {
+    for (const KeyLogLine& l : *lines) found |= l == logged;
+  }
+  if (found) {
+    ++g_handshake_matched;
+  } else if (g_handshake_mismatch.empty()) {
+    g_handshake_mismatch =
+        std::string(label_name(logged.label)) + " read through the offsets " +
+        (lines ? "differs from its key log" : "is unreadable: " + lines.error().message);
+  }
+}
+
+void on_handshake_secret(const void* ssl, const KeyLogLine& line) {
+  const Memory& mem = memory();
+  if (g_checking) {
+    if (g_checking->handshake_ptr != kNoOffset) check_handshake_read(ssl, line, mem);
+    return;
+  }
+  HandshakeFind find{line.label, {}};
+  auto bytes = boring_object(ssl, mem);
+  for (uint32_t p = 0; p + 8 <= bytes.size(); p += 8) {
+    auto first = boring_object(pointer_at(bytes, p), mem);
+    for (uint32_t q = 0; q + 8 <= first.size(); q += 8) {
+      for (uint32_t r : find_all(boring_object(pointer_at(first, q), mem), line.secret, 1)) {
+        find.at.push_back({p, q, r});
+      }
+    }
+  }
+  g_handshake_finds.push_back(std::move(find));
+}
+
+// The handshake state's pointer in s3 and the two secrets' offsets in it,
+// from what the callback found; o's are left kNoOffset when none holds.
+void locate_handshake_secrets(uint32_t s3, FinalOffsets* o) {
+  Candidates state("TLS 1.3 handshake state", "SSL objects' s3");
+  for (const HandshakeFind& f : g_handshake_finds) {
+    std::set<uint32_t> in_s3;
+    for (auto [p, q, r] : f.at) {
+      if (p == s3) in_s3.insert(q);
+    }
+    state.add({in_s3.begin(), in_s3.end()});
+  }
+  if (g_handshake_finds.empty() || state.empty()) return;
+  const uint32_t hs = state.pick();
+  Candidates client("client handshake traffic secret", "handshake states"),
+      server("server handshake traffic secret", "handshake states");
+  for (const HandshakeFind& f : g_handshake_finds) {
+    std::set<uint32_t> offsets;
+    for (auto [p, q, r] : f.at) {
+      if (p == s3 && q == hs) offsets.insert(r);
+    }
+    (f.label == SecretLabel::kClientHandshakeTrafficSecret ? client : server)
+        .add({offsets.begin(), offsets.end()});
+  }
+  if (client.empty() || server.empty()) return;
+  o->handshake_ptr = hs;
+  o->client_hs_secret = client.pick();
+  o->server_hs_secret = server.pick();
+}
+
 constexpr const char* kTls12Sha384 = "ECDHE-ECDSA-AES256-GCM-SHA384";
 
 FinalOffsets locate(Prober& p) {
@@ -313,15 +429,6 @@ FinalOffsets locate(Prober& p) {
     write_secret.add(find_all(s3_13, (side == 0 ? cts : sts).secret, 1));
     read_secret.add(find_all(s3_13, (side == 0 ? sts : cts).secret, 1));
     if (exp) exporter.add(find_all(s3_13, exp->secret, 1));
-    if (getenv("TLSTAP_KEYPROBE_DEBUG")) {  // by hand: is a handshake secret left anywhere?
-      const KeyLogLine& chts = need(h13, SecretLabel::kClientHandshakeTrafficSecret);
-      auto ssl13 = boring_object(h13.ssl[side], mem);
-      fprintf(stderr,
-              "side %d: client handshake traffic secret in SSL %zu, in s3 %zu, behind "
-              "SSL pointers %zu\n",
-              side, find_all(ssl13, chts.secret, 1).size(), find_all(s3_13, chts.secret, 1).size(),
-              find_behind_pointers(ssl13, chts.secret, mem).size());
-    }
   }
   FinalOffsets o;
   o.version_ptr = kNoOffset;
@@ -341,6 +448,7 @@ FinalOffsets locate(Prober& p) {
   auto [role_at, role_mask] = role.pick();
   o.role = role_at;
   o.role_mask = role_mask;
+  locate_handshake_secrets(s3, &o);
   p.free(h12);
   p.free(h13);
   return o;
@@ -376,6 +484,8 @@ FinalSecrets read_through(const FinalOffsets& o, const void* ssl, const Memory& 
 
 void verify(Prober& p, const FinalOffsets& o) {
   Memory mem = Memory::of_self();
+  g_checking = &o;
+  int tls13_handshakes = 0;
   struct Case {
     uint16_t version;
     const char* ciphers;
@@ -383,12 +493,13 @@ void verify(Prober& p, const FinalOffsets& o) {
   for (Case c : {Case{kTls12, "ECDHE-ECDSA-AES128-GCM-SHA256"}, Case{kTls12, kTls12Sha384},
                  Case{kTls12, "ECDHE-ECDSA-CHACHA20-POLY1305"}, Case{kTls13, nullptr}}) {
     Handshake h = p.run(c.version, c.ciphers);
+    tls13_handshakes += c.version == kTls13;
     std::set<std::string> expected;
     for (const KeyLogLine& l : h.logged) {
       if (l.label == SecretLabel::kClientHandshakeTrafficSecret ||
           l.label == SecretLabel::kServerHandshakeTrafficSecret ||
           (l.label == SecretLabel::kExporterSecret && o.exporter_secret == kNoOffset)) {
-        continue;  // gone with the handshake state
+        continue;  // gone with the handshake state (checked in the callback)
       }
       expected.insert(format_key_log_line(l));
     }
@@ -409,6 +520,15 @@ void verify(Prober& p, const FinalOffsets& o) {
       }
     }
     p.free(h);
+  }
+  g_checking = nullptr;
+  // Each side's two handshake secrets, in every TLS 1.3 handshake.
+  if (o.handshake_ptr != kNoOffset && g_handshake_matched != 4 * tls13_handshakes) {
+    die("check failed: " +
+        (g_handshake_mismatch.empty()
+             ? std::to_string(g_handshake_matched) + " of " + std::to_string(4 * tls13_handshakes) +
+                   " TLS 1.3 handshake secrets seen"
+             : g_handshake_mismatch));
   }
 }
 

@@ -53,6 +53,11 @@ std::vector<UprobeHook> hooks_for(const discovery::Target& t) {
 }
 
 std::vector<UprobeHook> key_hooks_for(const discovery::Target& t) {
+  if (t.kind == discovery::LibKind::kBoringSsl) {
+    std::optional<uint64_t> handshake = discovery::openssl_probe_points(t).handshake;
+    if (!handshake) return {};
+    return {{"ssl_handshake_enter", "ssl_handshake_exit", *handshake}};
+  }
   if (t.kind != discovery::LibKind::kGo) return {};
   discovery::GoProbePoints p = discovery::go_probe_points(t);
   if (!p.write_key_log) return {};

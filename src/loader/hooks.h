@@ -23,8 +23,10 @@ struct UprobeHook {
 std::vector<UprobeHook> hooks_for(const discovery::Target& t);
 
 // The hooks that only read TLS secrets, attached when keys are requested:
-// Go's (*Config).writeKeyLog. Empty for other kinds (OpenSSL's secrets are
-// read by its data probes) and for a Go program without the function.
+// Go's (*Config).writeKeyLog; BoringSSL's SSL_do_handshake (its TLS 1.3
+// handshake secrets are gone by its first data call). Empty for other kinds
+// (OpenSSL's and GnuTLS's secrets are read by their data probes) and for a
+// file without the function.
 std::vector<UprobeHook> key_hooks_for(const discovery::Target& t);
 
 // The enum tlstap_lib value a target's events carry (the attach cookie).

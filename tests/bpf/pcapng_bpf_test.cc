@@ -26,6 +26,7 @@
 #include "tests/bpf/python_peer.h"
 #include "tests/bpf/subprocess.h"
 #include "tests/bpf/test_env.h"
+#include "tests/bpf/tlstap_session.h"
 
 namespace tlstap::bpf_test {
 namespace {
@@ -122,34 +123,10 @@ std::vector<std::string> HttpRows(const std::string& path, int server_port) {
                  "-e", "http.request.uri", "-e", "http.response.code", "-e", "http.file_data"})));
 }
 
-// The decrypted bytes of TCP stream 0, client to server and back, from
-// tshark's follow,tls,ascii: "Node 0: ADDR:PORT" names the end whose
-// blocks are not indented (the client, or the server when its port is
-// server_port: tshark takes the first to send application data); after the
-// "Node 1:" line, each block is its length (tab-indented for node 1) and
-// then its bytes.
+// The decrypted bytes of TCP stream 0, client to server and back.
 std::pair<std::string, std::string> FollowTls(const std::string& path, int server_port) {
-  std::vector<std::string> lines =
-      Lines(ReadWith(TsharkTls(path, server_port, {"-q", "-z", "follow,tls,ascii,0"})));
-  std::string c2s, s2c;
-  bool node0_is_server = false;
-  size_t i = 0;
-  for (; i < lines.size() && !lines[i].starts_with("Node 1:"); ++i) {
-    if (lines[i].starts_with("Node 0:")) {
-      node0_is_server = lines[i].ends_with(":" + std::to_string(server_port));
-    }
-  }
-  for (++i; i < lines.size() && !lines[i].starts_with("====="); ++i) {
-    const bool from_server = lines[i].starts_with("\t") != node0_is_server;
-    const size_t length = std::stoul(lines[i].substr(lines[i].starts_with("\t") ? 1 : 0));
-    std::string block;
-    while (block.size() < length && i + 1 < lines.size()) {
-      if (!block.empty()) block += '\n';  // a newline of the data ends a line
-      block += lines[++i];
-    }
-    (from_server ? s2c : c2s) += block;
-  }
-  return {c2s, s2c};
+  return SplitFollowTls(ReadWith(TsharkTls(path, server_port, {"-q", "-z", "follow,tls,ascii,0"})),
+                        server_port);
 }
 
 // A plain TCP exchange over loopback by the test itself (no TLS, so no
@@ -495,6 +472,72 @@ TEST_P(GoPcapTest, ServerSide) { Run(/*server_side=*/true); }
 TEST_P(GoPcapTest, ClientSide) { Run(/*server_side=*/false); }
 
 INSTANTIATE_TEST_SUITE_P(Ciphers, GoPcapTest, ::testing::ValuesIn(kGoCases), CaseName);
+
+// BoringSSL (tests/progs/tls_boring on Debian's android libssl.so.0) as the
+// client, traced alone, against openssl s_server: TLS 1.2, and TLS 1.3,
+// whose handshake traffic secrets tlstap reads during SSL_do_handshake
+// (BoringSSL frees them before it returns). tshark's decrypted stream is
+// exactly what each side sent.
+class BoringPcapTest : public BpfTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(BoringPcapTest, ClientSide) {
+  const std::string tls = GetParam();
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string pcap = dir / "boring.pcapng";
+  // A tls_boring that maps the library before tlstap starts: the client's
+  // first call finds the probes in place.
+  const int holder_port = FreeTcpPort();
+  ASSERT_GT(holder_port, 0);
+  Subprocess holder(Command(
+      {TLSTAP_BORING_PEER, "server", std::to_string(holder_port), cert.cert, cert.key, tls, "1"}));
+  ASSERT_TRUE(holder.ok()) << holder.error();
+  ASSERT_TRUE(WaitForListen(holder_port, 10s)) << holder.Stderr();
+  PcapTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(pcap, {"--comm", "tls_boring", "-i", "lo"}));
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  Subprocess server(
+      Command({kOpenssl, "s_server", "-accept", HostPort("127.0.0.1", port), "-cert", cert.cert,
+               "-key", cert.key, "-naccept", "1", "-quiet", tls == "1.3" ? "-tls1_3" : "-tls1_2"}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  const std::string request = "GET /tlstap-boring-pcapng HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  Subprocess client(Command({TLSTAP_BORING_PEER, "client", std::to_string(port), tls}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  ASSERT_TRUE(client.Write(request, 30s));
+  client.CloseStdin();
+  ASSERT_TRUE(
+      server.WaitForStdout([&](std::string_view out) { return out.size() >= request.size(); }, 30s))
+      << server.Stderr() << client.Stderr();
+  // tls_boring reads back as many bytes as it sent
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  const std::string reply = response + std::string(request.size() - response.size(), 'x');
+  ASSERT_TRUE(server.Write(reply, 30s));
+  EXPECT_EQ(client.Wait(30s), 0) << client.Stderr();
+  EXPECT_EQ(client.Stdout(), reply);
+  server.CloseStdin();
+  server.Wait(10s);
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+  holder.Signal(SIGTERM);
+  holder.Wait(10s);
+
+  ASSERT_NO_FATAL_FAILURE(ExpectPrivate(pcap));
+  ExpectReadable(pcap);
+  auto [c2s, s2c] = FollowTls(pcap, port);
+  EXPECT_EQ(c2s, request) << "tlstap stderr:\n" << tap.Stderr();
+  EXPECT_EQ(s2c, reply);
+  std::vector<std::string> comments = Comments(pcap);
+  EXPECT_GE(comments.size(), 10u);
+  EXPECT_EQ(std::set<std::string>(comments.begin(), comments.end()),
+            std::set<std::string>{"pid=" + std::to_string(client.pid()) + " comm=tls_boring"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, BoringPcapTest, ::testing::Values("1.2", "1.3"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return std::string(info.param) == "1.3" ? "tls1_3" : "tls1_2";
+                         });
 
 // The file's own rules: a symbolic link at the path is refused before
 // anything is attached, an unknown interface is named, and -C rotates into

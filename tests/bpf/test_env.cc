@@ -120,6 +120,31 @@ std::vector<std::string> TsharkTls(const std::string& path, int tls_port,
   return argv;
 }
 
+std::pair<std::string, std::string> SplitFollowTls(const std::string& follow, int server_port) {
+  std::vector<std::string> lines;
+  std::istringstream in(follow);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::string c2s, s2c;
+  bool node0_is_server = false;
+  size_t i = 0;
+  for (; i < lines.size() && !lines[i].starts_with("Node 1:"); ++i) {
+    if (lines[i].starts_with("Node 0:")) {
+      node0_is_server = lines[i].ends_with(":" + std::to_string(server_port));
+    }
+  }
+  for (++i; i < lines.size() && !lines[i].starts_with("====="); ++i) {
+    const bool from_server = lines[i].starts_with("\t") != node0_is_server;
+    const size_t length = std::stoul(lines[i].substr(lines[i].starts_with("\t") ? 1 : 0));
+    std::string block;
+    while (block.size() < length && i + 1 < lines.size()) {
+      if (!block.empty()) block += '\n';  // a newline of the data ends a line
+      block += lines[++i];
+    }
+    (from_server ? s2c : c2s) += block;
+  }
+  return {c2s, s2c};
+}
+
 void BpfTest::SetUp() {
   ASSERT_EQ(geteuid(), 0u) << "the bpf tier loads BPF programs and attaches uprobes: run "
                               "`ctest -L bpf` as root";

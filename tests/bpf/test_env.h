@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tlstap::bpf_test {
@@ -37,6 +38,15 @@ inline constexpr char kTshark[] = "/usr/bin/tshark";
 // its TLS would not be decrypted (about 1 connection in 1000 on loopback).
 std::vector<std::string> TsharkTls(const std::string& path, int tls_port,
                                    std::vector<std::string> args);
+
+// The decrypted bytes of a TCP stream, client to server and back, from
+// tshark's `-q -z follow,tls,ascii,N` output: "Node 0: ADDR:PORT" names the
+// end whose blocks are not indented (the client, or the server when its
+// port is server_port: tshark takes the first to send application data,
+// which in TLS 1.3 may be the server's session tickets); after the
+// "Node 1:" line, each block is its length (tab-indented for node 1) and
+// then its bytes.
+std::pair<std::string, std::string> SplitFollowTls(const std::string& follow, int server_port);
 
 // A directory under $TMPDIR (or /tmp) removed with its contents at the end,
 // kept if TLSTAP_KEEP_TMP is set (to look at a failure's files).

@@ -206,15 +206,23 @@ TEST(GnuTlsKeyProbe, OffsetsTextRoundTrips) {
 
 // tlstap-keyprobe --boringssl on Debian's android libssl.so.0: checked by
 // the helper on fresh TLS 1.2 (AES-GCM, SHA-384, ChaCha20) and TLS 1.3
-// handshakes. The handshake traffic secrets are gone (BoringSSL frees its
-// handshake state); the rest is behind the SSL's s3 pointer, the side a bit
-// in the SSL (what SSL_is_server reads), no hash length stored.
+// handshakes. The handshake traffic secrets are in the handshake state
+// behind a pointer in s3 (BoringSSL frees it as the handshake ends: the
+// helper found them from inside its key log callback, and checked them
+// there), two SSL_MAX_MD_SIZE (48-byte) arrays apart at least; the rest is
+// behind the SSL's s3 pointer, the side a bit in the SSL (what
+// SSL_is_server reads), no hash length stored.
 TEST(BoringSslKeyProbe, FindsTheAndroidLibsslsOffsets) {
   auto found = find_boringssl_offsets(TLSTAP_KEYPROBE, kAndroidBoringssl);
   ASSERT_TRUE(found) << found.error().message;
   const FinalOffsets& o = *found;
-  EXPECT_EQ(o.client_hs_secret, kNoOffset) << format_final_offsets(o);
-  EXPECT_EQ(o.server_hs_secret, kNoOffset) << format_final_offsets(o);
+  EXPECT_NE(o.handshake_ptr, kNoOffset) << format_final_offsets(o);
+  ASSERT_NE(o.client_hs_secret, kNoOffset) << format_final_offsets(o);
+  ASSERT_NE(o.server_hs_secret, kNoOffset) << format_final_offsets(o);
+  EXPECT_GE(std::max(o.client_hs_secret, o.server_hs_secret) -
+                std::min(o.client_hs_secret, o.server_hs_secret),
+            48u)
+      << format_final_offsets(o);
   EXPECT_NE(o.secrets_ptr, kNoOffset) << format_final_offsets(o);
   EXPECT_NE(o.master_key_ptr, kNoOffset) << format_final_offsets(o);
   EXPECT_NE(o.exporter_secret, kNoOffset) << format_final_offsets(o);
@@ -251,6 +259,27 @@ TEST(FinalSecrets, HashLengthFromTheSecretWhenNotStored) {
   ASSERT_EQ(lines->size(), 2u);
   EXPECT_EQ((*lines)[0].secret.size(), 48u);
   EXPECT_EQ((*lines)[1].secret, std::vector<uint8_t>(48, 0x55));
+}
+
+// BoringSSL's handshake record holds the two handshake traffic secrets
+// alone: the hash length comes from the client's.
+TEST(FinalSecrets, HashLengthFromTheHandshakeSecretWhenAlone) {
+  FinalSecrets s;
+  s.tls13 = true;
+  s.client_random.fill(0x11);
+  std::fill_n(s.client_hs_secret.begin(), 48, 0x22);
+  std::fill_n(s.server_hs_secret.begin(), 48, 0x33);
+  auto lines = final_key_log_lines(s);
+  ASSERT_TRUE(lines) << lines.error().message;
+  ASSERT_EQ(lines->size(), 2u);
+  EXPECT_EQ((*lines)[0].label, SecretLabel::kClientHandshakeTrafficSecret);
+  EXPECT_EQ((*lines)[0].secret, std::vector<uint8_t>(48, 0x22));
+  EXPECT_EQ((*lines)[1].secret, std::vector<uint8_t>(48, 0x33));
+  std::fill(s.client_hs_secret.begin() + 32, s.client_hs_secret.end(), 0);
+  lines = final_key_log_lines(s);
+  ASSERT_TRUE(lines) << lines.error().message;
+  EXPECT_EQ((*lines)[0].secret, std::vector<uint8_t>(32, 0x22));
+  EXPECT_EQ((*lines)[1].secret, std::vector<uint8_t>(32, 0x33));
 }
 
 TEST(FinalSecrets, Tls13LinesForTheSecretsHeld) {

@@ -240,5 +240,41 @@ TEST(PipelineSecretsTest, LoggedSecretReachesItsHandlerWhole) {
   EXPECT_EQ(pipeline.user_stats().malformed_records, 1u);
 }
 
+// A keys record with the final TLS 1.3 tail: BoringSSL's handshake-time
+// one (the two handshake secrets alone) is marked so, a data call's is not.
+TEST(PipelineSecretsTest, HandshakeOnlyKeysRecordIsMarked) {
+  std::vector<SecretsEvent> secrets;
+  Pipeline pipeline(
+      kOffset, [](const DataEvent&) {}, [](const FileMappedEvent&) {},
+      [&](const SecretsEvent& e) { secrets.push_back(e); }, nullptr);
+  tlstap_keys_event k{};
+  k.type = TLSTAP_RECORD_KEYS;
+  k.pid = 77;
+  k.version = TLSTAP_TLS13_VERSION;
+  k.lib = TLSTAP_LIB_BORINGSSL;
+  k.client_random[0] = 0x11;
+  tlstap_keys_tls13_final t{};
+  t.client_hs_secret[0] = 0x22;
+  t.server_hs_secret[47] = 0x33;
+  std::vector<uint8_t> rec(sizeof(k) + sizeof(t));
+  for (uint8_t layout : {TLSTAP_KEYS_FINAL_HANDSHAKE, TLSTAP_KEYS_FINAL}) {
+    k.layout = layout;
+    std::memcpy(rec.data(), &k, sizeof(k));
+    std::memcpy(rec.data() + sizeof(k), &t, sizeof(t));
+    pipeline.on_record(rec, Clock::now());
+  }
+  rec.pop_back();  // a tail shorter than its struct is not trusted
+  pipeline.on_record(rec, Clock::now());
+  ASSERT_EQ(secrets.size(), 2u);
+  EXPECT_TRUE(secrets[0].final_secrets);
+  EXPECT_TRUE(secrets[0].handshake_only);
+  EXPECT_EQ(secrets[0].client_hs_secret[0], 0x22);
+  EXPECT_EQ(secrets[0].server_hs_secret[47], 0x33);
+  EXPECT_EQ(secrets[0].client_random[0], 0x11);
+  EXPECT_TRUE(secrets[1].final_secrets);
+  EXPECT_FALSE(secrets[1].handshake_only);
+  EXPECT_EQ(pipeline.user_stats().malformed_records, 1u);
+}
+
 }  // namespace
 }  // namespace tlstap::capture

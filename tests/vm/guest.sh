@@ -103,10 +103,12 @@ run_binary() {
 # in chunks, Python's _ex calls and a retried non-blocking write, curl,
 # GnuTLS, NSS, node's custom BIO, BoringSSL, Go, no state left by a killed
 # process, nothing left attached after SIGTERM (and sys_enter loaded in
-# place of the socket tracepoints before 6.3), OpenSSL secrets read at both ends, a Go server's and
-# a GnuTLS server's secrets (key log == the program's own), and packets in a
-# pcapng file tshark decrypts alone (tcx on 6.12, cls_bpf on 6.1: no tcx
-# before 6.6), from curl and from gnutls-serv. TLSTAP_VM_BPF_TIER=full runs everything.
+# place of the socket tracepoints before 6.3), OpenSSL secrets read at both ends, a Go server's,
+# a GnuTLS server's and a BoringSSL server's TLS 1.3 secrets (key log == the
+# program's own; BoringSSL's handshake ones read at its handshake's socket
+# writes), and packets in a pcapng file tshark decrypts alone (tcx on 6.12,
+# cls_bpf on 6.1: no tcx before 6.6), from curl, gnutls-serv and a BoringSSL
+# TLS 1.3 client. TLSTAP_VM_BPF_TIER=full runs everything.
 selection=(
   "openssl_cli_bpf_test Sizes/OpenSslCliTest.BothDirectionsExactlyOnce/tls1_3_1MiB:Sizes/OpenSslCliTest.BothDirectionsExactlyOnce/tls1_2_100B_sys_enter"
   "python_ssl_bpf_test Versions/PythonSslTest.ExchangeExactlyOnce/tls1_2_ipv4:PythonNonBlockingTest.*"
@@ -117,8 +119,8 @@ selection=(
   "boringssl_bpf_test Sizes/BoringSslTest.EchoBothWaysExactlyOnce/tls1_2_1B"
   "go_bpf_test Builds/GoTlsTest.ExchangeExactlyOnce/tls_go_tls1_3"
   "lifecycle_bpf_test LifecycleTest.ProcessKilledInsideSslReadLeavesNoState:LifecycleTest.SigtermExitsCleanlyAndDetachesEverything"
-  "keys_bpf_test Ciphers/KeysTest.OpensslClientSide/tls1_3_aes_256_gcm:Ciphers/KeysTest.OpensslServerSide/tls1_2_aes_gcm:Versions/GoKeysTest.ServerWithoutKeyLogWriter/tls1_3:Ciphers/GnuTlsKeysTest.ServerSide/tls1_3_aes_256_gcm"
-  "pcapng_bpf_test Ciphers/OpensslPcapTest.ClientSide/tls1_3_aes_gcm:Ciphers/OpensslPcapTest.GnutlsServerSide/tls1_2_chacha20"
+  "keys_bpf_test Ciphers/KeysTest.OpensslClientSide/tls1_3_aes_256_gcm:Ciphers/KeysTest.OpensslServerSide/tls1_2_aes_gcm:Versions/GoKeysTest.ServerWithoutKeyLogWriter/tls1_3:Ciphers/GnuTlsKeysTest.ServerSide/tls1_3_aes_256_gcm:Ciphers/BoringKeysTest.ServerSide/tls1_3_aes_128_gcm"
+  "pcapng_bpf_test Ciphers/OpensslPcapTest.ClientSide/tls1_3_aes_gcm:Ciphers/OpensslPcapTest.GnutlsServerSide/tls1_2_chacha20:Versions/BoringPcapTest.ClientSide/tls1_3"
 )
 if [[ ${TLSTAP_VM_BPF_TIER:-} == full ]]; then
   for exe in "$bin_dir"/*_bpf_test; do
