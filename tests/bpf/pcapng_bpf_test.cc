@@ -388,6 +388,63 @@ TEST_P(OpensslPcapTest, GnutlsServerSide) {
 
 INSTANTIATE_TEST_SUITE_P(Ciphers, OpensslPcapTest, ::testing::ValuesIn(kCases), CaseName);
 
+// A TLS 1.3 key update in the middle of a connection: gnutls-serv --echo
+// traced alone, an interactive openssl s_client whose "K" line sends a
+// KeyUpdate and asks for one back. tlstap writes the session's secrets once
+// (traffic secrets 0); tshark derives the next ones from the KeyUpdate
+// messages in the file, so the lines after the update decrypt too.
+class KeyUpdatePcapTest : public BpfTest {};
+
+TEST_F(KeyUpdatePcapTest, MidConnectionStillDecrypts) {
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string pcap = dir / "keyupdate.pcapng";
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  PcapTap tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start(pcap, {"--comm", "gnutls-serv", "-i", "lo"}));
+  Subprocess server(Command({"/usr/bin/gnutls-serv", "--echo", "-q", "-p", std::to_string(port),
+                             "--x509certfile", cert.cert, "--x509keyfile", cert.key, "--priority",
+                             "NORMAL:-VERS-ALL:+VERS-TLS1.3"}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  // Interactive (no -quiet, no -ign_eof): a line "K" is a command.
+  Subprocess client(
+      Command({kOpenssl, "s_client", "-connect", "127.0.0.1:" + std::to_string(port)}));
+  ASSERT_TRUE(client.ok()) << client.error();
+  for (const std::string line :
+       {"tlstap-line-before-the-update\n", "K\n", "tlstap-line-after-the-update\n"}) {
+    ASSERT_TRUE(client.Write(line, 30s));
+    if (line == "K\n") {
+      ASSERT_TRUE(client.WaitForStderr(
+          [](std::string_view err) { return err.find("KEYUPDATE") != std::string_view::npos; },
+          30s))
+          << client.Stderr();
+      continue;
+    }
+    ASSERT_TRUE(client.WaitForStdout(
+        [&](std::string_view out) { return out.find(line) != std::string_view::npos; }, 30s))
+        << "s_client stdout:\n"
+        << client.Stdout() << "\nstderr:\n"
+        << client.Stderr();
+  }
+  client.CloseStdin();
+  ASSERT_TRUE(client.Wait(30s).has_value());
+  ASSERT_NO_FATAL_FAILURE(tap.Stop());
+
+  ExpectReadable(pcap);
+  const std::string sent = "tlstap-line-before-the-update\ntlstap-line-after-the-update\n";
+  auto [c2s, s2c] = FollowTls(pcap, port);
+  EXPECT_EQ(c2s, sent) << "tlstap stderr:\n" << tap.Stderr();
+  EXPECT_EQ(s2c, sent);
+  // Both ends' KeyUpdate messages are in the file, decrypted.
+  EXPECT_EQ(ReadWith(TsharkTls(
+                pcap, port,
+                {"-Y", "tls.handshake.type == 24", "-T", "fields", "-e", "tls.handshake.type"})),
+            "24\n24\n");
+}
+
 // Go's crypto/tls (tests/progs/tls_go), one side traced. Server side: a
 // tls_go_pie server, traced by its command name, started after tlstap
 // (which attaches to it at its exec), and a tls_go client. Client side: a
