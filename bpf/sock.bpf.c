@@ -55,7 +55,7 @@ static __always_inline void note_io_between_calls(struct thread_calls *t, struct
  * BoringSSL's TLS 1.3 handshake traffic secrets. They live in its
  * handshake state (ssl->s3->hs), which SSL_do_handshake frees before it
  * returns, so they are read during that call, at the thread's socket writes
- * (sock.bpf.c): the client writes its Finished, and the server its first
+ * (on_socket_io and sys_enter below): the client writes its Finished, and the server its first
  * encrypted flight, with both secrets in place. Earlier writes find them
  * zero (not derived yet) or the version not TLS 1.3, and send nothing.
  * Once per session and thread: the client random sent last is kept.
