@@ -133,16 +133,28 @@ static __always_inline void conn_state_forget(__u64 conn)
 /*
  * Emits the plaintext of a finished call: its first len bytes at src, moved
  * by process pid_tgid through session st (NULL when it could not be
- * stored), on the socket sock (NULL when unknown) found as flags says.
+ * stored), on the socket sock (NULL when unknown) found as flags says. t is
+ * the thread's storage (NULL when there is none: the call is counted, and
+ * counted lost).
  */
-static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir,
-					  const struct emit_src *src, __u64 len, __u8 flags,
-					  const struct sock_info *sock, struct conn_state *st)
+static __always_inline void emit_tls_call(struct thread_calls *t, __u64 pid_tgid, __u8 lib,
+					  __u8 dir, const struct emit_src *src, __u64 len,
+					  __u8 flags, const struct sock_info *sock,
+					  struct conn_state *st)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct emit_ctx ectx = {};
-	struct tlstap_data_event *h = &ectx.hdr;
+	struct tlstap_data_event *h;
+	struct emit_ctx *ectx;
 
+	if (!t) {
+		stat_add(TLSTAP_STAT_CALLS, 1);
+		stat_add(TLSTAP_STAT_CALL_BYTES, len);
+		stat_add(TLSTAP_STAT_LOST_NO_ENTRY_CALLS, 1);
+		return;
+	}
+	ectx = &t->emit;
+	__builtin_memset(ectx, 0, sizeof(*ectx));
+	h = &ectx->hdr;
 	/* who: read from the task itself, cheaper than the helpers */
 	h->type = TLSTAP_RECORD_DATA;
 	h->ts_ns = bpf_ktime_get_ns();
@@ -169,8 +181,8 @@ static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir,
 		h->conn_id = st->conn_id;
 		h->stream_pos = __sync_fetch_and_add(&st->pos[dir == TLSTAP_DIR_RX], len);
 	}
-	ectx.src = *src;
-	emit_call(&ectx);
+	ectx->src = *src;
+	emit_thread_call();
 }
 
 /*
@@ -259,7 +271,7 @@ static __always_inline int tls_call_exit(long ret, __u32 key_file)
 		src->segs = EMIT_NSPR_IOV;
 		src->count = call->iov_count;
 	}
-	emit_tls_call(pid_tgid, call->lib, call->dir, src, len, flags, sock, st);
+	emit_tls_call(t, pid_tgid, call->lib, call->dir, src, len, flags, sock, st);
 out:
 	t->depth--;
 	return 0;

@@ -17,16 +17,6 @@ static __always_inline __u64 ringbuf_wakeup_flag(void)
 		       BPF_RB_NO_WAKEUP;
 }
 
-struct emit_ctx {
-	struct tlstap_data_event hdr;
-	__u64 buf; /* address of the current segment */
-	__u64 seg_off;
-	__u64 seg_len;
-	struct emit_src src;
-	__u32 stopped; /* the ring is full: the rest of the call is counted lost */
-	__u32 kernel; /* the current segment is kernel memory */
-};
-
 /*
  * bpf_ringbuf_reserve() needs a constant size, so each size class is its own
  * call site. Classes step by a quarter octave: at most 25 % of a record is
@@ -70,7 +60,7 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 	EMIT_CLASS((base) + 3 * (base) / 4)                             \
 	EMIT_CLASS(2 * (base))
 
-static long emit_chunk(__u32 i, struct emit_ctx *ctx)
+static __always_inline long emit_chunk(__u32 i, struct emit_ctx *ctx)
 {
 	__u64 off = (__u64)i * TLSTAP_CHUNK_MAX;
 	__u64 left, n; /* 64-bit: a 32-bit copy would lose the verifier's bounds */
@@ -96,6 +86,39 @@ static long emit_chunk(__u32 i, struct emit_ctx *ctx)
 	return 1;
 }
 
+/*
+ * The calling thread's emit context. The loop callbacks look it up rather
+ * than take it as bpf_loop's context: that must point at the stack, and
+ * emit_thread_call (a global function) has the context in map memory.
+ */
+static __always_inline struct emit_ctx *thread_emit_ctx(void)
+{
+	struct thread_calls *t = thread_calls_get(false);
+
+	return t ? &t->emit : NULL;
+}
+
+/*
+ * Chunk i of the thread's current segment. Global like emit_thread_call,
+ * and for the same reason: its 52 size classes are checked once, not at
+ * each of the places a segment is sent from.
+ */
+int emit_thread_chunk(__u32 i);
+
+#ifdef TLSTAP_DEFINE_EMIT
+__noinline int emit_thread_chunk(__u32 i)
+{
+	struct emit_ctx *ctx = thread_emit_ctx();
+
+	return ctx ? emit_chunk(i, ctx) : 1;
+}
+#endif
+
+static long emit_chunk_cb(__u32 i, void *unused)
+{
+	return emit_thread_chunk(i) ? 1 : 0; /* a callback returns 0 or 1 */
+}
+
 /* bpf_loop's ceiling; bytes beyond it (256 GiB into a call) are counted lost. */
 #define TLSTAP_MAX_CHUNKS (1 << 23)
 
@@ -104,7 +127,7 @@ static __always_inline void emit_segment(struct emit_ctx *ctx)
 	__u64 chunks = (ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX;
 
 	if (chunks == 1) {
-		emit_chunk(0, ctx); /* most calls: no loop helper */
+		emit_thread_chunk(0); /* most calls: no loop helper */
 		return;
 	}
 	if (chunks > TLSTAP_MAX_CHUNKS) {
@@ -112,7 +135,7 @@ static __always_inline void emit_segment(struct emit_ctx *ctx)
 			 ctx->seg_len - (__u64)TLSTAP_MAX_CHUNKS * TLSTAP_CHUNK_MAX);
 		chunks = TLSTAP_MAX_CHUNKS;
 	}
-	bpf_loop(chunks, emit_chunk, ctx, 0);
+	bpf_loop(chunks, emit_chunk_cb, NULL, 0);
 }
 
 /* NSPR's PRIOVec (prio.h): { char *iov_base; int iov_len; } */
@@ -173,17 +196,28 @@ static __always_inline long emit_vector_segment(struct emit_ctx *ctx, __u64 len)
 	if (!ctx->seg_len)
 		return 0;
 	/* always the loop: a direct call here multiplies the verifier's paths */
-	bpf_loop((ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX, emit_chunk, ctx, 0);
+	bpf_loop((ctx->seg_len + TLSTAP_CHUNK_MAX - 1) / TLSTAP_CHUNK_MAX, emit_chunk_cb, NULL, 0);
 	ctx->seg_off += ctx->seg_len;
 	return 0;
 }
 
+/*
+ * Sends the call the thread's emit context describes (its header and
+ * source filled in by the probe). A global function, defined once in
+ * emit.bpf.c: the verifier checks it on its own, once per program, instead
+ * of once for every path of the probe that leads to it; this made loading
+ * several times faster, on every kernel.
+ */
+int emit_thread_call(void);
+
+#ifdef TLSTAP_DEFINE_EMIT
 /* One PRIOVec entry of a PR_Writev call. */
-static long emit_nspr_iov_entry(__u32 i, struct emit_ctx *ctx)
+static long emit_nspr_iov_entry(__u32 i, void *unused)
 {
+	struct emit_ctx *ctx = thread_emit_ctx();
 	struct pr_iovec v;
 
-	if (i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
+	if (!ctx || i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
 		return 1;
 	if (bpf_probe_read_user(&v, sizeof(v), (const void *)(ctx->src.buf + i * sizeof(v))))
 		return lose_rest_of_call(ctx);
@@ -198,11 +232,12 @@ static long emit_nspr_iov_entry(__u32 i, struct emit_ctx *ctx)
  * or struct bio_vec of pages) or of a pipe's ring (struct pipe_buffer). The
  * iterator's position inside its first entry (src.skip) is skipped once.
  */
-static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
+static long emit_kernel_vector_entry(__u32 i, void *unused)
 {
+	struct emit_ctx *ctx = thread_emit_ctx();
 	__u64 len, skip;
 
-	if (i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
+	if (!ctx || i >= ctx->src.count || ctx->stopped || ctx->seg_off >= ctx->hdr.call_len)
 		return 1;
 	if (ctx->src.segs == EMIT_KERNEL_IOV) {
 		struct kernel_iovec v;
@@ -243,26 +278,33 @@ static long emit_kernel_vector_entry(__u32 i, struct emit_ctx *ctx)
 	return emit_vector_segment(ctx, len - skip);
 }
 
-static __always_inline void emit_call(struct emit_ctx *ctx)
+/* global (not static): the point of it */
+__noinline int emit_thread_call(void)
 {
+	struct emit_ctx *ctx = thread_emit_ctx();
 	struct tlstap_stats *s = stats_get();
 
+	if (!ctx)
+		return 0;
 	if (s) {
 		s->v[TLSTAP_STAT_CALLS] += 1;
 		s->v[TLSTAP_STAT_CALL_BYTES] += ctx->hdr.call_len;
 	}
 	ctx->seg_off = 0;
+	ctx->stopped = 0;
 	if (ctx->src.segs == EMIT_BUFFER || ctx->src.segs == EMIT_KERNEL_BUFFER) {
 		ctx->buf = ctx->src.buf;
 		ctx->kernel = ctx->src.segs == EMIT_KERNEL_BUFFER;
 		ctx->seg_len = ctx->hdr.call_len;
 		emit_segment(ctx);
-		return;
+		return 0;
 	}
 	if (ctx->src.segs == EMIT_NSPR_IOV)
-		bpf_loop(TLSTAP_MAX_IOV, emit_nspr_iov_entry, ctx, 0);
+		bpf_loop(TLSTAP_MAX_IOV, emit_nspr_iov_entry, NULL, 0);
 	else
-		bpf_loop(TLSTAP_MAX_KERNEL_IOV, emit_kernel_vector_entry, ctx, 0);
+		bpf_loop(TLSTAP_MAX_KERNEL_IOV, emit_kernel_vector_entry, NULL, 0);
+	return 0;
 }
+#endif /* TLSTAP_DEFINE_EMIT */
 
 #endif /* TLSTAP_BPF_EMIT_BPF_H_ */

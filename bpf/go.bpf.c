@@ -118,7 +118,9 @@ int go_call_exit(struct pt_regs *ctx)
 	}
 	struct emit_src src = { .buf = call.buf };
 
-	emit_tls_call(pid_tgid, call.lib, call.dir, &src, n, flags, sock, st);
+	/* Go threads make no library calls: their storage is made here */
+	emit_tls_call(thread_calls_get(true), pid_tgid, call.lib, call.dir, &src, n, flags, sock,
+		      st);
 	return 0;
 }
 

@@ -266,7 +266,7 @@ static __always_inline void ktls_exit(long ret)
 		unremembered.fd = fd;
 		sock = &unremembered;
 	}
-	emit_tls_call(pid_tgid, TLSTAP_LIB_KTLS, call.dir, &call.src, ret,
+	emit_tls_call(t, pid_tgid, TLSTAP_LIB_KTLS, call.dir, &call.src, ret,
 		      fd >= 0 ? TLSTAP_F_FD_FROM_SYSCALL : TLSTAP_F_SOCK_KERNEL, sock, st);
 }
 

@@ -52,6 +52,17 @@ struct emit_src {
 	__u8 pad[3];
 };
 
+/* A finished call's plaintext on its way out (emit.bpf.h). */
+struct emit_ctx {
+	struct tlstap_data_event hdr;
+	__u64 buf; /* address of the current segment */
+	__u64 seg_off;
+	__u64 seg_len;
+	struct emit_src src;
+	__u32 stopped; /* the ring is full: the rest of the call is counted lost */
+	__u32 kernel; /* the current segment is kernel memory */
+};
+
 /* TLS calls nested on one thread that are tracked (a power of two) */
 #define TLSTAP_MAX_FRAMES 4
 
@@ -119,6 +130,8 @@ struct thread_calls {
 	__u8 handshake_lib;
 	__u8 handshake_pad[3];
 	__u64 handshake_random[4];
+	/* The call being sent: built by a probe, read by emit_thread_call. */
+	struct emit_ctx emit;
 };
 
 struct conn_key {
