@@ -111,11 +111,32 @@ static __always_inline void conn_state_set_sock(struct conn_state *st, __u64 sk,
 }
 
 /*
+ * Tells user space that session st of process tgid ended, if it carried
+ * data, so its last message is finished now rather than when the
+ * connection has been idle long enough.
+ */
+static __always_inline void conn_end_send(__u32 tgid, const struct conn_state *st)
+{
+	struct tlstap_conn_end e = {
+		.type = TLSTAP_RECORD_CONN_END,
+		.pid = tgid,
+		.conn_id = st->conn_id,
+	};
+
+	if (tlstap_cfg.keys_only || (!st->pos[0] && !st->pos[1]))
+		return;
+	e.ts_ns = bpf_ktime_get_ns();
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), ringbuf_wakeup_flag()))
+		stat_add(TLSTAP_STAT_LOST_CONN_ENDS, 1);
+}
+
+/*
  * The session pointer now leads to another socket: the session was freed
  * (Go's garbage collector says nothing) and a new one took its address.
  */
 static __always_inline void conn_state_restart(struct conn_state *st)
 {
+	conn_end_send(bpf_get_current_pid_tgid() >> 32, st);
 	st->conn_id = __sync_fetch_and_add(&next_conn_id, 1) + 1;
 	st->pos[0] = 0;
 	st->pos[1] = 0;
@@ -125,7 +146,12 @@ static __always_inline void conn_state_restart(struct conn_state *st)
 static __always_inline void conn_state_forget(__u64 conn)
 {
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .conn = conn };
+	struct conn_state *st = bpf_map_lookup_elem(&conns, &key);
 
+	if (!st)
+		return;
+	/* sent first: the value is not ours once deleted */
+	conn_end_send(key.tgid, st);
 	if (!bpf_map_delete_elem(&conns, &key))
 		proc_conns_add(key.tgid, -1);
 }

@@ -243,8 +243,10 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 static long forget_conn(struct bpf_map *map, struct conn_key *key, struct conn_state *val,
 			__u32 *tgid)
 {
-	if (key->tgid == *tgid)
+	if (key->tgid == *tgid) {
+		conn_end_send(key->tgid, val);
 		bpf_map_delete_elem(map, key);
+	}
 	return 0;
 }
 

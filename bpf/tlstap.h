@@ -38,6 +38,7 @@ enum tlstap_record_type {
 	TLSTAP_RECORD_KEYS = 3, /* struct tlstap_keys_event + a tail by version */
 	TLSTAP_RECORD_LOGGED_SECRET = 4, /* struct tlstap_logged_secret */
 	TLSTAP_RECORD_PACKET = 5, /* struct tlstap_packet_event, in the packets ring */
+	TLSTAP_RECORD_CONN_END = 6, /* struct tlstap_conn_end */
 };
 
 /*
@@ -103,6 +104,19 @@ struct tlstap_data_event {
 	__u8 raddr[16];
 	char comm[TLSTAP_COMM_LEN];
 	/* data_len payload bytes follow the header */
+};
+
+/*
+ * A TLS session that carried data ended: SSL_free, gnutls_deinit, PR_Close,
+ * the close of a kTLS socket, its process's exit, or (Go) its session
+ * pointer now on another socket. Sent after every data record of the
+ * session: nothing more comes with this conn_id.
+ */
+struct tlstap_conn_end {
+	__u32 type; /* TLSTAP_RECORD_CONN_END */
+	__u32 pid;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u64 conn_id;
 };
 
 /*
@@ -313,6 +327,11 @@ enum tlstap_stat {
 	TLSTAP_STAT_LOST_PACKETS_READ, /* bpf_skb_load_bytes failed */
 	/* longer than TLSTAP_PACKET_MAX: sent cut, with their length on the wire */
 	TLSTAP_STAT_PACKETS_TRUNCATED,
+	/*
+	 * session ends not sent (ring full): that connection's last record
+	 * waits for its idle timeout
+	 */
+	TLSTAP_STAT_LOST_CONN_ENDS,
 	TLSTAP_STAT_COUNT,
 };
 

@@ -93,6 +93,17 @@ void CallAssembler::add(const DataChunk& chunk, std::vector<DataEvent>* out,
   }
 }
 
+void CallAssembler::finish_conn(uint64_t conn_id, std::vector<DataEvent>* out) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.event.conn_id == conn_id) {
+      finish(&it->second, out);
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void CallAssembler::flush(Clock::time_point now, Clock::duration max_idle,
                           std::vector<DataEvent>* out) {
   for (auto it = pending_.begin(); it != pending_.end();) {

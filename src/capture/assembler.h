@@ -30,6 +30,8 @@ class CallAssembler {
   // Finishes calls that received nothing for max_idle (their missing chunks
   // are lost), or all of them when max_idle is zero.
   void flush(Clock::time_point now, Clock::duration max_idle, std::vector<DataEvent>* out);
+  // The session conn_id ended: its calls still missing chunks get no more.
+  void finish_conn(uint64_t conn_id, std::vector<DataEvent>* out);
 
  private:
   struct Pending {

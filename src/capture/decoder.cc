@@ -117,6 +117,12 @@ Record decode(std::span<const uint8_t> bytes) {
           std::string_view(reinterpret_cast<const char*>(bytes.data() + sizeof(h)), h.captured);
       return p;
     }
+    case TLSTAP_RECORD_CONN_END: {
+      tlstap_conn_end c;
+      if (bytes.size() < sizeof(c)) return Malformed{};
+      std::memcpy(&c, bytes.data(), sizeof(c));
+      return ConnEndEvent{c.ts_ns, static_cast<pid_t>(c.pid), c.conn_id};
+    }
     default:
       return Malformed{};
   }

@@ -20,10 +20,10 @@ struct DataChunk {
 
 struct Malformed {};
 
-// SecretsEvent's, LoggedSecretEvent's and PacketEvent's ts_ns are still
-// CLOCK_MONOTONIC here.
+// SecretsEvent's, LoggedSecretEvent's, PacketEvent's and ConnEndEvent's
+// ts_ns are still CLOCK_MONOTONIC here.
 using Record = std::variant<Malformed, DataChunk, FileMappedEvent, SecretsEvent, LoggedSecretEvent,
-                            PacketEvent>;
+                            PacketEvent, ConnEndEvent>;
 
 Record decode(std::span<const uint8_t> bytes);
 

@@ -170,6 +170,14 @@ struct PacketEvent {
   std::string_view data;
 };
 
+// A TLS session ended (SSL_free, gnutls_deinit, PR_Close, a kTLS socket's
+// close, its process's exit): no more DataEvents come with its conn_id.
+struct ConnEndEvent {
+  uint64_t ts_ns = 0;  // CLOCK_REALTIME nanoseconds
+  pid_t pid = 0;
+  uint64_t conn_id = 0;
+};
+
 // A process mapped an executable file tlstap had not seen yet.
 struct FileMappedEvent {
   pid_t pid = 0;

@@ -20,6 +20,11 @@ void Pipeline::on_record(std::span<const uint8_t> bytes, Clock::time_point now) 
   } else if (auto* packet = std::get_if<PacketEvent>(&record)) {
     packet->ts_ns += realtime_offset_ns_;
     if (on_packet_) on_packet_(*packet);
+  } else if (auto* end = std::get_if<ConnEndEvent>(&record)) {
+    end->ts_ns += realtime_offset_ns_;
+    assembler_.finish_conn(end->conn_id, &ready_);
+    deliver();
+    if (on_conn_end_) on_conn_end_(*end);
   } else {
     ++stats_.malformed_records;
   }

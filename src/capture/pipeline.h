@@ -24,6 +24,7 @@ class Pipeline {
   using SecretsHandler = std::function<void(const SecretsEvent&)>;
   using LoggedSecretHandler = std::function<void(const LoggedSecretEvent&)>;
   using PacketHandler = std::function<void(const PacketEvent&)>;
+  using ConnEndHandler = std::function<void(const ConnEndEvent&)>;
 
   Pipeline(int64_t realtime_offset_ns, EventHandler on_event, FileMappedHandler on_file_mapped,
            SecretsHandler on_secrets = nullptr, LoggedSecretHandler on_logged_secret = nullptr)
@@ -38,6 +39,9 @@ class Pipeline {
 
   // -w FILE.pcapng: where packets go (with ts_ns made CLOCK_REALTIME).
   void set_packet_handler(PacketHandler on_packet) { on_packet_ = std::move(on_packet); }
+  // Where the ends of TLS sessions go (ts_ns made CLOCK_REALTIME), each
+  // after every event of its session, calls missing chunks included.
+  void set_conn_end_handler(ConnEndHandler on_conn_end) { on_conn_end_ = std::move(on_conn_end); }
 
   // Finishes calls idle for max_idle, with their missing ranges listed
   // (zero: everything still pending, at exit).
@@ -55,6 +59,7 @@ class Pipeline {
   SecretsHandler on_secrets_;
   LoggedSecretHandler on_logged_secret_;
   PacketHandler on_packet_;
+  ConnEndHandler on_conn_end_;
   std::vector<DataEvent> ready_;
   Stats stats_;
 };

@@ -28,6 +28,8 @@ struct Stats {
   // -w FILE.pcapng: packets the TC programs sent, lost (packets ring full,
   // unreadable) and sent cut to TLSTAP_PACKET_MAX bytes.
   uint64_t packets = 0, lost_packets_ringbuf = 0, lost_packets_read = 0, packets_truncated = 0;
+  // Ends of TLS sessions not sent (ring full): their records waited for the idle timeout.
+  uint64_t lost_conn_ends = 0;
   // User side.
   // Sessions whose secrets arrived, and those whose secrets did not check
   // out (written nowhere: a wrong line would only make Wireshark fail).
@@ -91,6 +93,7 @@ struct Stats {
             {"keys_fault", lost_keys_fault},
             {"keys_unusable", key_sessions_unusable},
             {"notify", lost_notify},
+            {"conn_ends", lost_conn_ends},
             {"incomplete_calls", incomplete_calls},
             {"malformed_records", malformed_records}};
   }
@@ -129,6 +132,7 @@ void Stats::set_kernel(const Counters& c) {
   lost_packets_ringbuf = c[TLSTAP_STAT_LOST_PACKETS_RINGBUF];
   lost_packets_read = c[TLSTAP_STAT_LOST_PACKETS_READ];
   packets_truncated = c[TLSTAP_STAT_PACKETS_TRUNCATED];
+  lost_conn_ends = c[TLSTAP_STAT_LOST_CONN_ENDS];
 }
 
 }  // namespace tlstap::capture

@@ -35,6 +35,9 @@ class Records {
   Records& operator=(const Records&) = delete;
 
   void add(const capture::DataEvent& event) { reassembler_.add(event); }
+  // The TLS session conn_id ended: what it held is parsed and paired now (a
+  // body delimited by the close ends here).
+  void close(uint64_t conn_id) { reassembler_.close(conn_id); }
   // Gives up holes too old to be filled and closes idle connections (their
   // last messages become records), at now_ns (CLOCK_REALTIME, as events).
   void expire(uint64_t now_ns) { reassembler_.expire(now_ns); }

@@ -75,6 +75,8 @@ void Session::make_records() {
     if (metrics_) metrics_->add(r);
     if (otlp_) otlp_->add(r);
   });
+  pipeline_.set_conn_end_handler(
+      [this](const capture::ConnEndEvent& e) { records_->close(e.conn_id); });
 }
 
 void Session::enable_packets(packets::PacketCapture* capture) {

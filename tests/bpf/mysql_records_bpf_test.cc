@@ -370,6 +370,47 @@ TEST_F(MysqlRecordsTest, StatementAndRowOverOnePacket) {
   ExpectRecordStats(4, 2);
 }
 
+// Several results in one response: the mariadb client (--ssl, which
+// asks for CLIENT_MULTI_STATEMENTS) sends a multi-statement as one
+// COM_QUERY when its delimiter is not ';', and a CALL of a procedure that
+// runs two SELECTs returns two result sets and the CALL's own OK. rows is
+// the sum over all of a command's results: returned and affected alike.
+TEST_F(MysqlRecordsTest, MultiStatementsAndCallSumRowsOverTheirResults) {
+  // The procedure, over the Unix socket (not traced).
+  RunResult create = RunToEnd(
+      Command({kMariadb, "--no-defaults", "--socket=" + socket_, "-u", "root", "-D", "tlstap", "-e",
+               "DELIMITER //\nCREATE PROCEDURE two() BEGIN SELECT 'x' AS a; "
+               "SELECT id FROM items ORDER BY id; END //"}),
+      30s);
+  ASSERT_EQ(create.status, 0) << create.out << create.err;
+  const std::string first_one = "SELECT 'x' AS a; SELECT id FROM items ORDER BY id";
+  const std::string first_many = "SELECT id FROM items ORDER BY id; SELECT 1";
+  const std::string update = "UPDATE items SET name = 'z' WHERE id < 3; SELECT 1";
+  const std::string call = "CALL two()";
+  const int status =
+      RunClient({kMariadb, "--no-defaults", "-h", kHost, "-P", std::to_string(port_), "-u", "root",
+                 "--ssl", "--ssl-verify-server-cert=0", "-N", "-B", "-D", "tlstap"},
+                {"--records", "--events"},
+                "DELIMITER //\n" + first_one + " //\n" + first_many + " //\n" + update + " //\n" +
+                    call + " //\n");
+  ASSERT_NO_FATAL_FAILURE();
+  ASSERT_EQ(status, 0) << client_err_;
+  EXPECT_EQ(client_out_, "x\n1\n2\n3\n1\n2\n3\n1\n1\nx\n1\n2\n3\n");
+  const std::string client_addr = RecordsOf(server_->pid()).empty()
+                                      ? std::string()
+                                      : RecordsOf(server_->pid())[0].value("raddr", "");
+  ASSERT_NO_FATAL_FAILURE(ExpectRecords("mariadb", client_addr,
+                                        {{"COM_QUERY", first_one, 1, 1 + 3, "", ""},
+                                         {"COM_QUERY", first_many, 1, 3 + 1, "", ""},
+                                         // 2 rows changed, 1 returned
+                                         {"COM_QUERY", update, 1, 2 + 1, "", ""},
+                                         // 1 + 3 returned; the CALL's own OK: 0 affected
+                                         {"COM_QUERY", call, 1, 1 + 3, "", ""},
+                                         {"COM_QUIT", "", 0, -1, "", ""}}));
+  ExpectSizesAddUp();
+  ExpectRecordStats(10);
+}
+
 // --otlp: the same commands as database spans at an OTLP/HTTP receiver
 // (tests/bpf/otlp_receiver.h): a CLIENT span in the mariadb client's
 // resource and a SERVER span in mariadbd's for each command, a query's

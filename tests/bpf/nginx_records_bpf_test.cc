@@ -360,5 +360,20 @@ TEST_F(NginxRecordsTest, NotFound) {
   ExpectRecordStats(2);
 }
 
+// A method no registry has (RFC 9110: any token): nginx answers 405, and
+// each side's record has the method as sent.
+TEST_F(NginxRecordsTest, UnregisteredMethod) {
+  ASSERT_NO_FATAL_FAILURE(
+      RunCurl({"-X", "FOOBARBAZ", "-o", "/dev/null", Url("/static.txt")}, {"--records"}));
+  ASSERT_EQ(transfers_.size(), 1u);
+  const Transfer& t = transfers_[0];
+  ASSERT_EQ(t.status, 405);
+  std::vector<nlohmann::json> client = RecordsOf(curl_pid_), server = RecordsOf(worker_);
+  ASSERT_EQ(client.size(), 1u) << capture_.DescribeRecords();
+  ASSERT_EQ(server.size(), 1u) << capture_.DescribeRecords();
+  ExpectPair(client[0], server[0], t, {"FOOBARBAZ", "/static.txt", 405, 0, t.download});
+  ExpectRecordStats(2);
+}
+
 }  // namespace
 }  // namespace tlstap::bpf_test

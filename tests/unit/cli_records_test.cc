@@ -102,6 +102,32 @@ TEST(Records, CloseAllAtExitHandsOnTheLastRequest) {
   EXPECT_EQ(s.record_errors, 1u);
 }
 
+// The end of the TLS session (SSL_free, ...) ends a body delimited by the
+// close: its record comes then, not at the idle timeout or at exit.
+TEST(Records, SessionEndFinishesACloseDelimitedResponse) {
+  KeepingExporter out;
+  Records records(out);
+  records.add(Event(Dir::kTx, 0, kRequest, 1'000));
+  const std::string response =
+      "HTTP/1.0 200 ok\r\n"                 // HTTP/1.0, no length: the body runs to the close
+      "Content-type: text/html\r\n"         // header
+      "\r\n"                                // end of headers
+      "<HTML><BODY>...</BODY></HTML>\r\n";  // body
+  records.add(Event(Dir::kRx, 0, response, 2'000));
+  EXPECT_TRUE(out.records.empty()) << "the body may go on";
+  records.close(2);  // another session
+  EXPECT_TRUE(out.records.empty());
+  records.close(1);
+  ASSERT_EQ(out.records.size(), 1u);
+  EXPECT_EQ(out.records[0].status, 200);
+  EXPECT_EQ(out.records[0].response_bytes, response.size());
+  EXPECT_EQ(out.records[0].response_body_bytes, 31u);
+  EXPECT_EQ(out.records[0].latency_ns, 1'000u);
+  EXPECT_EQ(out.records[0].error, "");
+  records.close_all();
+  EXPECT_EQ(out.records.size(), 1u) << "nothing left";
+}
+
 TEST(Records, ExpireClosesIdleConnectionsAndCountsGaps) {
   KeepingExporter out;
   streams::Limits limits;

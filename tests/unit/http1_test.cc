@@ -352,6 +352,89 @@ TEST_F(Http1ParseTest, CloseInsideALengthDelimitedBodyTruncates) {
   EXPECT_EQ(last->status, 200);
 }
 
+// A length that fits 64 bits is taken as sent, however absurd: the
+// message is cut short by the connection's end, not by lost bytes. One
+// that does not fit is not HTTP/1 (http-parser refuses it), never a wrap.
+TEST_F(Http1ParseTest, AbsurdLengthsEndAtTheCloseOrAreInvalid) {
+  constexpr std::string_view kLength =
+      "POST /up HTTP/1.1\r\n"                    // method, target, version
+      "Content-Length: 9223372036854775808\r\n"  // 2^63 bytes of body
+      "\r\n"                                     // end of headers
+      "abc";                                     // all that came before the close
+  ASSERT_THAT(States(Feed(&requests_, {kLength})), ElementsAre(kNeedsMoreData));
+  std::optional<Message> cut = requests_.on_close();
+  ASSERT_TRUE(cut);
+  EXPECT_TRUE(cut->truncated);
+  EXPECT_EQ(cut->cut_by, Cut::kConnectionEnd);
+  EXPECT_EQ(cut->body_size, 3u);
+  EXPECT_EQ(cut->wire_size, kLength.size());
+
+  constexpr std::string_view kChunk =
+      "HTTP/1.1 200 OK\r\n"             // version, status, reason
+      "Transfer-Encoding: chunked\r\n"  // chunked body
+      "\r\n"                            // end of headers
+      "8000000000000000\r\n"            // a chunk of 2^63 bytes
+      "xyz";                            // its first bytes, then the close
+  ASSERT_THAT(States(Feed(&responses_, {kChunk})), ElementsAre(kNeedsMoreData));
+  cut = responses_.on_close();
+  ASSERT_TRUE(cut);
+  EXPECT_EQ(cut->cut_by, Cut::kConnectionEnd);
+  EXPECT_EQ(cut->body_size, 3u);
+
+  ConnState conn;
+  Parser requests(MessageType::kRequest, &conn), responses(MessageType::kResponse, &conn);
+  EXPECT_THAT(States(Feed(&requests, {"POST / HTTP/1.1\r\n"                       // request line
+                                      "Content-Length: 18446744073709551616\r\n"  // 2^64
+                                      "\r\n"})),
+              ::testing::Contains(kInvalid));
+  EXPECT_THAT(States(Feed(&responses, {"HTTP/1.1 200 OK\r\n"             // status line
+                                       "Transfer-Encoding: chunked\r\n"  // chunked body
+                                       "\r\n"                            // end of headers
+                                       "10000000000000000\r\n"})),       // a chunk of 2^64 bytes
+              ::testing::Contains(kInvalid));
+  EXPECT_EQ(requests.invalid() + responses.invalid(), 2u);
+}
+
+// RFC 9110: a method is any token. Those http-parser does not know parse
+// like any other, in one call or split inside the token; the record's
+// method is the token as sent. Not a token, or longer than 256 bytes: invalid.
+TEST_F(Http1ParseTest, AnyTokenIsAMethod) {
+  constexpr std::string_view kRequests =
+      "FOOBARBAZ /x HTTP/1.1\r\n"  // a method no registry has
+      "Content-Length: 3\r\n"      // body length
+      "\r\n"                       // end of headers
+      "abc"                        // body
+      "M-SEARCH * HTTP/1.1\r\n"    // one http-parser knows (UPnP)
+      "\r\n"                       // end of headers
+      "get /lower HTTP/1.1\r\n"    // methods are case-sensitive: not GET
+      "\r\n";                      // end of headers
+  for (size_t split : {size_t{0}, size_t{4}, size_t{9}, size_t{10}}) {
+    SCOPED_TRACE("split at " + std::to_string(split));
+    ConnState conn;
+    Parser requests(MessageType::kRequest, &conn);
+    auto r = Feed(&requests, {kRequests.substr(0, split), kRequests.substr(split)});
+    std::vector<Message> got;
+    for (Step& step : r)
+      if (step.state == kSuccess) got.push_back(step.msg);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0].method, "FOOBARBAZ");
+    EXPECT_EQ(got[0].target, "/x");
+    EXPECT_EQ(got[0].body, "abc");
+    EXPECT_EQ(got[0].wire_size, kRequests.find("M-SEARCH"));
+    EXPECT_EQ(got[1].method, "M-SEARCH");
+    EXPECT_EQ(got[1].target, "*");
+    EXPECT_EQ(got[2].method, "get");
+    EXPECT_EQ(got[0].wire_size + got[1].wire_size + got[2].wire_size, kRequests.size());
+    EXPECT_EQ(requests.invalid(), 0u);
+  }
+  ConnState conn;
+  Parser requests(MessageType::kRequest, &conn);
+  EXPECT_EQ(Feed(&requests, {"FOO(BAR) / HTTP/1.1\r\n\r\n"}).front().state, kInvalid);
+  Parser long_method(MessageType::kRequest, &conn);
+  EXPECT_EQ(Feed(&long_method, {std::string(257, 'X') + " / HTTP/1.1\r\n\r\n"}).front().state,
+            kInvalid);
+}
+
 TEST_F(Http1ParseTest, GarbageThenValidRequest) {
   constexpr std::string_view kBytes =
       "\x16\x03\x01\x02\x00 not http\r\n"  // garbage (a TLS record header, then text)
@@ -417,6 +500,12 @@ TEST(Http1FindFrameBoundary, RequestsAndResponses) {
   EXPECT_EQ(FindFrameBoundary(MessageType::kResponse, "abc\nHTTP/1.1 503 x", 0), 4u);
   EXPECT_EQ(FindFrameBoundary(MessageType::kResponse, "HTTP/1.1 2", 0), std::string::npos);
   EXPECT_EQ(FindFrameBoundary(MessageType::kResponse, "GET / HTTP/1.1\r\n", 0), std::string::npos);
+  // Any token is a method once the line is whole; not before.
+  EXPECT_EQ(FindFrameBoundary(MessageType::kRequest, "x\nFOOBARBAZ /x HTTP/1.1\r\n", 0), 2u);
+  EXPECT_EQ(FindFrameBoundary(MessageType::kRequest, "FOOBARBAZ /x HT", 0), std::string::npos);
+  EXPECT_EQ(FindFrameBoundary(MessageType::kRequest, "FOO BAR /x HTTP/1.1\r\n", 0),
+            std::string::npos);  // a target has no space
+  EXPECT_EQ(FindFrameBoundary(MessageType::kRequest, "PRI * HTTP/2.0\r\n", 0), std::string::npos);
 }
 
 Message At(MessageType type, uint64_t first_ts, uint64_t last_ts, bool after_gap = false) {
@@ -568,6 +657,67 @@ TEST_F(Http1TrackerTest, CloseFlushesCloseDelimitedResponseAndUnanswered) {
   EXPECT_EQ(records_[0].response_body_bytes, 16u);
   EXPECT_EQ(records_[0].error, "");
   EXPECT_EQ(tracker_.connections(), 0u);
+}
+
+// A connection whose first request has a method no registry has is
+// decided and paired like any other.
+TEST_F(Http1TrackerTest, UnknownMethodOpensAConnectionAndMakesARecord) {
+  constexpr std::string_view kRequest =
+      "FOOBARBAZ /x HTTP/1.1\r\n"  // method, target, version
+      "Host: h\r\n"                // header
+      "\r\n";                      // end of headers
+  constexpr std::string_view kResponse =
+      "HTTP/1.1 405 Not Allowed\r\n"  // version, status, reason
+      "Content-Length: 0\r\n"         // no body
+      "\r\n";                         // end of headers
+  Add(capture::Dir::kRx, 0, kRequest, 10);
+  Add(capture::Dir::kTx, 0, kResponse, 20);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].method, "FOOBARBAZ");
+  EXPECT_EQ(records_[0].target, "/x");
+  EXPECT_EQ(records_[0].host, "h");
+  EXPECT_EQ(records_[0].status, 405);
+  EXPECT_EQ(records_[0].request_bytes, kRequest.size());
+  EXPECT_EQ(records_[0].error, "");
+  EXPECT_FALSE(records_[0].client);
+  EXPECT_EQ(tracker_.stats().invalid, 0u);
+}
+
+// A message cut short by the connection's end says so; lost bytes only
+// when bytes were lost.
+TEST_F(Http1TrackerTest, CutShortByTheEndIsNotBlamedOnLostBytes) {
+  Add(capture::Dir::kTx, 0,
+      "POST /up HTTP/1.1\r\n"                    // method, target, version
+      "Content-Length: 9223372036854775808\r\n"  // 2^63 bytes of body
+      "\r\n"                                     // end of headers
+      "abc",                                     // what came before the end
+      10);
+  Add(capture::Dir::kRx, 0,
+      "HTTP/1.1 413 Content Too Large\r\n"  // the server answers before the body's end
+      "Content-Length: 0\r\n"               // no body
+      "\r\n",                               // end of headers
+      20);
+  EXPECT_TRUE(records_.empty()) << "the request is not whole yet";
+  reassembler_.close(42);
+  ASSERT_EQ(records_.size(), 1u);
+  EXPECT_EQ(records_[0].status, 413);
+  EXPECT_EQ(records_[0].error, "request cut short by the connection's end");
+  EXPECT_EQ(records_[0].request_body_bytes, 3u);
+  EXPECT_EQ(tracker_.stats().gaps, 0u);
+
+  Add(capture::Dir::kTx, 0, "GET / HTTP/1.1\r\n\r\n", 100);
+  Add(capture::Dir::kRx, 0,
+      "HTTP/1.1 200 OK\r\n"             // version, status, reason
+      "Transfer-Encoding: chunked\r\n"  // chunked body
+      "\r\n"                            // end of headers
+      "8000000000000000\r\n"            // a chunk of 2^63 bytes
+      "xyz",                            // its first bytes, then the end
+      110);
+  reassembler_.close(42);
+  ASSERT_EQ(records_.size(), 2u);
+  EXPECT_EQ(records_[1].status, 200);
+  EXPECT_EQ(records_[1].error, "response cut short by the connection's end");
+  EXPECT_EQ(records_[1].response_body_bytes, 3u);
 }
 
 TEST_F(Http1TrackerTest, NotHttpIsCountedAndYieldsNothing) {

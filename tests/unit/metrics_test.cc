@@ -211,6 +211,7 @@ tlstap_lost_total{cause="keys_ringbuf"} 0
 tlstap_lost_total{cause="keys_fault"} 0
 tlstap_lost_total{cause="keys_unusable"} 0
 tlstap_lost_total{cause="notify"} 0
+tlstap_lost_total{cause="conn_ends"} 0
 tlstap_lost_total{cause="incomplete_calls"} 0
 tlstap_lost_total{cause="malformed_records"} 0
 # HELP tlstap_late_attaches_total Libraries attached after a running process had loaded them.

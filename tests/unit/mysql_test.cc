@@ -55,8 +55,12 @@ std::string OkPkt(uint8_t seq, uint8_t affected = 0, uint16_t status = 0x0002) {
 std::string EofPkt(uint8_t seq, uint16_t status = 0x0002) {
   return Pkt(seq, "\xfe\x00\x00"s + static_cast<char>(status) + static_cast<char>(status >> 8));
 }
-// The OK with a 0xfe header that ends rows with CLIENT_DEPRECATE_EOF.
-std::string OkEofPkt(uint8_t seq) { return Pkt(seq, "\xfe\x00\x00\x02\x00\x00\x00"s); }
+// The OK with a 0xfe header that ends rows with CLIENT_DEPRECATE_EOF:
+// 0xfe, affected rows, last insert id, status, warnings.
+std::string OkEofPkt(uint8_t seq, uint16_t status = 0x0002) {
+  return Pkt(seq, "\xfe\x00\x00"s + static_cast<char>(status) + static_cast<char>(status >> 8) +
+                      "\x00\x00"s);
+}
 // A column definition (catalog "def", schema, table, names, then fixed fields).
 std::string Column(uint8_t seq, std::string_view name) {
   std::string p = "\x03"s + "def";                               // catalog
@@ -280,6 +284,107 @@ TEST(MysqlRecords, AffectedRowsInitDbPing) {
   EXPECT_EQ(h.records[2].method, "COM_PING");
   EXPECT_EQ(h.records[2].target, "");
   EXPECT_EQ(h.records[2].status, kDbOk);
+}
+
+// SERVER_MORE_RESULTS_EXIST with autocommit: another result follows.
+constexpr uint16_t kMore = 0x0002 | kServerMoreResultsExist;
+
+// `SELECT 'x' AS a; SELECT id FROM t` (CLIENT_MULTI_STATEMENTS): two result
+// sets in one response, the first ending with the more-results flag. rows
+// is the sum of both, with and without CLIENT_DEPRECATE_EOF, the longer
+// result set first or last.
+TEST(MysqlRecords, MultiStatementRowsAreSummedOverResultSets) {
+  for (uint32_t caps : {kCapsEof, kCapsNoEof}) {
+    const bool eof = caps == kCapsEof;
+    SCOPED_TRACE(eof ? "EOF packets" : "CLIENT_DEPRECATE_EOF");
+    // The first result set's end: EOF, or the OK with a 0xfe header.
+    auto end = [&](uint8_t seq, uint16_t status) {
+      return eof ? EofPkt(seq, status) : OkEofPkt(seq, status);
+    };
+    Harness h;
+    h.Login(caps);
+    h.Send(Dir::kTx, Pkt(0, "\x03SELECT 'x' AS a; SELECT id FROM t"), 100);
+    std::string first = Pkt(1, "\x01")                             // one column
+                        + Column(2, "a") + (eof ? EofPkt(3) : "")  // its definition
+                        + Row(eof ? 4 : 3, "x")                    // one row
+                        + end(eof ? 5 : 4, kMore);                 // more results follow
+    uint8_t seq = eof ? 6 : 5;                                     // ids go on across results
+    std::string second = Pkt(seq++, "\x01");                       // one column
+    second += Column(seq++, "id");
+    if (eof) second += EofPkt(seq++);
+    for (const char* id : {"1", "2", "3", "4"}) second += Row(seq++, id);
+    second += end(seq++, 0x0002);  // the last result
+    h.Send(Dir::kRx, first, 200);
+    EXPECT_TRUE(h.records.empty()) << "more results follow";
+    h.Send(Dir::kRx, second, 300);
+    ASSERT_EQ(h.records.size(), 1u);
+    EXPECT_EQ(h.records[0].rows, 5) << "1 + 4";
+    EXPECT_EQ(h.records[0].status, kDbOk);
+    EXPECT_EQ(h.records[0].response_bytes, first.size() + second.size());
+    EXPECT_EQ(h.records[0].error, "");
+
+    // The longer first: `SELECT id FROM t; SELECT 1`.
+    h.Send(Dir::kTx, Pkt(0, "\x03SELECT id FROM t; SELECT 1"), 400);
+    seq = 1;
+    std::string both = Pkt(seq++, "\x01");  // one column
+    both += Column(seq++, "id");
+    if (eof) both += EofPkt(seq++);
+    for (const char* id : {"1", "2", "3", "4"}) both += Row(seq++, id);
+    both += end(seq++, kMore);
+    both += Pkt(seq++, "\x01");  // SELECT 1: one column
+    both += Column(seq++, "1");
+    if (eof) both += EofPkt(seq++);
+    both += Row(seq++, "1");
+    both += end(seq++, 0x0002);
+    h.Send(Dir::kRx, both, 500);
+    ASSERT_EQ(h.records.size(), 2u);
+    EXPECT_EQ(h.records[1].rows, 5) << "4 + 1";
+    EXPECT_EQ(h.tracker.stats().invalid, 0u);
+  }
+}
+
+// An OK's affected rows and a result set's rows add up: `UPDATE t SET ...
+// (2 rows); SELECT 1`; and a CALL of a procedure running two SELECTs,
+// whose response ends with the CALL's own OK (0 affected rows).
+TEST(MysqlRecords, AffectedAndReturnedRowsAddUpInMultiStatementsAndCall) {
+  Harness h;
+  h.Login(kCapsEof);
+  h.Send(Dir::kTx, Pkt(0, "\x03UPDATE t SET a = 1 WHERE id < 3; SELECT 1"), 100);
+  std::string update = OkPkt(1, 2, kMore)  // 2 rows affected, more results follow
+                       + Pkt(2, "\x01") + Column(3, "1") + EofPkt(4)  // SELECT 1's column
+                       + Row(5, "1") + EofPkt(6);                     // its row, the last result
+  h.Send(Dir::kRx, update, 200);
+  ASSERT_EQ(h.records.size(), 1u);
+  EXPECT_EQ(h.records[0].rows, 3) << "2 affected + 1 returned";
+  EXPECT_EQ(h.records[0].status, kDbOk);
+
+  h.Send(Dir::kTx, Pkt(0, "\x03"s + "CALL p()"), 300);
+  std::string call = Pkt(1, "\x01") + Column(2, "a") + EofPkt(3)     // the first SELECT
+                     + Row(4, "x") + EofPkt(5, kMore)                // one row, more follow
+                     + Pkt(6, "\x01") + Column(7, "id") + EofPkt(8)  // the second SELECT
+                     + Row(9, "1") + Row(10, "2") + Row(11, "3") + Row(12, "4") +
+                     EofPkt(13, kMore)  // four rows, more follow
+                     + OkPkt(14);       // the CALL's own result: 0 affected
+  h.Send(Dir::kRx, call.substr(0, call.size() - 11), 400);
+  ASSERT_EQ(h.records.size(), 1u) << "the CALL's OK is still to come";
+  h.Send(Dir::kRx, call.substr(call.size() - 11), 410);
+  ASSERT_EQ(h.records.size(), 2u);
+  EXPECT_EQ(h.records[1].target, "CALL p()");
+  EXPECT_EQ(h.records[1].rows, 5) << "1 + 4 + 0";
+  EXPECT_EQ(h.records[1].response_bytes, call.size());
+  EXPECT_EQ(h.records[1].latency_ns, 110u);
+
+  // An error after a result: the rows before it stay, the status is the error.
+  h.Send(Dir::kTx, Pkt(0, "\x03SELECT 1; SELECT * FROM nope"), 500);
+  h.Send(Dir::kRx,
+         Pkt(1, "\x01") + Column(2, "1") + EofPkt(3) + Row(4, "1") + EofPkt(5, kMore) +
+             Pkt(6, "\xff\x7a\x04#42S02Table 'test.nope' doesn't exist"s),
+         600);
+  ASSERT_EQ(h.records.size(), 3u);
+  EXPECT_EQ(h.records[2].status, kDbError);
+  EXPECT_EQ(h.records[2].db_error_code, "1146");
+  EXPECT_EQ(h.records[2].rows, 1);
+  EXPECT_EQ(h.tracker.stats().invalid, 0u);
 }
 
 // COM_STMT_PREPARE's reply, byte by byte.

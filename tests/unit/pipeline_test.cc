@@ -157,6 +157,42 @@ TEST_F(PipelineTest, NextCallOfSameThreadFinishesAnIncompleteOne) {
   EXPECT_EQ(events[1].data, "next");
 }
 
+// The end of a session reaches its handler after every call of that
+// session, a call still missing its tail included (finished at once, not
+// after the idle timeout); other sessions' calls keep waiting.
+TEST_F(PipelineTest, ConnEndFinishesItsSessionsCallsFirst) {
+  std::vector<std::string> order;
+  pipeline_.set_conn_end_handler([&](const ConnEndEvent& e) {
+    EXPECT_EQ(e.conn_id, 7u);
+    EXPECT_EQ(e.pid, 4242);
+    EXPECT_EQ(e.ts_ns, 2'000'000'000 + kOffset);
+    order.push_back("end " + std::to_string(events_.size()));
+  });
+  Call mine;
+  mine.data = pattern(2 * TLSTAP_CHUNK_MAX);
+  feed(Chunks(mine)[0], t0_);  // its tail was lost
+  Call other;
+  other.tid = 5000;
+  other.conn_id = 8;
+  other.data = pattern(2 * TLSTAP_CHUNK_MAX);
+  feed(Chunks(other)[0], t0_);  // still to come
+  feed(testing::ConnEnd(7), t0_);
+  EXPECT_THAT(order, ElementsAre("end 1")) << "after the session's one call";
+  ASSERT_EQ(events_.size(), 1u);
+  EXPECT_EQ(events_[0].conn_id, 7u);
+  EXPECT_THAT(events_[0].lost, ElementsAre(Pair(TLSTAP_CHUNK_MAX, TLSTAP_CHUNK_MAX)));
+  feed(Chunks(other)[1], t0_);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_TRUE(events_[1].lost.empty());
+  EXPECT_EQ(pipeline_.user_stats().malformed_records, 0u);
+  // Shorter than its struct: malformed.
+  std::vector<uint8_t> cut = testing::ConnEnd(7);
+  cut.resize(cut.size() - 1);
+  feed(cut, t0_);
+  EXPECT_EQ(pipeline_.user_stats().malformed_records, 1u);
+  EXPECT_EQ(order.size(), 1u);
+}
+
 TEST_F(PipelineTest, UnattributedCallIsKeptAndCounted) {
   Call c;
   c.fd = -1;

@@ -71,4 +71,17 @@ inline std::vector<std::vector<uint8_t>> Chunks(const Call& c) {
   return out;
 }
 
+// The end of a TLS session, as the kernel sends it.
+inline std::vector<uint8_t> ConnEnd(uint64_t conn_id, uint32_t pid = 4242,
+                                    uint64_t ts_ns = 2'000'000'000) {
+  tlstap_conn_end e{};
+  e.type = TLSTAP_RECORD_CONN_END;
+  e.pid = pid;
+  e.ts_ns = ts_ns;
+  e.conn_id = conn_id;
+  std::vector<uint8_t> rec(sizeof(e));
+  std::memcpy(rec.data(), &e, sizeof(e));
+  return rec;
+}
+
 }  // namespace tlstap::testing

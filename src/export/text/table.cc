@@ -168,6 +168,11 @@ void write_losses_text(std::ostream& out, const capture::Stats& s) {
   if (s.lost_notify) {
     add(std::to_string(s.lost_notify) + " library-load notices (ring buffer full)");
   }
+  if (s.lost_conn_ends) {
+    add(std::to_string(s.lost_conn_ends) +
+        " ends of TLS sessions (ring buffer full; their last records waited for the idle "
+        "timeout)");
+  }
   if (s.malformed_records) add(std::to_string(s.malformed_records) + " malformed records");
   out << "tlstap: lost: " << (lost.empty() ? "nothing" : lost);
   if (s.incomplete_calls) out << " (" << s.incomplete_calls << " calls shown incomplete)";

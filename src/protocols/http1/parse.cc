@@ -3,16 +3,25 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <utility>
 
 namespace tlstap::protocols::http1 {
 namespace {
 
-// The methods a resynchronising parser accepts as a message start. Rarer
-// ones (WebDAV's) still parse when they follow a message; only finding the
-// first one after lost bytes needs them listed.
+// The methods a resynchronising parser accepts as a message start while
+// its request line is not complete yet. Any other method (as registered
+// ones are spelled: capitals, digits, '-', '_') is a start once the line is
+// whole and reads `METHOD SP target SP HTTP/1.x`. After a message, any
+// token is a method.
 constexpr std::array<std::string_view, 9> kMethods = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+// A method is any RFC 9110 token; longer ones than this are not taken for one.
+constexpr size_t kMaxMethod = 256;
+// What http-parser is given for a method it does not know (it knows only
+// its own list): one with no meaning for framing. The record keeps the token.
+constexpr std::string_view kStandInMethod = "GET";
 
 // Bytes needed to tell a message start: "HTTP/1.1 200", "OPTIONS /".
 constexpr size_t kStartLen = 12;
@@ -24,20 +33,67 @@ constexpr size_t kMaxWaitingMethods = 1024;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+// RFC 9110 5.6.2: tchar.
+bool is_tchar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// The length of the token at the start of s (0 when there is none).
+size_t token_length(std::string_view s) {
+  size_t n = 0;
+  while (n < s.size() && n < kMaxMethod && is_tchar(s[n])) ++n;
+  return n;
+}
+
+bool ends_with_version(std::string_view line) {
+  return line.ends_with(" HTTP/1.1") || line.ends_with(" HTTP/1.0");
+}
+
+// Spelled as registered methods are; a start found in the middle of other
+// bytes needs that much more evidence than any token.
+bool is_conventional_method(std::string_view method) {
+  return !method.empty() && method[0] >= 'A' && method[0] <= 'Z' &&
+         std::all_of(method.begin(), method.end(), [](char c) {
+           return (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '_';
+         });
+}
+
+// A whole request line: METHOD SP target SP HTTP/1.x.
+bool is_request_line(std::string_view line) {
+  size_t method = token_length(line);
+  if (method == 0 || method >= line.size() || line[method] != ' ' || !ends_with_version(line) ||
+      !is_conventional_method(line.substr(0, method)))
+    return false;
+  std::string_view target = line.substr(method + 1, line.size() - method - 1 - 9);
+  return !target.empty() && target.find(' ') == std::string_view::npos;
+}
+
+// Whether http-parser knows this method (it refuses the others).
+bool parser_knows(std::string_view method) {
+  for (int m = 0;; ++m) {
+    std::string_view name = http_method_str(static_cast<http_method>(m));
+    if (name == "<unknown>") return false;
+    if (name == method) return true;
+  }
+}
+
 bool looks_like_start(MessageType type, std::string_view s) {
   if (type == MessageType::kResponse) {
     return s.size() >= kStartLen && (s.starts_with("HTTP/1.1 ") || s.starts_with("HTTP/1.0 ")) &&
            is_digit(s[9]) && is_digit(s[10]) && is_digit(s[11]);
   }
-  for (std::string_view method : kMethods) {
-    if (s.size() <= method.size() + 1 || !s.starts_with(method) || s[method.size()] != ' ' ||
-        s[method.size() + 1] == ' ')
-      continue;
-    size_t eol = s.substr(0, kMaxStartLine).find('\n');
-    if (eol == std::string_view::npos) return true;  // the line goes on in later bytes
+  size_t eol = s.substr(0, kMaxStartLine).find('\n');
+  if (eol != std::string_view::npos) {
     std::string_view line = s.substr(0, eol);
     if (line.ends_with('\r')) line.remove_suffix(1);
-    return line.ends_with(" HTTP/1.1") || line.ends_with(" HTTP/1.0");
+    return is_request_line(line);
+  }
+  // The line goes on in later bytes: a known method so far.
+  for (std::string_view method : kMethods) {
+    if (s.size() > method.size() + 1 && s.starts_with(method) && s[method.size()] == ' ' &&
+        s[method.size() + 1] != ' ')
+      return true;
   }
   return false;
 }
@@ -75,7 +131,8 @@ void Parser::restart() {
   parser_.data = this;
   cur_ = Message{};
   cur_.type = type_;
-  started_ = headers_done_ = complete_ = false;
+  method_.clear();
+  started_ = headers_done_ = complete_ = method_fed_ = false;
   last_was_value_ = true;
 }
 
@@ -141,36 +198,72 @@ bool Parser::resync(std::string_view* buf) {
   return false;
 }
 
+std::optional<ParseState> Parser::take_method(std::string_view* buf) {
+  while (!buf->empty()) {
+    char c = buf->front();
+    if (method_.empty() && (c == '\r' || c == '\n')) {
+      // Empty lines before a request line (RFC 9112 2.2), counted with it
+      // as http-parser counts them.
+      ++cur_.wire_size;
+      buf->remove_prefix(1);
+      continue;
+    }
+    if (c == ' ' && !method_.empty()) {
+      // http-parser parses the rest; a method it does not know is handed
+      // to it as a stand-in.
+      std::string_view fed = parser_knows(method_) ? std::string_view(method_) : kStandInMethod;
+      size_t n = http_parser_execute(&parser_, &settings_, fed.data(), fed.size());
+      if (n != fed.size() || HTTP_PARSER_ERRNO(&parser_) != HPE_OK) return fail(buf, 0);
+      cur_.wire_size += method_.size();
+      method_fed_ = true;
+      return std::nullopt;
+    }
+    if (!is_tchar(c) || method_.size() >= kMaxMethod) return fail(buf, 0);
+    if (method_.empty()) {
+      started_ = true;
+      cur_.first_ts_ns = ts_ns_;
+    }
+    method_.push_back(c);
+    buf->remove_prefix(1);
+  }
+  return ParseState::kNeedsMoreData;
+}
+
 ParseState Parser::execute(std::string_view* buf, Message* msg) {
   complete_ = false;
+  if (type_ == MessageType::kRequest && !method_fed_) {
+    if (std::optional<ParseState> state = take_method(buf)) return *state;
+  }
   size_t n = http_parser_execute(&parser_, &settings_, buf->data(), buf->size());
   if (complete_) {  // paused in on_message_complete, right after the message's last byte
     cur_.wire_size += n;
     buf->remove_prefix(n);
     return complete(msg);
   }
-  if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {
-    ++invalid_;
-    size_t bad = std::min(std::max<size_t>(n, 1), buf->size());
-    buf->remove_prefix(bad);
-    bool switched = type_ == MessageType::kRequest && conn_->upgrade_requested;
-    restart();
-    if (switched) {
-      // Not HTTP after a request to switch protocols: the server agreed
-      // (its 101 was not parsed yet) and these are the new protocol's bytes.
-      ended_ = true;
-      ignored_bytes_ += bad + buf->size();
-      buf->remove_prefix(buf->size());
-      return ParseState::kEndOfStream;
-    }
-    resync_ = true;
-    at_line_start_ = false;
-    carry_.clear();
-    return ParseState::kInvalid;
-  }
+  if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) return fail(buf, n);
   cur_.wire_size += n;
   buf->remove_prefix(n);
   return ParseState::kNeedsMoreData;
+}
+
+ParseState Parser::fail(std::string_view* buf, size_t good) {
+  ++invalid_;
+  size_t bad = std::min(std::max<size_t>(good, 1), buf->size());
+  buf->remove_prefix(bad);
+  bool switched = type_ == MessageType::kRequest && conn_->upgrade_requested;
+  restart();
+  if (switched) {
+    // Not HTTP after a request to switch protocols: the server agreed
+    // (its 101 was not parsed yet) and these are the new protocol's bytes.
+    ended_ = true;
+    ignored_bytes_ += bad + buf->size();
+    buf->remove_prefix(buf->size());
+    return ParseState::kEndOfStream;
+  }
+  resync_ = true;
+  at_line_start_ = false;
+  carry_.clear();
+  return ParseState::kInvalid;
 }
 
 ParseState Parser::complete(Message* msg) {
@@ -209,6 +302,7 @@ std::optional<Message> Parser::on_gap() {
   std::optional<Message> cut;
   if (started_ && headers_done_ && !ended_) {
     cur_.truncated = true;
+    cur_.cut_by = Cut::kLostBytes;
     cur_.last_ts_ns = ts_ns_;
     cut = std::move(cur_);
     cut->after_gap = std::exchange(after_gap_, false);
@@ -241,7 +335,10 @@ std::optional<Message> Parser::on_close() {
     return last;
   }
   if (headers_done_) {
+    // Its length said more was to come (up to what 64 bits hold): no byte
+    // was lost, the connection ended first.
     cur_.truncated = true;
+    cur_.cut_by = Cut::kConnectionEnd;
     cur_.last_ts_ns = ts_ns_;
     last = std::move(cur_);
     last->after_gap = std::exchange(after_gap_, false);
@@ -253,7 +350,7 @@ std::optional<Message> Parser::on_close() {
 int Parser::on_message_begin(http_parser* p) {
   Parser* s = self(p);
   s->started_ = true;
-  s->cur_.first_ts_ns = s->ts_ns_;
+  if (s->type_ == MessageType::kResponse) s->cur_.first_ts_ns = s->ts_ns_;  // requests: take_method
   return 0;
 }
 
@@ -293,7 +390,7 @@ int Parser::on_headers_complete(http_parser* p) {
   m.version_minor = p->http_minor;
   m.chunked = (p->flags & F_CHUNKED) != 0;
   if (s->type_ == MessageType::kRequest) {
-    m.method = http_method_str(static_cast<http_method>(p->method));
+    m.method = s->method_;  // the token as sent, known to http-parser or not
     return 0;
   }
   m.status = p->status_code;

@@ -92,6 +92,13 @@ class Parser {
 
   // Runs http-parser over *buf up to the end of one message.
   ParseState execute(std::string_view* buf, Message* msg);
+  // At a request's start: takes the method token (any RFC 9110 token, not
+  // only those http-parser knows) and hands it to http-parser; nullopt
+  // when http-parser goes on with the rest of *buf.
+  std::optional<ParseState> take_method(std::string_view* buf);
+  // The bytes are not HTTP/1 after `good` bytes of *buf: kInvalid (or
+  // kEndOfStream after a request to switch protocols).
+  ParseState fail(std::string_view* buf, size_t good);
   // Looks for a message start; false when *buf held none (all consumed).
   bool resync(std::string_view* buf);
   // A message ended: updates the connection state, hands the message over.
@@ -111,6 +118,8 @@ class Parser {
   bool after_gap_ = false;      // the next message is flagged after_gap
   bool ended_ = false;          // the protocol switched
   bool at_line_start_ = false;  // while resynchronising: the next byte starts a line
+  bool method_fed_ = false;     // the request's method was handed to http-parser
+  std::string method_;          // the request's method token as sent
   std::string carry_;           // the end of skipped bytes, to find a start split across calls
   uint64_t ts_ns_ = 0;
   uint64_t skipped_bytes_ = 0, ignored_bytes_ = 0, interim_responses_ = 0, invalid_ = 0;

@@ -1,10 +1,17 @@
 #include "protocols/http1/stitch.h"
 
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace tlstap::protocols::http1 {
 namespace {
+
+// "request cut short by lost bytes", "... by the connection's end"
+std::string cut_short(std::string_view what, const Message& m) {
+  return std::string(what) + (m.cut_by == Cut::kConnectionEnd ? " cut short by the connection's end"
+                                                              : " cut short by lost bytes");
+}
 
 Record make_record(const Message* req, const Message* resp, std::string error) {
   Record r;
@@ -15,14 +22,14 @@ Record make_record(const Message* req, const Message* resp, std::string error) {
     r.request_bytes = req->wire_size;
     r.request_body_bytes = req->body_size;
     r.ts_ns = req->first_ts_ns;
-    if (req->truncated && error.empty()) error = "request cut short by lost bytes";
+    if (req->truncated && error.empty()) error = cut_short("request", *req);
   }
   if (resp) {
     r.status = resp->status;
     r.response_bytes = resp->wire_size;
     r.response_body_bytes = resp->body_size;
     if (!req) r.ts_ns = resp->first_ts_ns;
-    if (resp->truncated && error.empty()) error = "response cut short by lost bytes";
+    if (resp->truncated && error.empty()) error = cut_short("response", *resp);
   }
   if (req && resp && resp->last_ts_ns >= req->first_ts_ns)
     r.latency_ns = resp->last_ts_ns - req->first_ts_ns;

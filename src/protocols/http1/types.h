@@ -18,6 +18,13 @@ namespace tlstap::protocols::http1 {
 
 enum class MessageType : uint8_t { kRequest, kResponse };
 
+// Why a message was cut short.
+enum class Cut : uint8_t {
+  kNone,
+  kLostBytes,      // bytes of it were never captured
+  kConnectionEnd,  // the connection ended before the length it declared
+};
+
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Bodies are counted whole but kept only this far: records need sizes, and
@@ -37,8 +44,9 @@ struct Message {
   uint64_t body_size = 0;  // whole body, chunk framing removed
   uint64_t wire_size = 0;  // bytes on the wire, start line to the end of the body
   bool chunked = false;
-  bool upgrade = false;    // a request asking to switch protocols, a 101 or CONNECT's 2xx
-  bool truncated = false;  // lost bytes or the connection's end cut it short
+  bool upgrade = false;     // a request asking to switch protocols, a 101 or CONNECT's 2xx
+  bool truncated = false;   // lost bytes or the connection's end cut it short
+  Cut cut_by = Cut::kNone;  // which, when truncated
   // The first message found after lost bytes: messages before it may be
   // missing entirely, so pairing cannot trust order across it.
   bool after_gap = false;

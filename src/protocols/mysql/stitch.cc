@@ -277,7 +277,9 @@ bool Conversation::advance(Exchange* c, const Packet& p) {
       bool definitions = rest.empty() || rest[0] != 0;
       c->remaining = definitions ? *columns : 0;
       c->stage = c->remaining ? Stage::kColumns : after_columns();
-      c->rows = 0;
+      // Rows add up over the results of one command (a multi-statement, a
+      // CALL): those of earlier result sets and OKs are kept.
+      AddRows(&c->rows, 0);
       return false;
     }
     case Stage::kColumns:
