@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::ios::sync_with_stdio(false);
+  if (auto ok = cli::check_pids(options->filters.pids); !ok) return die(ok.error());
 
   if (auto ok = loader::check_privileges(); !ok) return die(ok.error());
   if (auto ok = loader::check_kernel(); !ok) return die(ok.error());

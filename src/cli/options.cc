@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <fstream>
 #include <iterator>
 #include <string>
 #include <utility>
@@ -150,7 +151,8 @@ TLS stacks (all hooked unless chosen):
                          and whether probes attach (or why not); then exit
 
 Filters, applied in the kernel before any byte is copied:
-  -p, --pid PID          only this process; repeat for more
+  -p, --pid PID          only this process (running now: a pid that is not, or
+                         a thread's id, is refused); repeat for more
   -c, --comm NAME        only processes whose command name is NAME (as in ps -o
                          comm); repeat for more
   -u, --uid USER         only processes running as USER (name or number)
@@ -204,6 +206,27 @@ std::unexpected<Error> usage(const std::string& message) {
 }
 
 }  // namespace
+
+Result<void> check_pids(const std::vector<pid_t>& pids, const std::string& proc_root) {
+  for (pid_t pid : pids) {
+    const std::string id = std::to_string(pid);
+    std::ifstream status(proc_root + "/" + id + "/status");
+    if (!status) return fail(ExitCode::kUsage, "--pid " + id + ": no such process");
+    // A thread's id opens /proc/TID too; the filter compares process ids.
+    std::string line;
+    while (std::getline(status, line)) {
+      if (!line.starts_with("Tgid:")) continue;
+      const size_t at = line.find_first_not_of(" \t", 5);
+      auto tgid = at == std::string::npos ? std::nullopt : parse_number<pid_t>(line.c_str() + at);
+      if (tgid && *tgid != pid) {
+        return fail(ExitCode::kUsage, "--pid " + id + ": a thread of process " +
+                                          std::to_string(*tgid) + "; --pid takes a process id");
+      }
+      break;
+    }
+  }
+  return {};
+}
 
 Result<Options> parse_options(int argc, char** argv) {
   // --no-STACK for each stack in kLibKinds: values kNoStack + its index.

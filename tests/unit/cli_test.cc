@@ -209,6 +209,37 @@ TEST_F(OutputFile, SymlinkIsRefusedAndItsTargetUntouched) {
   EXPECT_EQ(content, "precious");
 }
 
+// --pid of a process that is not running, or of a thread, is one line and
+// the usage exit code (it could never match: nothing would be captured).
+using PidCheck = TempDir;
+
+TEST_F(PidCheck, RunningProcessesPassOthersAreNamed) {
+  auto status = [this](int pid, int tgid) {
+    std::filesystem::create_directories(dir_ / std::to_string(pid));
+    std::ofstream(dir_ / std::to_string(pid) / "status")
+        << "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t" << tgid
+        << "\nNgid:\t0\nPid:\t" << pid << "\n";
+  };
+  status(100, 100);
+  status(101, 100);  // a thread of 100
+  EXPECT_TRUE(cli::check_pids({}, dir_));
+  EXPECT_TRUE(cli::check_pids({100}, dir_));
+  auto gone = cli::check_pids({100, 102}, dir_);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ExitCode::kUsage);
+  EXPECT_EQ(gone.error().message, "--pid 102: no such process");
+  auto thread = cli::check_pids({101}, dir_);
+  ASSERT_FALSE(thread);
+  EXPECT_EQ(thread.error().code, ExitCode::kUsage);
+  EXPECT_EQ(thread.error().message, "--pid 101: a thread of process 100; --pid takes a process id");
+  // The real /proc: this process is there; a pid above the kernel's limit
+  // (PID_MAX_LIMIT, 4194304) never is.
+  EXPECT_TRUE(cli::check_pids({getpid()}));
+  auto never = cli::check_pids({0x3fffffff});
+  ASSERT_FALSE(never);
+  EXPECT_EQ(never.error().message, "--pid 1073741823: no such process");
+}
+
 using Preflight = TempDir;
 
 TEST_F(Preflight, KernelChecksNameWhatIsMissing) {
