@@ -181,7 +181,8 @@ TEST(JsonLines, StatsNameEveryLossCause) {
           R"("ktls_splice_bytes":0,"ktls_splice_calls":0,"ktls_unreadable_bytes":0,)"
           R"("ktls_unreadable_calls":0,)"
           R"("chunk_limit_bytes":0,"keys_ringbuf":0,"keys_fault":0,"keys_unusable":0,"notify":0,)"
-          R"("incomplete_calls":0,"malformed_records":0}})"
+          R"("incomplete_calls":0,"malformed_records":0,"output_events":0,"output_bytes":0,)"
+          R"("output_records":0}})"
           "\n"),
       std::string::npos)
       << line;

@@ -75,12 +75,14 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
   line << R"(,"data":")";
   line.base64(e.data) << "\"}\n";
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
+  unwritten_.handed(false, e.data.size());
 }
 
 void JsonLinesExporter::on_record(const protocols::Record& r) {
   line_.clear();
   append_record_json(&line_, r);
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
+  unwritten_.handed(true, 0);
 }
 
 void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {
