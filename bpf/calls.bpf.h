@@ -154,7 +154,8 @@ static __always_inline void emit_tls_call(__u64 pid_tgid, __u8 lib, __u8 dir,
 	h->lib = lib;
 	h->dir = dir;
 	h->flags = flags;
-	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
+	/* the process's name; each record reads its thread's own (emit.bpf.h) */
+	__builtin_memcpy(h->comm, task->group_leader->comm, sizeof(h->comm));
 	if (sock) {
 		h->fd = sock->fd;
 		h->family = sock->family;

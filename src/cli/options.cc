@@ -30,6 +30,8 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          {"type":"data","ts_ns":..,"pid":..,"tid":..,"comm":..,
                           "lib":"openssl","dir":"tx","fd":5,"laddr":..,"raddr":..,
                           "len":83,"captured":83,"data":"R0VUIC8..."}
+                         "comm" is the process's name; "thread":NAME follows
+                         it when the calling thread's own name differs;
                          statistics are {"type":"stats",...} lines
   -w, --write FILE       write the JSON lines to FILE instead of standard output
                          (-w - or /dev/stdout: standard output). FILE is
@@ -162,7 +164,8 @@ Filters, applied in the kernel before any byte is copied:
   -p, --pid PID          only this process (running now: a pid that is not, or
                          a thread's id, is refused); repeat for more
   -c, --comm NAME        only processes whose command name is NAME (as in ps -o
-                         comm); repeat for more
+                         comm: the process's name, not one of its threads'
+                         names); repeat for more
   -u, --uid USER         only processes running as USER (name or number)
 
 Tuning:
