@@ -179,6 +179,7 @@ int main(int argc, char** argv) {
                         options->keys_only ? output.get() : nullptr, options->keys_only);
   }
   int targets = options->stacks.empty() ? 0 : session.attach_existing();
+  if (!options->list) session.say_unhooked(options->filters, std::cerr);
   if (options->list) {
     if (options->ktls) session.start_ktls(ktls_support);
     session.list(*output);

@@ -432,6 +432,33 @@ std::string Session::ktls_summary() const {
   return "";
 }
 
+namespace {
+
+// "pid 1234 (java) runs Java (/usr/lib/jvm/.../libjvm.so), whose TLS (JSSE)
+// tlstap does not hook"
+std::string unhooked_line(pid_t pid, const std::string& comm,
+                          const discovery::UnhookedRuntime& runtime) {
+  return "pid " + std::to_string(pid) + " (" + comm + ") runs " + runtime.name + " (" +
+         runtime.evidence + "), whose TLS (" + runtime.tls + ") tlstap does not hook";
+}
+
+}  // namespace
+
+void Session::say_unhooked(const loader::Filters& filters, std::ostream& out) const {
+  if (filters.pids.empty() && filters.comms.empty()) return;
+  for (const auto& [pid, runtime] : inventory_.unhooked()) {
+    const std::string comm = comm_of(pid);
+    if (comm.empty()) continue;  // gone
+    const bool named =
+        std::find(filters.pids.begin(), filters.pids.end(), pid) != filters.pids.end() ||
+        std::find(filters.comms.begin(), filters.comms.end(), comm) != filters.comms.end();
+    if (named) {
+      out << "tlstap: " << unhooked_line(pid, comm, runtime)
+          << ": its TLS traffic will not be shown\n";
+    }
+  }
+}
+
 void Session::list(std::ostream& out) const {
   const auto& targets = inventory_.targets();
   if (targets.empty()) out << "no TLS library found\n";
@@ -452,6 +479,12 @@ void Session::list(std::ostream& out) const {
     out << "\n";
   }
   for (const auto& [id, why] : inventory_.failures()) out << "not inspected: " << why << "\n";
+  for (const auto& [pid, runtime] : inventory_.unhooked()) {
+    const std::string comm = comm_of(pid);
+    if (comm.empty()) continue;  // gone
+    out << "not hooked: " << unhooked_line(pid, comm, runtime)
+        << ": its TLS traffic is not shown\n";
+  }
   if (!ktls_status_.empty()) out << "kernel TLS (kTLS): " << ktls_status_ << "\n";
 }
 

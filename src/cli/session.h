@@ -85,6 +85,10 @@ class Session {
   // whether its probes are attached or why not; then the files that could
   // not be inspected.
   void list(std::ostream& out) const;
+  // The processes --pid or --comm names that run a runtime whose TLS tlstap
+  // does not hook (Java): one line each to out, since nothing of theirs
+  // will be shown. Call after attach_existing().
+  void say_unhooked(const loader::Filters& filters, std::ostream& out) const;
 
   // Runs until *stop is set; then drains what the kernel still holds.
   // stats_interval: print statistics that often (none if nullopt).
