@@ -192,7 +192,8 @@ static __always_inline void emit_tls_call(struct thread_calls *t, __u64 pid_tgid
 	h->lib = lib;
 	h->dir = dir;
 	h->flags = flags;
-	__builtin_memcpy(h->comm, task->comm, sizeof(h->comm));
+	/* the process's name; each record reads its thread's own (emit.bpf.h) */
+	__builtin_memcpy(h->comm, task->group_leader->comm, sizeof(h->comm));
 	if (sock) {
 		h->fd = sock->fd;
 		h->family = sock->family;

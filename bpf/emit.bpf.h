@@ -25,7 +25,7 @@ static __always_inline __u64 ringbuf_wakeup_flag(void)
 static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __u64 n,
 					     const __u64 cap)
 {
-	struct tlstap_data_event *e;
+	struct tlstap_data_record *e;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e) + cap, 0);
 	if (!e) {
@@ -34,9 +34,11 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 		ctx->stopped = 1;
 		return 1; /* stop: the rest of the call cannot fit either */
 	}
-	__builtin_memcpy(e, &ctx->hdr, sizeof(*e));
-	e->call_offset = ctx->seg_off + off;
-	e->data_len = n;
+	__builtin_memcpy(&e->hdr, &ctx->hdr, sizeof(e->hdr));
+	e->hdr.call_offset = ctx->seg_off + off;
+	e->hdr.data_len = n;
+	/* here, not in the header on the caller's stack, which 6.1 counts */
+	bpf_get_current_comm(e->thread, sizeof(e->thread));
 	barrier_var(n);
 	if (n > cap)
 		n = cap;

@@ -181,7 +181,7 @@ int go_keylog_enter(struct pt_regs *ctx)
 	e->label_len = label_len < 0xffffffff ? label_len : 0xffffffff;
 	e->random_len = random_len < 0xffffffff ? random_len : 0xffffffff;
 	e->secret_len = secret_len < 0xffffffff ? secret_len : 0xffffffff;
-	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
+	__builtin_memcpy(e->comm, task->group_leader->comm, sizeof(e->comm)); /* the process's */
 	/* rare and small, and a key log reader waits for it: wake the reader */
 	bpf_ringbuf_submit(e, 0);
 	return 0;

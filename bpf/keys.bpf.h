@@ -137,7 +137,7 @@ static __always_inline void keys_event_submit(struct tlstap_keys_event *e, __u64
 	e->layout = layout;
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	__builtin_memcpy(e->client_random, random, sizeof(e->client_random));
-	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
+	__builtin_memcpy(e->comm, task->group_leader->comm, sizeof(e->comm)); /* the process's */
 	/* rare and small, and a key log reader waits for it: wake the reader */
 	bpf_ringbuf_submit(e, 0);
 }

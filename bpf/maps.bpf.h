@@ -338,10 +338,15 @@ static __always_inline bool should_trace(__u64 pid_tgid)
 	if (tlstap_cfg.filter_uid && (__u32)bpf_get_current_uid_gid() != tlstap_cfg.uid)
 		return false;
 	if (tlstap_cfg.filter_comm) {
+		struct task_struct *task = bpf_get_current_task_btf();
 		struct comm_key comm = {};
 
-		/* the kernel pads the name with zeros, as the keys are */
-		bpf_get_current_comm(comm.name, sizeof(comm.name));
+		/*
+		 * The process's name (its thread-group leader's), as ps -o comm
+		 * shows it, never the thread's own (prctl PR_SET_NAME: NSS's
+		 * "Socket Thread", a runtime's workers). Zero-padded, as the keys.
+		 */
+		bpf_probe_read_kernel_str(comm.name, sizeof(comm.name), task->group_leader->comm);
 		if (!bpf_map_lookup_elem(&target_comms, &comm))
 			return false;
 	}

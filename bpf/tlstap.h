@@ -78,8 +78,9 @@ enum tlstap_data_flags {
 /*
  * One record per chunk of a TLS call's plaintext. A call of call_len bytes
  * arrives as ceil(call_len / TLSTAP_CHUNK_MAX) records, in order, each
- * carrying data_len bytes (right after the header) that start at call_offset. The record's size in the
- * ring is the header plus a size class just large enough for data_len.
+ * carrying data_len bytes that start at call_offset, after the header and
+ * the thread's name (struct tlstap_data_record). The record's size in the
+ * ring is those two plus a size class just large enough for data_len.
  */
 struct tlstap_data_event {
 	__u32 type; /* TLSTAP_RECORD_DATA */
@@ -102,8 +103,20 @@ struct tlstap_data_event {
 	__u16 rport;
 	__u8 laddr[16]; /* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
+	/* the process's name (its thread-group leader's comm, as ps -o comm) */
 	char comm[TLSTAP_COMM_LEN];
-	/* data_len payload bytes follow the header */
+};
+
+/*
+ * A data record in the ring: the header, the calling thread's own name
+ * (prctl PR_SET_NAME; the same as comm unless the program named its
+ * threads), then data_len payload bytes. Each record reads the thread's
+ * name itself: the header is built on the probe's stack, which is full.
+ */
+struct tlstap_data_record {
+	struct tlstap_data_event hdr;
+	char thread[TLSTAP_COMM_LEN];
+	/* data_len payload bytes follow */
 };
 
 /*

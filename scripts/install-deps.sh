@@ -20,6 +20,7 @@ packages=(
   libgnutls28-dev libnss3-dev libnspr4-dev  # the bench workloads on GnuTLS and NSS
   tshark  # reads back the pcapng files (pcapng_tshark_test); brings capinfos (wireshark-common)
   nginx  # the HTTP/1 server side of --records (nginx_records_bpf_test)
+  openjdk-17-jdk-headless  # a Java TLS client (tests/progs/TlsJava.java): --list names the JVM (list_bpf_test)
   postgresql libpq-dev  # PostgreSQL records: server and psql, the libpq test client (postgres_records_bpf_test)
   prometheus  # scrapes --metrics in metrics_bpf_test (run by the test, not as a service)
   # MySQL records (mysql_records_bpf_test): mariadbd started by the test in its

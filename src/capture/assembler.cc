@@ -16,7 +16,8 @@ int64_t realtime_offset_ns() {
   return ns(real) - ns(mono);
 }
 
-DataEvent CallAssembler::start(const tlstap_data_event& h) const {
+DataEvent CallAssembler::start(const DataChunk& chunk) const {
+  const tlstap_data_event& h = chunk.header;
   DataEvent e;
   e.ts_ns = h.ts_ns + realtime_offset_ns_;
   e.cgroup_id = h.cgroup_id;
@@ -36,6 +37,7 @@ DataEvent CallAssembler::start(const tlstap_data_event& h) const {
                                                        : Attribution::kNone;
   e.ktls = h.flags & TLSTAP_F_KTLS;
   e.comm.assign(h.comm, strnlen(h.comm, sizeof(h.comm)));
+  if (chunk.thread != e.comm) e.thread = chunk.thread;
   e.local.family = e.remote.family = h.family;
   std::copy(std::begin(h.laddr), std::end(h.laddr), e.local.addr.begin());
   std::copy(std::begin(h.raddr), std::end(h.raddr), e.remote.addr.begin());
@@ -66,7 +68,7 @@ void CallAssembler::add(const DataChunk& chunk, std::vector<DataEvent>* out,
 
   // The common case, a call in one chunk: no bookkeeping.
   if (it == pending_.end() && h.call_offset == 0 && h.data_len == h.call_len) {
-    DataEvent e = start(h);
+    DataEvent e = start(chunk);
     e.data = Payload::borrow(chunk.payload);
     out->push_back(std::move(e));
     return;
@@ -74,7 +76,7 @@ void CallAssembler::add(const DataChunk& chunk, std::vector<DataEvent>* out,
 
   if (it == pending_.end()) {
     Pending p;
-    p.event = start(h);
+    p.event = start(chunk);
     p.event.data.owned().reserve(h.call_len);
     p.mono_ts = h.ts_ns;
     it = pending_.emplace(tid, std::move(p)).first;

@@ -41,7 +41,7 @@ class CallAssembler {
     Clock::time_point last_arrival;
   };
 
-  DataEvent start(const tlstap_data_event& h) const;
+  DataEvent start(const DataChunk& chunk) const;
   static void finish(Pending* p, std::vector<DataEvent>* out);
 
   int64_t realtime_offset_ns_;

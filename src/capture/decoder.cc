@@ -3,6 +3,7 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 namespace tlstap::capture {
@@ -15,16 +16,19 @@ Record decode(std::span<const uint8_t> bytes) {
   switch (type) {
     case TLSTAP_RECORD_DATA: {
       DataChunk chunk;
-      if (bytes.size() < sizeof(chunk.header)) return Malformed{};
+      if (bytes.size() < sizeof(tlstap_data_record)) return Malformed{};
       std::memcpy(&chunk.header, bytes.data(), sizeof(chunk.header));
       const tlstap_data_event& h = chunk.header;
-      size_t room = bytes.size() - sizeof(h);
+      size_t room = bytes.size() - sizeof(tlstap_data_record);
       if (h.data_len > room || h.data_len > TLSTAP_CHUNK_MAX ||
           h.call_offset + h.data_len > h.call_len) {
         return Malformed{};
       }
-      chunk.payload =
-          std::string_view(reinterpret_cast<const char*>(bytes.data() + sizeof(h)), h.data_len);
+      const char* thread =
+          reinterpret_cast<const char*>(bytes.data() + offsetof(tlstap_data_record, thread));
+      chunk.thread = std::string_view(thread, strnlen(thread, TLSTAP_COMM_LEN));
+      chunk.payload = std::string_view(
+          reinterpret_cast<const char*>(bytes.data() + sizeof(tlstap_data_record)), h.data_len);
       return chunk;
     }
     case TLSTAP_RECORD_FILE_MAPPED: {

@@ -15,6 +15,7 @@ namespace tlstap::capture {
 // One chunk of a call, pointing into the ring buffer (valid during the callback).
 struct DataChunk {
   tlstap_data_event header;
+  std::string_view thread;  // the calling thread's name (header.comm: its process's)
   std::string_view payload;
 };
 

@@ -105,7 +105,8 @@ struct DataEvent {
   // A library call whose bytes the kernel's TLS layer (kTLS) carried too;
   // they are reported once, here.
   bool ktls = false;
-  std::string comm;
+  std::string comm;    // the process's name (its thread-group leader's, as ps -o comm)
+  std::string thread;  // the calling thread's own name when it differs from comm; else empty
   Endpoint local, remote;
   uint64_t len = 0;  // bytes the call transferred
   Payload data;      // bytes captured, in order (== len bytes unless lost is non-empty)
@@ -123,7 +124,7 @@ struct SecretsEvent {
   uint64_t ts_ns = 0;  // CLOCK_REALTIME nanoseconds
   uint64_t conn_id = 0;
   pid_t pid = 0, tid = 0;
-  std::string comm;
+  std::string comm;  // the process's
   Lib lib = Lib::kUnknown;
   int version = 0;  // the library's protocol version field (0x0304 TLS 1.3)
   std::array<uint8_t, 32> client_random{};

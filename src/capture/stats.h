@@ -37,6 +37,9 @@ struct Stats {
   uint64_t events = 0, captured_bytes = 0, attributed_bytes = 0;
   uint64_t incomplete_calls = 0, malformed_records = 0;
   int targets_attached = 0, probes_attached = 0;
+  // Events (and the plaintext bytes they captured) and records handed to
+  // the output after it failed, or buffered when it did: never written.
+  uint64_t unwritten_events = 0, unwritten_bytes = 0, unwritten_records = 0;
   // Libraries attached after a running process had loaded them: its calls
   // before that moment, if any, were not seen (not counted in lost: unknown).
   uint64_t late_attaches = 0;
@@ -95,7 +98,10 @@ struct Stats {
             {"notify", lost_notify},
             {"conn_ends", lost_conn_ends},
             {"incomplete_calls", incomplete_calls},
-            {"malformed_records", malformed_records}};
+            {"malformed_records", malformed_records},
+            {"output_events", unwritten_events},
+            {"output_bytes", unwritten_bytes},
+            {"output_records", unwritten_records}};
   }
 
   double captured_share() const { return share(captured_bytes, call_bytes); }

@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::ios::sync_with_stdio(false);
+  if (auto ok = cli::check_pids(options->filters.pids); !ok) return die(ok.error());
 
   if (auto ok = loader::check_privileges(); !ok) return die(ok.error());
   if (auto ok = loader::check_kernel(); !ok) return die(ok.error());
@@ -100,11 +101,16 @@ int main(int argc, char** argv) {
         options->otlp_url, write_stderr);
   }
 
-  std::unique_ptr<std::ostream> file;
-  if (!options->write_path.empty()) {
-    auto opened = exporting::open_output_file(options->write_path);
+  // The JSON lines or the table: -w FILE, or standard output. Either way a
+  // write that fails stops the session, which says why.
+  std::unique_ptr<exporting::Output> output;
+  const bool to_file = !options->write_path.empty();
+  if (to_file) {
+    auto opened = exporting::Output::open(options->write_path);
     if (!opened) return die(opened.error());
-    file = std::move(*opened);
+    output = std::move(*opened);
+  } else {
+    output = exporting::Output::standard_output();
   }
   // The key log file, opened before anything is attached: a refused path
   // (a symbolic link) stops here, in one line.
@@ -133,13 +139,11 @@ int main(int argc, char** argv) {
   }
   const bool keys = options->keys_only || key_log || packet_capture;
   std::unique_ptr<exporting::Exporter> exporter;
-  if (file) {
-    exporter = std::make_unique<exporting::JsonLinesExporter>(*file);
-  } else if (options->json) {
-    exporter = std::make_unique<exporting::JsonLinesExporter>(std::cout);
+  if (to_file || options->json) {
+    exporter = std::make_unique<exporting::JsonLinesExporter>(*output);
   } else {
     exporter = std::make_unique<exporting::TableExporter>(
-        std::cout, std::cerr, exporting::TableOptions{.hex = options->hex});
+        *output, std::cerr, exporting::TableOptions{.hex = options->hex});
   }
 
   const loader::KtlsSupport ktls_support =
@@ -172,12 +176,14 @@ int main(int argc, char** argv) {
   if (packet_capture) session.enable_packets(packet_capture.get());
   if (keys) {
     session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
-                        options->keys_only ? &std::cout : nullptr, options->keys_only);
+                        options->keys_only ? output.get() : nullptr, options->keys_only);
   }
   int targets = options->stacks.empty() ? 0 : session.attach_existing();
+  if (!options->list) session.say_unhooked(options->filters, std::cerr);
   if (options->list) {
     if (options->ktls) session.start_ktls(ktls_support);
-    session.list(std::cout);
+    session.list(*output);
+    output->flush();
     return 0;
   }
   if (options->stacks.empty() && ktls_support.state == loader::KtlsSupport::kUnavailable) {
@@ -270,7 +276,7 @@ int main(int argc, char** argv) {
               << final_stats.targets_attached << " libraries, " << final_stats.probes_attached
               << " probes attached\n";
     exporting::write_losses_text(std::cerr, final_stats);
-    return 0;
+    return session.output_failed() || session.keys_failed() ? 1 : 0;
   }
   if (packet_capture) {
     const packets::CaptureStats p = packet_capture->stats();
@@ -298,6 +304,10 @@ int main(int argc, char** argv) {
   exporter->on_stats(final_stats, true);
   exporter->flush();
   // Where the stats above did not reach a terminal: a file, or a dead pipe.
-  if (file || exporter->failed()) exporting::write_stats_text(std::cerr, final_stats, true);
-  return 0;
+  if (to_file || (options->json && exporter->failed())) {
+    exporting::write_stats_text(std::cerr, final_stats, true);
+  }
+  // A reader that went away (EPIPE: | head) is a normal stop; a full disk
+  // or an I/O error is a failure: what came after it was lost (counted).
+  return session.output_failed() || session.keys_failed() ? 1 : 0;
 }

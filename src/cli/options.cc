@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <fstream>
 #include <iterator>
 #include <string>
 #include <utility>
@@ -29,10 +30,20 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          {"type":"data","ts_ns":..,"pid":..,"tid":..,"comm":..,
                           "lib":"openssl","dir":"tx","fd":5,"laddr":..,"raddr":..,
                           "len":83,"captured":83,"data":"R0VUIC8..."}
+                         "comm" is the process's name; "thread":NAME follows
+                         it when the calling thread's own name differs;
                          statistics are {"type":"stats",...} lines
   -w, --write FILE       write the JSON lines to FILE instead of standard output
-                         (created with mode 0600; a symbolic link is refused);
-                         a FILE ending in .pcapng is a packet capture instead:
+                         (-w - or /dev/stdout: standard output). FILE is
+                         created with mode 0600; a file that was there must be
+                         root's (tlstap's user's) own, with no other name (hard
+                         link), and is emptied (replaced when its mode let
+                         others open it); a symbolic link, or a file or named
+                         pipe of another user, is refused; a character device
+                         (/dev/null) or a named pipe is written as it is.
+                         The same holds for every file tlstap writes (--keylog,
+                         tlstap keys -w, -w FILE.pcapng).
+                         A FILE ending in .pcapng is a packet capture instead:
                          see "Packets" below
       --stats[=SECONDS]  also print statistics every SECONDS (default 10);
                          they are always printed at exit (stderr for the table)
@@ -150,9 +161,11 @@ TLS stacks (all hooked unless chosen):
                          and whether probes attach (or why not); then exit
 
 Filters, applied in the kernel before any byte is copied:
-  -p, --pid PID          only this process; repeat for more
+  -p, --pid PID          only this process (running now: a pid that is not, or
+                         a thread's id, is refused); repeat for more
   -c, --comm NAME        only processes whose command name is NAME (as in ps -o
-                         comm); repeat for more
+                         comm: the process's name, not one of its threads'
+                         names); repeat for more
   -u, --uid USER         only processes running as USER (name or number)
 
 Tuning:
@@ -180,8 +193,11 @@ Examples:
   sudo tlstap --metrics 9464 >/dev/null  metrics at http://127.0.0.1:9464/metrics
   sudo tlstap --otlp http://127.0.0.1:4318 >/dev/null  spans to an OpenTelemetry Collector
 
-Exit status: 0 stopped normally, 1 failure (e.g. the pcapng file could not
-be written: disk full), 2 bad command line, 3 not enough privileges, 4 kernel
+Exit status: 0 stopped normally (Ctrl-C, a signal, or the reader of standard
+output went away: | head), 1 failure (e.g. an output could not be written: disk
+full, I/O error; what was not written is counted lost: output_events,
+output_bytes, output_records), 2 bad command line (also: --pid of no running
+process, an output file refused), 3 not enough privileges, 4 kernel
 without BTF, 5 kernel without uprobes, 6 no TLS library found on this host, 7
 --metrics address cannot be listened on (port in use), 8 -w FILE.pcapng: an
 interface is unknown, of a kind tlstap cannot read, or packets cannot be
@@ -204,6 +220,27 @@ std::unexpected<Error> usage(const std::string& message) {
 }
 
 }  // namespace
+
+Result<void> check_pids(const std::vector<pid_t>& pids, const std::string& proc_root) {
+  for (pid_t pid : pids) {
+    const std::string id = std::to_string(pid);
+    std::ifstream status(proc_root + "/" + id + "/status");
+    if (!status) return fail(ExitCode::kUsage, "--pid " + id + ": no such process");
+    // A thread's id opens /proc/TID too; the filter compares process ids.
+    std::string line;
+    while (std::getline(status, line)) {
+      if (!line.starts_with("Tgid:")) continue;
+      const size_t at = line.find_first_not_of(" \t", 5);
+      auto tgid = at == std::string::npos ? std::nullopt : parse_number<pid_t>(line.c_str() + at);
+      if (tgid && *tgid != pid) {
+        return fail(ExitCode::kUsage, "--pid " + id + ": a thread of process " +
+                                          std::to_string(*tgid) + "; --pid takes a process id");
+      }
+      break;
+    }
+  }
+  return {};
+}
 
 Result<Options> parse_options(int argc, char** argv) {
   // --no-STACK for each stack in kLibKinds: values kNoStack + its index.
@@ -272,6 +309,7 @@ Result<Options> parse_options(int argc, char** argv) {
   std::optional<std::set<discovery::LibKind>> lib_chosen;
   bool ktls_chosen = false;
   bool events_chosen = false;
+  bool stdout_chosen = false;  // -w - or -w /dev/stdout
   std::set<discovery::LibKind> excluded;
   optind = 0;  // reset: tests call this more than once
   opterr = 0;
@@ -291,6 +329,13 @@ Result<Options> parse_options(int argc, char** argv) {
         break;
       case 'w':
         o.write_path = optarg;
+        // Standard output by name: /dev/stdout is a symbolic link, which
+        // files are never opened through.
+        if (o.write_path == "-" || o.write_path == "/dev/stdout") {
+          o.write_path.clear();
+          o.json = true;
+          stdout_chosen = true;
+        }
         break;
       case 'i':
         if (strlen(optarg) == 0 || strlen(optarg) >= 16) {
@@ -470,6 +515,7 @@ Result<Options> parse_options(int argc, char** argv) {
   }
   if (o.keys_only) {
     if (!o.keylog_path.empty()) return usage("tlstap keys takes its file as -w FILE");
+    if (stdout_chosen) o.json = false;  // key log lines, to standard output
     if (o.json || o.hex || o.list || o.records || events_chosen || o.metrics ||
         !o.otlp_url.empty()) {
       return usage("tlstap keys writes key log lines only");

@@ -57,6 +57,12 @@ struct Options {
 // Parses argv; a usage error carries ExitCode::kUsage and a one-line message.
 Result<Options> parse_options(int argc, char** argv);
 
+// --pid: each one a running process (a thread group's leader, as the
+// in-kernel filter compares), looked up under proc_root. Otherwise a usage
+// error in one line, as strace -p says "No such process": a filter that can
+// never match would capture nothing, in silence, until stopped.
+Result<void> check_pids(const std::vector<pid_t>& pids, const std::string& proc_root = "/proc");
+
 extern const char kUsage[];
 
 }  // namespace tlstap::cli

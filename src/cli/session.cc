@@ -1,6 +1,8 @@
 #include "cli/session.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
@@ -274,12 +276,14 @@ bool Session::write_key_line(const keys::KeyLogLine& line) {
   if (key_file_) {
     auto written = key_file_->write(line);
     if (!written) {
-      std::cerr << "tlstap: keys: " << written.error().message << "\n";
+      if (!keys_failed_) std::cerr << "tlstap: " << written.error().message << "; stopping\n";
+      keys_failed_ = true;
       return false;
     }
     key_lines_ += *written;
-  } else if (key_out_ && key_lines_seen_.insert(line)) {
+  } else if (key_out_ && !key_out_->bad() && key_lines_seen_.insert(line)) {
     *key_out_ << keys::format_key_log_line(line) << std::flush;
+    if (key_out_->bad()) return false;  // the exporter's output: the session says why
     ++key_lines_;
   }
   return true;
@@ -430,6 +434,33 @@ std::string Session::ktls_summary() const {
   return "";
 }
 
+namespace {
+
+// "pid 1234 (java) runs Java (/usr/lib/jvm/.../libjvm.so), whose TLS (JSSE)
+// tlstap does not hook"
+std::string unhooked_line(pid_t pid, const std::string& comm,
+                          const discovery::UnhookedRuntime& runtime) {
+  return "pid " + std::to_string(pid) + " (" + comm + ") runs " + runtime.name + " (" +
+         runtime.evidence + "), whose TLS (" + runtime.tls + ") tlstap does not hook";
+}
+
+}  // namespace
+
+void Session::say_unhooked(const loader::Filters& filters, std::ostream& out) const {
+  if (filters.pids.empty() && filters.comms.empty()) return;
+  for (const auto& [pid, runtime] : inventory_.unhooked()) {
+    const std::string comm = comm_of(pid);
+    if (comm.empty()) continue;  // gone
+    const bool named =
+        std::find(filters.pids.begin(), filters.pids.end(), pid) != filters.pids.end() ||
+        std::find(filters.comms.begin(), filters.comms.end(), comm) != filters.comms.end();
+    if (named) {
+      out << "tlstap: " << unhooked_line(pid, comm, runtime)
+          << ": its TLS traffic will not be shown\n";
+    }
+  }
+}
+
 void Session::list(std::ostream& out) const {
   const auto& targets = inventory_.targets();
   if (targets.empty()) out << "no TLS library found\n";
@@ -450,6 +481,12 @@ void Session::list(std::ostream& out) const {
     out << "\n";
   }
   for (const auto& [id, why] : inventory_.failures()) out << "not inspected: " << why << "\n";
+  for (const auto& [pid, runtime] : inventory_.unhooked()) {
+    const std::string comm = comm_of(pid);
+    if (comm.empty()) continue;  // gone
+    out << "not hooked: " << unhooked_line(pid, comm, runtime)
+        << ": its TLS traffic is not shown\n";
+  }
   if (!ktls_status_.empty()) out << "kernel TLS (kTLS): " << ktls_status_ << "\n";
 }
 
@@ -474,6 +511,7 @@ capture::Stats Session::snapshot() const {
   s.late_attaches = late_attaches_;
   s.key_sessions = key_sessions_;
   s.key_sessions_unusable = key_sessions_unusable_;
+  exporter_.add_unwritten(&s);
   if (records_) records_->add_stats(&s);
   if (otlp_) {
     const exporting::otlp::SenderStats o = otlp_->stats();
@@ -517,12 +555,9 @@ void Session::run(const std::atomic<bool>& stop,
       if (auto r = packets_->tick(realtime_now_ns()); !r) fail_packets(r.error());
     }
     if (packets_failed_) break;
+    if (keys_failed_) break;
     exporter_.flush();
-    if (exporter_.failed()) {
-      std::cerr << "tlstap: the output cannot be written any more (reader gone or disk full); "
-                   "stopping\n";
-      break;
-    }
+    if (output_stopped()) break;
     if (stats_interval && now >= next_stats) {
       exporter_.on_stats(snapshot(), false);
       next_stats = now + *stats_interval;
@@ -543,7 +578,25 @@ void Session::run(const std::atomic<bool>& stop,
   // response, a response delimited by the connection's end.
   if (records_) records_->close_all();
   exporter_.flush();
+  output_stopped();
   if (metrics_) metrics_->set_stats(snapshot());
 }
+
+bool Session::output_stopped() {
+  if (!exporter_.failed()) return false;
+  if (!output_failure_said_) {
+    output_failure_said_ = true;
+    const int err = exporter_.error();
+    if (err == EPIPE) {
+      std::cerr << "tlstap: the reader of " << exporter_.output_name() << " went away; stopping\n";
+    } else {
+      std::cerr << "tlstap: cannot write " << exporter_.output_name() << ": "
+                << (err ? strerror(err) : "write failed") << "; stopping\n";
+    }
+  }
+  return true;
+}
+
+bool Session::output_failed() const { return exporter_.failed() && exporter_.error() != EPIPE; }
 
 }  // namespace tlstap::cli

@@ -64,6 +64,11 @@ class Session {
   void enable_packets(packets::PacketCapture* capture);
   // The packet file could not be written (said why; the session stopped).
   bool packets_failed() const { return packets_failed_; }
+  // The exporter's output (or the key log file) failed otherwise than by its
+  // reader going away (EPIPE, a normal stop): disk full, I/O error. Said
+  // why; the session stopped; tlstap exits 1.
+  bool output_failed() const;
+  bool keys_failed() const { return keys_failed_; }
 
   // Finds and attaches to every TLS library present now. Returns how many
   // are attached in all.
@@ -80,6 +85,10 @@ class Session {
   // whether its probes are attached or why not; then the files that could
   // not be inspected.
   void list(std::ostream& out) const;
+  // The processes --pid or --comm names that run a runtime whose TLS tlstap
+  // does not hook (Java): one line each to out, since nothing of theirs
+  // will be shown. Call after attach_existing().
+  void say_unhooked(const loader::Filters& filters, std::ostream& out) const;
 
   // Runs until *stop is set; then drains what the kernel still holds.
   // stats_interval: print statistics that often (none if nullopt).
@@ -110,6 +119,9 @@ class Session {
   void write_session_lines(const capture::SecretsEvent& e,
                            const Result<std::vector<keys::KeyLogLine>>& lines, bool counts_session);
   void on_event(const capture::DataEvent& e);
+  // Whether the exporter's output failed; says why, once.
+  bool output_stopped();
+  bool output_failure_said_ = false;
   // A Go program's keys: its writeKeyLog probe added to *hooks (in place
   // of them when secrets_only_). False, said why, when it has none.
   bool add_go_key_hooks(const discovery::Target& t, std::vector<loader::UprobeHook>* hooks);
@@ -154,6 +166,7 @@ class Session {
   void fail_packets(const Error& e);
   // TLS secrets (enable_keys)
   bool keys_ = false;
+  bool keys_failed_ = false;  // the key log file could not be written (said why; stopped)
   bool secrets_only_ = false;
   int key_go_programs_ = 0;
   std::string keyprobe_;

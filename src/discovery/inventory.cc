@@ -64,6 +64,11 @@ std::vector<Target*> Inventory::scan_mappings(pid_t pid, const std::vector<Mappi
   std::vector<Target*> added;
   std::set<FileId> seen;
   const std::string root = proc_root_ + "/" + std::to_string(pid) + "/root";
+  if (auto runtime = unhooked_runtime(maps)) {
+    unhooked_[pid] = std::move(*runtime);
+  } else {
+    unhooked_.erase(pid);
+  }
   for (const Mapping& m : maps) {
     if (!is_probeable_mapping(m)) continue;
     FileId id{static_cast<uint64_t>(makedev(m.dev_major, m.dev_minor)), m.inode};

@@ -75,4 +75,16 @@ std::vector<Mapping> parse_maps(std::string_view text) {
   return mappings;
 }
 
+std::optional<UnhookedRuntime> unhooked_runtime(const std::vector<Mapping>& maps) {
+  for (const Mapping& m : maps) {
+    // The JVM: HotSpot (OpenJDK, Temurin, ...) and OpenJ9 both ship libjvm.so.
+    std::string_view path = m.path;
+    if (path.ends_with(" (deleted)")) path.remove_suffix(sizeof(" (deleted)") - 1);
+    if (path.ends_with("/libjvm.so")) {
+      return UnhookedRuntime{.name = "Java", .tls = "JSSE", .evidence = std::string(path)};
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace tlstap::discovery

@@ -47,6 +47,19 @@ struct Mapping {
 
 std::vector<Mapping> parse_maps(std::string_view text);
 
+// A runtime that does its TLS inside itself, in code tlstap does not hook:
+// nothing of its processes' TLS traffic is captured (unless it goes through
+// a library tlstap hooks). Known from a process's maps.
+struct UnhookedRuntime {
+  std::string name;      // "Java"
+  std::string tls;       // its TLS: "JSSE"
+  std::string evidence;  // the mapped file that shows it (.../libjvm.so)
+};
+
+// The unhooked runtime a process's mappings show, if any: Java, by the
+// JVM's libjvm.so.
+std::optional<UnhookedRuntime> unhooked_runtime(const std::vector<Mapping>& maps);
+
 // A function to probe: its name and its offset in the file (what uprobes take).
 struct Symbol {
   std::string name;
@@ -151,6 +164,10 @@ class Inventory {
   bool scan_mapped_fd(pid_t pid, int fd, const FileId& id,
                       const std::function<void(const Target&)>& attach);
 
+  // Processes seen running a runtime whose TLS tlstap does not hook (Java),
+  // by pid, as of their last scan (for --list and the start line).
+  const std::map<pid_t, UnhookedRuntime>& unhooked() const { return unhooked_; }
+
   // Files that failed inspection, with the reason (for --list and -v).
   const std::map<FileId, std::string>& failures() const { return failures_; }
   const std::map<FileId, Target>& targets() const { return targets_; }
@@ -170,6 +187,7 @@ class Inventory {
   std::map<FileId, Target> targets_;
   std::map<FileId, std::string> failures_;
   std::set<FileId> not_tls_;  // inspected, not a TLS library
+  std::map<pid_t, UnhookedRuntime> unhooked_;
 };
 
 }  // namespace tlstap::discovery

@@ -38,12 +38,15 @@ class FilterTest : public BpfTest {
 
   // Both pairs connected (handshakes done) before tlstap starts: --pid needs
   // the pid. Then both exchange their payloads at the same time. b_prefix
-  // runs client "b" through another program (setpriv).
+  // runs client "b" through another program (setpriv); b_thread runs its
+  // TLS session in a thread of that name.
   void RunBothPairs(const std::function<std::vector<std::string>()>& tap_args, Capture* capture,
-                    const std::vector<std::string>& b_prefix = {}) {
+                    const std::vector<std::string>& b_prefix = {},
+                    const std::string& b_thread = "") {
     PeerOptions server_a = Server("a"), server_b = Server("b");
     PeerOptions client_b = Client(server_b, "b");
     client_b.prefix = b_prefix;
+    client_b.thread = b_thread;
     ASSERT_NO_FATAL_FAILURE(StartPair(server_a, Client(server_a, "a"), &a_));
     ASSERT_NO_FATAL_FAILURE(StartPair(server_b, client_b, &b_));
     TlstapSession tap;
@@ -120,6 +123,34 @@ TEST_F(FilterTest, CommRepeatedSelectsEachNamedProcess) {
         << "pid " << pid << " was filtered out, yet: " << Describe(capture.OfPid(pid));
   }
   ExpectNoLoss(capture);
+}
+
+// --comm is the process's name, as ps -o comm shows it, not the thread's:
+// client "b" runs its TLS session in a thread it names "tlsworker"
+// (prctl(PR_SET_NAME)); --comm peer-b takes all of it, each event saying
+// comm "peer-b" and thread "tlsworker". --comm tlsworker takes nothing.
+TEST_F(FilterTest, CommIsTheProcesssNameNotItsThreads) {
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(RunBothPairs(
+      [] {
+        return std::vector<std::string>{"--comm", "peer-b"};
+      },
+      &capture, {}, "tlsworker"));
+  ExpectOnly(capture, b_, a_, [](const DataEvent& e) { return e.comm == "peer-b"; });
+  for (const DataEvent& e : capture.events) {
+    EXPECT_EQ(e.thread, "tlsworker") << Describe(e);
+    EXPECT_NE(e.tid, e.pid) << Describe(e);
+  }
+  a_ = {};
+  b_ = {};
+
+  Capture by_thread;
+  ASSERT_NO_FATAL_FAILURE(RunBothPairs(
+      [] {
+        return std::vector<std::string>{"--comm", "tlsworker"};
+      },
+      &by_thread, {}, "tlsworker"));
+  EXPECT_TRUE(by_thread.events.empty()) << Describe(by_thread.events.front());
 }
 
 TEST_F(FilterTest, UidSelectsTheClientRunningAsNobody) {

@@ -159,5 +159,53 @@ TEST_F(ListTest, ListsGoPrograms) {
   }
 }
 
+// A Java program doing TLS in the JVM (JSSE), which tlstap does not hook:
+// --list names its process and says so; a capture whose --pid names it
+// says so in one line at start; nothing of it is captured. Before, it was
+// simply absent from both, in silence.
+TEST_F(ListTest, JavaIsNamedAsNotHooked) {
+  const std::string classes = TLSTAP_JAVA_PEER_DIR;
+  ASSERT_TRUE(std::filesystem::exists(classes + "/TlsJava.class"))
+      << classes << "/TlsJava.class was not built: javac missing (openjdk-17-jdk-headless, "
+      << "scripts/install-deps.sh)";
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const int port = FreeTcpPort();
+  ASSERT_GT(port, 0);
+  Subprocess server(Command({kOpenssl, "s_server", "-accept", HostPort("127.0.0.1", port), "-cert",
+                             cert.cert, "-key", cert.key, "-quiet"}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(WaitForListen(port, 10s)) << server.Stderr();
+  Subprocess java(Command({"/usr/bin/java", "-cp", classes, "TlsJava", std::to_string(port)}));
+  ASSERT_TRUE(java.ok()) << java.error();
+  ASSERT_TRUE(java.WaitForStdout(
+      [](std::string_view out) { return out.find("connected") != std::string_view::npos; }, 60s))
+      << java.Stderr();
+  const std::string pid = std::to_string(java.pid());
+
+  RunResult r = RunToEnd(Command({kTlstap, "--list"}), 60s);
+  ASSERT_TRUE(r.status.has_value()) << "tlstap --list did not finish; stderr:\n" << r.err;
+  EXPECT_EQ(*r.status, 0) << r.err;
+  const size_t at = r.out.find("not hooked: pid " + pid + " (java) runs Java (/");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+  EXPECT_TRUE(line.ends_with(
+      "/libjvm.so), whose TLS (JSSE) tlstap does not hook: its TLS traffic is not shown"))
+      << line;
+
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--pid", pid}));
+  EXPECT_NE(tap.Stderr().find("tlstap: pid " + pid + " (java) runs Java (/"), std::string::npos)
+      << tap.Stderr();
+  EXPECT_NE(tap.Stderr().find("/libjvm.so), whose TLS (JSSE) tlstap does not hook: its TLS "
+                              "traffic will not be shown\n"),
+            std::string::npos)
+      << tap.Stderr();
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  EXPECT_TRUE(capture.events.empty()) << Describe(capture.events.front());
+}
+
 }  // namespace
 }  // namespace tlstap::bpf_test

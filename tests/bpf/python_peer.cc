@@ -26,6 +26,7 @@ std::unique_ptr<Subprocess> StartPeer(const PeerOptions& o) {
   }
   if (!o.comm.empty()) spawn.argv.insert(spawn.argv.end(), {"--comm", o.comm});
   if (o.wait_go) spawn.argv.push_back("--wait-go");
+  if (!o.thread.empty()) spawn.argv.insert(spawn.argv.end(), {"--thread", o.thread});
   if (o.sndbuf) spawn.argv.insert(spawn.argv.end(), {"--sndbuf", std::to_string(o.sndbuf)});
   if (o.rcvbuf) spawn.argv.insert(spawn.argv.end(), {"--rcvbuf", std::to_string(o.rcvbuf)});
   if (o.cert) spawn.argv.insert(spawn.argv.end(), {"--cert", o.cert->cert, "--key", o.cert->key});

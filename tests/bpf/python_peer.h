@@ -28,6 +28,7 @@ struct PeerOptions {
   std::vector<size_t> sizes = {100};
   std::string tag = "peer";  // payload seeds are "<tag>/c2s/<size>", "<tag>/s2c/<size>"
   std::string comm;          // command name to take before loading libssl
+  std::string thread;        // tls_peer.py: the TLS session runs in a thread of this OS name
   bool wait_go = false;      // client: wait for a line on stdin after the handshake
   int sndbuf = 0, rcvbuf = 0;
   const Certificate* cert = nullptr;  // server

@@ -160,6 +160,7 @@ void ParseJsonLines(const std::string& text, Capture* out) {
       e.pid = j.at("pid").get<pid_t>();
       e.tid = j.at("tid").get<pid_t>();
       e.comm = j.at("comm").get<std::string>();
+      if (j.contains("thread")) e.thread = j.at("thread").get<std::string>();
       e.uid = j.at("uid").get<uint32_t>();
       e.lib = j.at("lib").get<std::string>();
       e.dir = j.at("dir").get<std::string>();
@@ -184,8 +185,9 @@ void ParseJsonLines(const std::string& text, Capture* out) {
 
 std::string Describe(const DataEvent& e) {
   std::ostringstream s;
-  s << "pid=" << e.pid << " tid=" << e.tid << " comm=" << e.comm << " uid=" << e.uid
-    << " dir=" << e.dir << " fd=" << e.fd << " laddr=" << e.laddr.value_or("null")
+  s << "pid=" << e.pid << " tid=" << e.tid << " comm=" << e.comm
+    << (e.thread.empty() ? "" : " thread=" + e.thread) << " uid=" << e.uid << " dir=" << e.dir
+    << " fd=" << e.fd << " laddr=" << e.laddr.value_or("null")
     << " raddr=" << e.raddr.value_or("null") << " attribution=" << e.attribution
     << " conn_id=" << e.conn_id << " stream_pos=" << e.stream_pos << " len=" << e.len
     << " captured=" << e.captured << (e.lost.is_null() ? "" : " lost=" + e.lost.dump())

@@ -24,7 +24,8 @@ namespace tlstap::bpf_test {
 struct DataEvent {
   uint64_t ts_ns = 0;
   pid_t pid = 0, tid = 0;
-  std::string comm;
+  std::string comm;    // the process's name
+  std::string thread;  // "thread": the thread's own name, when it differs; else empty
   uint32_t uid = 0;
   std::string lib, dir, attribution;
   bool ktls = false;  // "ktls":true: a library call whose bytes kTLS carried too

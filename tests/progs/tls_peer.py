@@ -39,14 +39,41 @@ import os
 import select
 import socket
 import sys
+import threading
 
 
 def set_comm(name):
-    # Before `import ssl`: tlstap's --comm filter also applies to the mmap of libssl.
+    """The calling thread's name (prctl PR_SET_NAME): the process's name when
+    called from the main thread. Before `import ssl`: tlstap's --comm filter
+    also applies to the mmap of libssl."""
     libc = ctypes.CDLL(None, use_errno=True)
     pr_set_name = 15
     if libc.prctl(pr_set_name, name.encode(), 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NAME)")
+
+
+def in_named_thread(name, fn):
+    """Runs fn in a thread of its own whose OS name is name (Python's
+    Thread(name=...) does not set it), as NSS's "Socket Thread" or a
+    runtime's workers are: the process keeps its own name."""
+    outcome = {}
+
+    def run():
+        try:
+            set_comm(name)
+            fn()
+        except SystemExit as e:
+            outcome["exit"] = e.code
+        except BaseException as e:  # noqa: B902 -- re-raised in the main thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    if "exit" in outcome:
+        sys.exit(outcome["exit"])
 
 
 def payload(seed, size):
@@ -209,6 +236,7 @@ def main():
                         type=lambda s: [int(x) for x in s.split(",") if x])
     parser.add_argument("--tag", default="peer")
     parser.add_argument("--comm", help="command name to take before loading libssl")
+    parser.add_argument("--thread", help="run the TLS session in a thread of this OS name")
     parser.add_argument("--wait-go", action="store_true",
                         help="client: after the handshake, wait for a line on stdin")
     parser.add_argument("--sndbuf", type=int, default=0)
@@ -221,10 +249,11 @@ def main():
         set_comm(args.comm)
     import ssl  # loads libssl: after set_comm
 
-    if args.role == "server":
-        run_server(args, ssl)
+    run = run_server if args.role == "server" else run_client
+    if args.thread:
+        in_named_thread(args.thread, lambda: run(args, ssl))
     else:
-        run_client(args, ssl)
+        run(args, ssl)
 
 
 if __name__ == "__main__":

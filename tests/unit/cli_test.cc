@@ -1,14 +1,18 @@
 // Command line parsing, output files and pre-flight checks.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
 #include "cli/options.h"
+#include "export/json/json_lines.h"
 #include "export/output_file.h"
 #include "loader/preflight.h"
+#include "util/private_file.h"
 
 namespace tlstap {
 namespace {
@@ -96,6 +100,21 @@ TEST(Options, FiltersAndOutput) {
   EXPECT_EQ(o->ring_bytes, 64u << 20);
 }
 
+// -w - and -w /dev/stdout (a symbolic link, which files are never opened
+// through) are standard output: JSON lines there, key log lines for tlstap keys.
+TEST(Options, WriteToStandardOutputByName) {
+  for (const char* name : {"-", "/dev/stdout"}) {
+    auto o = Parse({"-w", name});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->write_path, "");
+    EXPECT_TRUE(o->json);
+    auto keys = Parse({"keys", "-w", name});
+    ASSERT_TRUE(keys) << keys.error().message;
+    EXPECT_EQ(keys->keylog_path, "");
+    EXPECT_FALSE(keys->json);
+  }
+}
+
 TEST(Options, UserNameResolves) {
   auto o = Parse({"--uid", "root", "--stats"});
   ASSERT_TRUE(o);
@@ -175,7 +194,7 @@ using OutputFile = TempDir;
 
 TEST_F(OutputFile, CreatedWithMode0600) {
   auto path = dir_ / "capture.jsonl";
-  auto out = exporting::open_output_file(path);
+  auto out = exporting::Output::open(path);
   ASSERT_TRUE(out);
   **out << "x\n";
   out->reset();
@@ -189,7 +208,7 @@ TEST_F(OutputFile, ExistingFileIsTruncatedAndTightened) {
   auto path = dir_ / "old.jsonl";
   std::ofstream(path) << "old content";
   chmod(path.c_str(), 0644);
-  ASSERT_TRUE(exporting::open_output_file(path));
+  ASSERT_TRUE(exporting::Output::open(path));
   struct stat st {};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -200,13 +219,171 @@ TEST_F(OutputFile, SymlinkIsRefusedAndItsTargetUntouched) {
   auto target = dir_ / "target";
   std::ofstream(target) << "precious";
   std::filesystem::create_symlink(target, dir_ / "link");
-  auto out = exporting::open_output_file(dir_ / "link");
+  auto out = exporting::Output::open(dir_ / "link");
   ASSERT_FALSE(out);
   EXPECT_NE(out.error().message.find("symbolic link"), std::string::npos);
   std::ifstream in(target);
   std::string content;
   std::getline(in, content);
   EXPECT_EQ(content, "precious");
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+std::string ReadPath(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A second name (hard link) could be anywhere, another user's directory
+// included: refused in one line, nothing changed. (Another user's file is
+// the bpf tier's: tests/bpf/cli_bpf_test.cc, as root.)
+TEST_F(OutputFile, FileWithAnotherNameIsRefusedUntouched) {
+  auto path = dir_ / "out.jsonl";
+  std::ofstream(path) << "theirs";
+  chmod(path.c_str(), 0600);
+  ASSERT_EQ(link(path.c_str(), (dir_ / "other-name").c_str()), 0);
+  for (OpenMode mode : {OpenMode::kTruncate, OpenMode::kAppend}) {
+    auto fd = open_private_file(path, mode);
+    ASSERT_FALSE(fd);
+    EXPECT_EQ(fd.error().code, ExitCode::kUsage);
+    EXPECT_EQ(fd.error().message,
+              "cannot write " + path.string() +
+                  ": the file has 2 names (hard links), through which others could read what "
+                  "tlstap writes; remove it or choose another name");
+  }
+  EXPECT_EQ(ReadPath(path), "theirs");
+  EXPECT_FALSE(exporting::Output::open(path));
+}
+
+// A file whose mode let others open it may be open somewhere already: it is
+// replaced, so that descriptor never sees what tlstap writes. Appending
+// keeps what the file held.
+TEST_F(OutputFile, FileOthersCouldOpenIsReplacedNotReused) {
+  for (OpenMode mode : {OpenMode::kTruncate, OpenMode::kAppend}) {
+    auto path = dir_ / (mode == OpenMode::kAppend ? "keys.log" : "out.jsonl");
+    std::ofstream(path) << "before\n";
+    ASSERT_EQ(chmod(path.c_str(), 0666), 0);
+    int held = open(path.c_str(), O_RDONLY | O_CLOEXEC);  // someone's descriptor
+    ASSERT_GE(held, 0);
+    struct stat old_st {};
+    ASSERT_EQ(fstat(held, &old_st), 0);
+    {
+      auto fd = open_private_file(path, mode);
+      ASSERT_TRUE(fd) << fd.error().message;
+      ASSERT_TRUE(write_all(fd->get(), "captured\n", path.string()));
+    }
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_NE(st.st_ino, old_st.st_ino);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_EQ(ReadPath(path), mode == OpenMode::kAppend ? "before\ncaptured\n" : "captured\n");
+    EXPECT_EQ(ReadAll(held), "before\n");  // never a byte of the capture
+    close(held);
+  }
+  // Nothing left beside them.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_), {}), 2);
+}
+
+// Devices and named pipes are written as they are: /dev/null, and a FIFO
+// of this user's whose reader the user chose. A directory is refused.
+TEST_F(OutputFile, DevicesAndNamedPipesAreWrittenAsTheyAre) {
+  auto null = exporting::Output::open("/dev/null");
+  ASSERT_TRUE(null) << null.error().message;
+  auto fifo = dir_ / "fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0);
+  {
+    auto out = exporting::Output::open(fifo);
+    ASSERT_TRUE(out) << out.error().message;
+    **out << "through the pipe\n";
+  }
+  EXPECT_EQ(ReadAll(reader), "through the pipe\n");
+  close(reader);
+  auto dir = exporting::Output::open(dir_);
+  ASSERT_FALSE(dir);
+  EXPECT_EQ(dir.error().message, "cannot write " + dir_.string() + ": Is a directory");
+}
+
+// An output that cannot be written (/dev/full: ENOSPC) keeps the errno of
+// the write that failed, and counts every event and record handed to it that
+// never reached it: those in the buffer when it failed, and all later ones.
+TEST_F(OutputFile, FailedWriteKeepsItsErrorAndCountsWhatWasNotWritten) {
+  auto full = exporting::Output::open("/dev/full");
+  ASSERT_TRUE(full) << full.error().message;
+  EXPECT_EQ((*full)->name(), "/dev/full");
+  exporting::JsonLinesExporter json(**full);
+  capture::DataEvent e;
+  e.data = std::string(100, 'x');
+  e.len = 100;
+  json.on_data(e);
+  json.on_data(e);
+  EXPECT_FALSE(json.failed());  // buffered
+  json.flush();
+  EXPECT_TRUE(json.failed());
+  EXPECT_EQ(json.error(), ENOSPC);
+  EXPECT_EQ(json.output_name(), "/dev/full");
+  json.on_data(e);
+  json.on_record(protocols::Record{});
+  capture::Stats stats;
+  json.add_unwritten(&stats);
+  EXPECT_EQ(stats.unwritten_events, 3u);
+  EXPECT_EQ(stats.unwritten_bytes, 300u);
+  EXPECT_EQ(stats.unwritten_records, 1u);
+  bool named = false;
+  for (const auto& [name, value] : stats.lost()) {
+    if (name == "output_events") named = value == 3;
+  }
+  EXPECT_TRUE(named);
+
+  // What reached the output is not counted lost.
+  auto file = exporting::Output::open(dir_ / "ok.jsonl");
+  ASSERT_TRUE(file);
+  exporting::JsonLinesExporter ok(**file);
+  ok.on_data(e);
+  ok.flush();
+  EXPECT_FALSE(ok.failed());
+  capture::Stats none;
+  ok.add_unwritten(&none);
+  EXPECT_EQ(none.unwritten_events, 0u);
+}
+
+// --pid of a process that is not running, or of a thread, is one line and
+// the usage exit code (it could never match: nothing would be captured).
+using PidCheck = TempDir;
+
+TEST_F(PidCheck, RunningProcessesPassOthersAreNamed) {
+  auto status = [this](int pid, int tgid) {
+    std::filesystem::create_directories(dir_ / std::to_string(pid));
+    std::ofstream(dir_ / std::to_string(pid) / "status")
+        << "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t" << tgid
+        << "\nNgid:\t0\nPid:\t" << pid << "\n";
+  };
+  status(100, 100);
+  status(101, 100);  // a thread of 100
+  EXPECT_TRUE(cli::check_pids({}, dir_));
+  EXPECT_TRUE(cli::check_pids({100}, dir_));
+  auto gone = cli::check_pids({100, 102}, dir_);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ExitCode::kUsage);
+  EXPECT_EQ(gone.error().message, "--pid 102: no such process");
+  auto thread = cli::check_pids({101}, dir_);
+  ASSERT_FALSE(thread);
+  EXPECT_EQ(thread.error().code, ExitCode::kUsage);
+  EXPECT_EQ(thread.error().message, "--pid 101: a thread of process 100; --pid takes a process id");
+  // The real /proc: this process is there; a pid above the kernel's limit
+  // (PID_MAX_LIMIT, 4194304) never is.
+  EXPECT_TRUE(cli::check_pids({getpid()}));
+  auto never = cli::check_pids({0x3fffffff});
+  ASSERT_FALSE(never);
+  EXPECT_EQ(never.error().message, "--pid 1073741823: no such process");
 }
 
 using Preflight = TempDir;

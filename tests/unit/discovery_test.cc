@@ -208,6 +208,26 @@ TEST(ParseMapsTest, ParsesEveryField) {
   EXPECT_EQ(maps[4].path, "[heap]");
 }
 
+// A JVM process (libjvm.so mapped, HotSpot or OpenJ9) does its TLS in Java
+// (JSSE), which tlstap does not hook: named so --list can say it. A
+// library merely called libjvm.so.1, or none, is not.
+TEST(UnhookedRuntime, JavaByTheJvmsLibrary) {
+  std::vector<Mapping> jvm = parse_maps(
+      "7f3a1c000000-7f3a1c02a000 r-xp 00000000 fd:01 77 "
+      "/usr/lib/x86_64-linux-gnu/libz.so.1.2.13\n"
+      "7f3a1d000000-7f3a1e000000 r-xp 00200000 fd:01 78 "
+      "/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so\n");
+  auto runtime = unhooked_runtime(jvm);
+  ASSERT_TRUE(runtime);
+  EXPECT_EQ(runtime->name, "Java");
+  EXPECT_EQ(runtime->tls, "JSSE");
+  EXPECT_EQ(runtime->evidence, "/usr/lib/jvm/java-17-openjdk-amd64/lib/server/libjvm.so");
+  EXPECT_FALSE(unhooked_runtime(parse_maps(
+      "7f3a1c000000-7f3a1c02a000 r-xp 00000000 fd:01 77 /opt/x/libjvm.so.1\n"
+      "7f3a1c100000-7f3a1c200000 r-xp 00000000 fd:01 79 /usr/lib/x86_64-linux-gnu/libssl.so.3\n")));
+  EXPECT_FALSE(unhooked_runtime({}));
+}
+
 TEST(ParseMapsTest, SkipsGarbageLines) {
   const std::string text =
       "garbage\n"

@@ -54,6 +54,20 @@ TEST(JsonLines, DataEventGolden) {
             "\n");
 }
 
+// A thread named otherwise than its process: "thread" right after "comm"
+// (absent when they are the same, as above).
+TEST(JsonLines, ThreadNameFollowsCommWhenItDiffers) {
+  std::ostringstream out;
+  JsonLinesExporter json(out);
+  capture::DataEvent e = Event();
+  e.comm = "python3";
+  e.thread = "tlsworker";
+  json.on_data(e);
+  EXPECT_NE(out.str().find(R"("tid":4243,"comm":"python3","thread":"tlsworker","uid":1000,)"),
+            std::string::npos)
+      << out.str();
+}
+
 void ExpectSameEvent(const capture::DataEvent& a, const capture::DataEvent& b) {
   EXPECT_EQ(a.ts_ns, b.ts_ns);
   EXPECT_EQ(a.cgroup_id, b.cgroup_id);
@@ -68,6 +82,7 @@ void ExpectSameEvent(const capture::DataEvent& a, const capture::DataEvent& b) {
   EXPECT_EQ(a.attribution, b.attribution);
   EXPECT_EQ(a.ktls, b.ktls);
   EXPECT_EQ(a.comm, b.comm);
+  EXPECT_EQ(a.thread, b.thread);
   EXPECT_EQ(capture::format_endpoint(a.local), capture::format_endpoint(b.local));
   EXPECT_EQ(capture::format_endpoint(a.remote), capture::format_endpoint(b.remote));
   EXPECT_EQ(a.local.family, b.local.family);
@@ -93,6 +108,7 @@ TEST(JsonRead, DataLinesReadBackAsTheEventsWritten) {
   events[2].attribution = capture::Attribution::kNone;
   events[2].local = events[2].remote = {};
   events[2].comm = "we\"ird\x01\xff";
+  events[2].thread = "worker";
   events[2].len = 40;
   events[2].lost = {{21, 19}};
   events[3].local.family = AF_UNIX;  // a unix socket, nothing captured
@@ -182,7 +198,8 @@ TEST(JsonLines, StatsNameEveryLossCause) {
           R"("ktls_unreadable_calls":0,)"
           R"("chunk_limit_bytes":0,"keys_ringbuf":0,"keys_fault":0,"keys_unusable":0,"notify":0,)"
           R"("conn_ends":0,)"
-          R"("incomplete_calls":0,"malformed_records":0}})"
+          R"("incomplete_calls":0,"malformed_records":0,"output_events":0,"output_bytes":0,)"
+          R"("output_records":0}})"
           "\n"),
       std::string::npos)
       << line;

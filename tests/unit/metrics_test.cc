@@ -198,6 +198,7 @@ tlstap_lost_bytes_total{cause="fault"} 0
 tlstap_lost_bytes_total{cause="ktls_splice"} 0
 tlstap_lost_bytes_total{cause="ktls_unreadable"} 0
 tlstap_lost_bytes_total{cause="chunk_limit"} 0
+tlstap_lost_bytes_total{cause="output"} 0
 # HELP tlstap_lost_total Calls, records or sessions lost, by cause (the cause names the unit).
 # TYPE tlstap_lost_total counter
 tlstap_lost_total{cause="ringbuf_calls"} 1
@@ -214,6 +215,8 @@ tlstap_lost_total{cause="notify"} 0
 tlstap_lost_total{cause="conn_ends"} 0
 tlstap_lost_total{cause="incomplete_calls"} 0
 tlstap_lost_total{cause="malformed_records"} 0
+tlstap_lost_total{cause="output_events"} 0
+tlstap_lost_total{cause="output_records"} 0
 # HELP tlstap_late_attaches_total Libraries attached after a running process had loaded them.
 # TYPE tlstap_late_attaches_total counter
 tlstap_late_attaches_total 0

@@ -208,6 +208,27 @@ TEST_F(PipelineTest, UnattributedCallIsKeptAndCounted) {
   EXPECT_DOUBLE_EQ(pipeline_.user_stats().attributed_share(), 0.0);
 }
 
+// comm is the process's name; the thread's own name (after the header in
+// the record) is kept only when the program named its thread otherwise.
+TEST_F(PipelineTest, ThreadNameIsKeptWhenItDiffersFromTheProcesss) {
+  Call named;
+  named.comm = "python3";
+  named.thread = "tlsworker";
+  named.data = "GET / HTTP/1.1\r\n\r\n";
+  Call plain = named;
+  plain.thread = "";
+  plain.tid = named.tid + 1;
+  plain.ts_ns = named.ts_ns + 1;
+  feed(Chunk(named, 0, named.data.size()), t0_);
+  feed(Chunk(plain, 0, plain.data.size()), t0_);
+  auto events = take(t0_);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].comm, "python3");
+  EXPECT_EQ(events[0].thread, "tlsworker");
+  EXPECT_EQ(events[1].comm, "python3");
+  EXPECT_EQ(events[1].thread, "");
+}
+
 TEST_F(PipelineTest, MalformedRecordsAreCountedNotTrusted) {
   Call c;
   c.data = "abc";

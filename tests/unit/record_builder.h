@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -23,6 +24,7 @@ struct Call {
   uint8_t flags = TLSTAP_F_FD_FROM_SYSCALL;
   uint64_t conn_id = 7, stream_pos = 0;
   std::string comm = "curl";
+  std::string thread;  // the thread's name in the record; empty: the same as comm
   std::string data;
 };
 
@@ -56,9 +58,14 @@ inline std::vector<uint8_t> Chunk(const Call& c, uint64_t offset, uint64_t len, 
   tlstap_data_event h = Header(c);
   h.call_offset = offset;
   h.data_len = static_cast<uint32_t>(len);
-  std::vector<uint8_t> rec(sizeof(h) + len + slack, 0xee);
+  std::vector<uint8_t> rec(sizeof(tlstap_data_record) + len + slack, 0xee);
   std::memcpy(rec.data(), &h, sizeof(h));
-  std::memcpy(rec.data() + sizeof(h), c.data.data() + offset, len);
+  // the kernel's comm: NUL-terminated, zero-padded
+  const std::string& thread = c.thread.empty() ? c.comm : c.thread;
+  char name[TLSTAP_COMM_LEN] = {};
+  std::strncpy(name, thread.c_str(), sizeof(name) - 1);
+  std::memcpy(rec.data() + offsetof(tlstap_data_record, thread), name, sizeof(name));
+  std::memcpy(rec.data() + sizeof(tlstap_data_record), c.data.data() + offset, len);
   return rec;
 }
 

@@ -240,7 +240,8 @@ TEST(RecordStats, JsonStatsLineCarriesRecordCounters) {
   std::ostringstream out;
   JsonLinesExporter(out).on_stats(RecordStats(), true);
   EXPECT_TRUE(out.str().ends_with(
-      R"("malformed_records":0},"records":{"http1":5,"http2":7,"mysql":4,"mysql_compressed":1,)"
+      R"("malformed_records":0,"output_events":0,"output_bytes":0,"output_records":0},)"
+      R"("records":{"http1":5,"http2":7,"mysql":4,"mysql_compressed":1,)"
       R"("postgres":3,"postgres_db_errors":1,"postgres_unmatched":0,"errors":1,"parse_errors":2,"gaps":3,)"
       R"("hpack_lost":0,"overflows":0}})"
       "\n"))

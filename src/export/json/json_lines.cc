@@ -57,9 +57,14 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
   Line line(&line_);
   line << R"({"type":"data","ts_ns":)" << e.ts_ns << R"(,"pid":)" << e.pid << R"(,"tid":)" << e.tid
        << R"(,"comm":)";
-  line.string(e.comm) << R"(,"uid":)" << e.uid << R"(,"cgroup_id":)" << e.cgroup_id << R"(,"lib":")"
-                      << capture::lib_name(e.lib) << R"(","dir":")" << capture::dir_name(e.dir)
-                      << R"(","fd":)" << e.fd << R"(,"laddr":)";
+  line.string(e.comm);
+  if (!e.thread.empty()) {
+    line << R"(,"thread":)";
+    line.string(e.thread);
+  }
+  line << R"(,"uid":)" << e.uid << R"(,"cgroup_id":)" << e.cgroup_id << R"(,"lib":")"
+       << capture::lib_name(e.lib) << R"(","dir":")" << capture::dir_name(e.dir) << R"(","fd":)"
+       << e.fd << R"(,"laddr":)";
   line.endpoint(e.local) << R"(,"raddr":)";
   line.endpoint(e.remote) << R"(,"attribution":")" << capture::attribution_name(e.attribution)
                           << (e.ktls ? R"(","ktls":true,"conn_id":)" : R"(","conn_id":)")
@@ -75,12 +80,14 @@ void JsonLinesExporter::on_data(const capture::DataEvent& e) {
   line << R"(,"data":")";
   line.base64(e.data) << "\"}\n";
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
+  unwritten_.handed(false, e.data.size());
 }
 
 void JsonLinesExporter::on_record(const protocols::Record& r) {
   line_.clear();
   append_record_json(&line_, r);
   out_.write(line_.data(), static_cast<std::streamsize>(line_.size()));
+  unwritten_.handed(true, 0);
 }
 
 void JsonLinesExporter::on_stats(const capture::Stats& s, bool final) {

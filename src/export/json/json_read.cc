@@ -100,6 +100,7 @@ Result<std::optional<capture::DataEvent>> parse_data_line(std::string_view line)
     e.pid = j.at("pid").get<pid_t>();
     e.tid = j.at("tid").get<pid_t>();
     e.comm = bytes_of(j.at("comm").get<std::string>());
+    if (j.contains("thread")) e.thread = bytes_of(j.at("thread").get<std::string>());
     e.uid = j.at("uid").get<uint32_t>();
     e.cgroup_id = j.at("cgroup_id").get<uint64_t>();
     e.fd = j.at("fd").get<int32_t>();

@@ -78,6 +78,7 @@ void TableExporter::on_data(const capture::DataEvent& e) {
            format_connection(e).c_str(), preview.c_str());
   out_ << line;
   if (options_.hex) write_hex_dump(out_, e.data);
+  unwritten_.handed(false, e.data.size());
 }
 
 void TableExporter::on_record(const protocols::Record& r) {
@@ -86,6 +87,7 @@ void TableExporter::on_record(const protocols::Record& r) {
     record_header_written_ = true;
   }
   out_ << format_record_row(r, options_.utc);
+  unwritten_.handed(true, 0);
 }
 
 void write_stats_text(std::ostream& out, const capture::Stats& s, bool final) {
@@ -174,6 +176,11 @@ void write_losses_text(std::ostream& out, const capture::Stats& s) {
         "timeout)");
   }
   if (s.malformed_records) add(std::to_string(s.malformed_records) + " malformed records");
+  if (s.unwritten_events || s.unwritten_records) {
+    add(std::to_string(s.unwritten_events) + " events, " + human_bytes(s.unwritten_bytes) +
+        ", and " + std::to_string(s.unwritten_records) +
+        " records never written (the output failed)");
+  }
   out << "tlstap: lost: " << (lost.empty() ? "nothing" : lost);
   if (s.incomplete_calls) out << " (" << s.incomplete_calls << " calls shown incomplete)";
   out << "\n";

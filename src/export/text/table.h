@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "export/exporter.h"
+#include "export/output_file.h"
 
 namespace tlstap::exporting {
 
@@ -21,15 +22,28 @@ struct TableOptions {
 class TableExporter : public Exporter {
  public:
   TableExporter(std::ostream& out, std::ostream& status, TableOptions options);
+  // Standard output or a file: says why it failed and what it never wrote.
+  TableExporter(Output& out, std::ostream& status, TableOptions options)
+      : TableExporter(static_cast<std::ostream&>(out), status, options) {
+    output_ = &out;
+    unwritten_ = UnwrittenCounter(&out);
+  }
   void on_data(const capture::DataEvent& event) override;
   // A row of the record table (export/text/record_table.h).
   void on_record(const protocols::Record& record) override;
   void on_stats(const capture::Stats& stats, bool final) override;
   void flush() override { out_.flush(); }
   bool failed() const override { return out_.bad(); }
+  int error() const override { return output_ ? output_->error() : 0; }
+  std::string output_name() const override {
+    return output_ ? output_->name() : Exporter::output_name();
+  }
+  void add_unwritten(capture::Stats* stats) const override { unwritten_.add_to(stats); }
 
  private:
   std::ostream& out_;
+  const Output* output_ = nullptr;
+  UnwrittenCounter unwritten_{nullptr};
   std::ostream& status_;
   TableOptions options_;
   bool header_written_ = false;         // written with the first row
