@@ -293,6 +293,15 @@ void Session::on_file_mapped(const capture::FileMappedEvent& m) {
     if (attach({&t})) report_late_attach(m.pid, t, noticed);
   });
   if (!known) rescans_.push_back({m.pid, id, noticed, noticed + kRescanWindow});
+  report_failure(id);
+}
+
+// -v names every file that could not be inspected, when it is first seen.
+void Session::report_failure(const discovery::FileId& id) const {
+  if (!verbose_) return;
+  if (auto it = inventory_.failures().find(id); it != inventory_.failures().end()) {
+    std::cerr << "tlstap: " << it->second << "\n";
+  }
 }
 
 // A library that appears while tlstap runs is probed only once it is
@@ -326,6 +335,15 @@ bool Session::add_go_key_hooks(const discovery::Target& t, std::vector<loader::U
 int Session::attach(const std::vector<const discovery::Target*>& targets) {
   int attached = 0;
   for (const discovery::Target* t : targets) {
+    if (!t->not_probed.empty()) {
+      attach_status_[t->id] = "not attached: " + t->not_probed;
+      if (verbose_) {
+        std::cerr << "tlstap: not attaching to " << t->path << " ("
+                  << discovery::lib_kind_name(t->kind) << " " << t->version
+                  << "): " << t->not_probed << "\n";
+      }
+      continue;
+    }
     if (!stacks_.contains(t->kind)) {
       attach_status_[t->id] =
           "off (--no-" + std::string(discovery::lib_kind_name(t->kind)) + " or --lib)";
@@ -460,6 +478,7 @@ void Session::process_rescans(Clock::time_point now) {
     for (const discovery::Target* t : inventory_.scan_pid(r.pid)) {
       if (attach({t}) && t->pids.contains(r.pid)) report_late_attach(r.pid, *t, r.noticed);
     }
+    report_failure(r.file);
     if (!inventory_.knows(r.file) && now < r.deadline) rescans_.push_back(r);
   }
 }

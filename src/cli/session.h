@@ -97,6 +97,7 @@ class Session {
 
   // Returns how many of targets are now attached.
   int attach(const std::vector<const discovery::Target*>& targets);
+  void report_failure(const discovery::FileId& id) const;
   void report_late_attach(pid_t pid, const discovery::Target& t, Clock::time_point noticed);
   void on_file_mapped(const capture::FileMappedEvent& m);
   void process_rescans(Clock::time_point now);

@@ -1,9 +1,12 @@
 #include "discovery/go_binary.h"
 
 #include <cstring>
+#include <set>
 #include <span>
 #include <string_view>
 #include <vector>
+
+#include "discovery/call_targets.h"
 
 namespace tlstap::discovery::internal {
 namespace {
@@ -13,10 +16,15 @@ constexpr std::string_view kBuildInfoMagic = "\xff Go buildinf:";
 constexpr size_t kBuildInfoHeader = 32;
 constexpr uint8_t kBuildInfoInlineStrings = 0x2;  // Go 1.18+: version inline
 
-// .gopclntab's first word for Go 1.18-1.19 and for 1.20 onwards; both share
-// the header and function table layout read here.
+// .gopclntab's first word, by release. 1.18 and 1.20 share the header and
+// function table layout read here.
+constexpr uint32_t kPclnTab12 = 0xfffffffb;
+constexpr uint32_t kPclnTab116 = 0xfffffffa;
 constexpr uint32_t kPclnTab118 = 0xfffffff0;
 constexpr uint32_t kPclnTab120 = 0xfffffff1;
+
+// The Go linker's build id note: owner "Go", type 4 (cmd/link's ELF note).
+constexpr uint32_t kGoBuildIdNote = 4;
 
 // Bounds-checked little-endian reads from a section's bytes.
 class Bytes {
@@ -55,9 +63,8 @@ std::vector<uint8_t> section_bytes(const ElfFile& elf, const ElfFile::Section& s
   return elf.read(s.file_offset, s.size);
 }
 
-}  // namespace
-
-std::optional<std::string> go_version(const ElfFile& elf) {
+// The version .go.buildinfo records, if the file has that section.
+std::optional<std::string> buildinfo_version(const ElfFile& elf) {
   std::optional<ElfFile::Section> info = elf.section(".go.buildinfo");
   if (!info) return std::nullopt;
   std::vector<uint8_t> data = section_bytes(elf, *info);
@@ -77,22 +84,119 @@ std::optional<std::string> go_version(const ElfFile& elf) {
   return version;
 }
 
+// "go1.26.0", "go1.21rc2", "go1.19.8 X:boringcrypto": a release the way
+// the toolchain spells it, without "go".
+std::optional<std::string> release_name(std::string_view s) {
+  if (!s.starts_with("go1.")) return std::nullopt;
+  s.remove_prefix(2);
+  size_t end = s.find(' ');
+  std::string_view release = s.substr(0, end);
+  bool digit_before = false;
+  for (char c : release) {
+    if (c >= '0' && c <= '9') {
+      digit_before = true;
+    } else if ((c == '.' && digit_before) || (c >= 'a' && c <= 'z')) {
+      digit_before = false;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!digit_before) return std::nullopt;
+  // After a space only printable ASCII (the experiments).
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e) return std::nullopt;
+  }
+  return std::string(s);
+}
+
+}  // namespace
+
+std::optional<GoFile> identify_go(const ElfFile& elf) {
+  GoFile go;
+  go.pclntab = elf.section(".gopclntab");
+  if (!go.pclntab) go.pclntab = elf.section(".data.rel.ro.gopclntab");
+  if (go.pclntab) {
+    std::vector<uint8_t> head = elf.read(go.pclntab->file_offset, 4);
+    if (std::optional<uint64_t> magic = Bytes(head).uint(0, 4)) {
+      switch (*magic) {
+        case kPclnTab12:
+          go.layout = PclnTabLayout::kGo12;
+          break;
+        case kPclnTab116:
+          go.layout = PclnTabLayout::kGo116;
+          break;
+        case kPclnTab118:
+          go.layout = PclnTabLayout::kGo118;
+          break;
+        case kPclnTab120:
+          go.layout = PclnTabLayout::kGo120;
+          break;
+      }
+    }
+  }
+  go.buildinfo_version = buildinfo_version(elf);
+  if (go.layout || go.buildinfo_version || elf.note("Go", kGoBuildIdNote)) return go;
+  return std::nullopt;
+}
+
+std::string layout_versions(PclnTabLayout layout) {
+  switch (layout) {
+    case PclnTabLayout::kGo12:
+      return "1.2 to 1.15";
+    case PclnTabLayout::kGo116:
+      return "1.16 or 1.17";
+    case PclnTabLayout::kGo118:
+      return "1.18 or 1.19";
+    case PclnTabLayout::kGo120:
+      break;
+  }
+  return "1.20 or later";
+}
+
+std::optional<std::string> runtime_build_version(const ElfFile& elf,
+                                                 const FunctionRange& schedinit) {
+  std::optional<uint64_t> code_at = elf.file_offset(schedinit.vaddr);
+  if (!code_at) return std::nullopt;
+  std::vector<uint8_t> code = elf.read(*code_at, schedinit.size);
+  constexpr uint64_t kMaxVersion = 128;
+  std::set<uint64_t> tried;
+  for (uint64_t operand : rip_relative_operands(code, schedinit.vaddr, elf.machine())) {
+    // schedinit reads both words of the header: try each as its start.
+    for (uint64_t header : {operand, operand - 8}) {
+      if (!tried.insert(header).second) continue;
+      std::optional<uint64_t> at = elf.file_offset(header);
+      if (!at) continue;
+      std::vector<uint8_t> words = elf.read(*at, 16);
+      Bytes b(words);
+      std::optional<uint64_t> ptr = b.uint(0, 8), len = b.uint(8, 8);
+      if (!ptr || !len || *len < 4 || *len > kMaxVersion) continue;
+      std::optional<uint64_t> text_at = elf.file_offset(*ptr);
+      if (!text_at) continue;
+      std::vector<uint8_t> text = elf.read(*text_at, *len);
+      if (text.size() != *len) continue;
+      if (auto release = release_name({reinterpret_cast<const char*>(text.data()), text.size()})) {
+        return release;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 Result<std::map<std::string, FunctionRange>> go_functions(
-    const ElfFile& elf, const std::set<std::string, std::less<>>& names) {
-  // PIE programs keep the table in a relocatable-data section of that name.
-  std::optional<ElfFile::Section> pcln = elf.section(".gopclntab");
-  if (!pcln) pcln = elf.section(".data.rel.ro.gopclntab");
-  if (!pcln) return fail(ExitCode::kFailure, "no .gopclntab section (section headers stripped?)");
-  std::vector<uint8_t> data = section_bytes(elf, *pcln);
+    const ElfFile& elf, const GoFile& go, const std::set<std::string, std::less<>>& names) {
+  if (!go.pclntab)
+    return fail(ExitCode::kFailure, "no .gopclntab section (section headers stripped?)");
+  if (!go.layout) return fail(ExitCode::kFailure, "its .gopclntab starts with an unknown word");
+  if (*go.layout != PclnTabLayout::kGo118 && *go.layout != PclnTabLayout::kGo120) {
+    return fail(ExitCode::kFailure, "its .gopclntab is in the layout of Go " +
+                                        layout_versions(*go.layout) +
+                                        ", which tlstap does not read (Go 1.18 or later)");
+  }
+  std::vector<uint8_t> data = section_bytes(elf, *go.pclntab);
   Bytes tab(data);
   // Header: magic u32, two pad bytes, min instruction size, pointer size,
   // then pointer-sized nfunc, nfiles, textStart, funcnameOffset, cuOffset,
   // filetabOffset, pctabOffset, pclnOffset.
-  std::optional<uint64_t> magic = tab.uint(0, 4);
-  if (!magic || (*magic != kPclnTab118 && *magic != kPclnTab120)) {
-    return fail(ExitCode::kFailure,
-                "its .gopclntab is in a layout tlstap does not read (Go before 1.18)");
-  }
   const size_t ptr = data[7];
   if (ptr != 4 && ptr != 8) return fail(ExitCode::kFailure, "bad .gopclntab pointer size");
   auto word = [&](int index) { return tab.uint(8 + index * ptr, ptr); };
@@ -111,7 +215,7 @@ Result<std::map<std::string, FunctionRange>> go_functions(
   // a last entry offset that ends the last function. A _func starts with
   // its entry offset and the offset of its name in the name table.
   std::map<std::string, FunctionRange> found;
-  for (uint64_t i = 0; i < *nfunc && found.size() < names.size(); ++i) {
+  for (uint64_t i = 0; i < *nfunc; ++i) {
     std::optional<uint64_t> entry = tab.uint(*functab + 8 * i, 4);
     std::optional<uint64_t> func = tab.uint(*functab + 8 * i + 4, 4);
     std::optional<uint64_t> next = tab.uint(*functab + 8 * (i + 1), 4);
@@ -122,7 +226,11 @@ Result<std::map<std::string, FunctionRange>> go_functions(
     if (!name) continue;
     auto wanted = names.find(*name);
     if (wanted == names.end() || *next <= *entry) continue;
-    found[*wanted] = FunctionRange{*text_start + *entry, *next - *entry};
+    // A function called from assembly has an ABI wrapper of the same name
+    // (a few bytes that jump to it): the function itself is the larger.
+    FunctionRange range{*text_start + *entry, *next - *entry};
+    auto [it, inserted] = found.try_emplace(*wanted, range);
+    if (!inserted && range.size > it->second.size) it->second = range;
   }
   return found;
 }

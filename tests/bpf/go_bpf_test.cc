@@ -1,5 +1,6 @@
 // Go's crypto/tls: tests/progs/tls_go, built by golang-go as is, stripped
-// (-ldflags='-s -w', found through .gopclntab) and as a PIE, as client and
+// (-ldflags='-s -w', found through .gopclntab), as a PIE, and stripped
+// without .go.buildinfo (found through .gopclntab alone), as client and
 // server of one connection. Each (*tls.Conn).Write is one event with every
 // byte; the Reads add up to the same stream; lib "go", the peers' pids, fds
 // and addresses, read from the net.Conn under each tls.Conn.
@@ -89,7 +90,8 @@ std::string CaseName(const ::testing::TestParamInfo<GoCase>& info) {
 INSTANTIATE_TEST_SUITE_P(Builds, GoTlsTest,
                          ::testing::Values(GoCase{"tls_go", "1.3"}, GoCase{"tls_go", "1.2"},
                                            GoCase{"tls_go_stripped", "1.3"},
-                                           GoCase{"tls_go_pie", "1.2"}),
+                                           GoCase{"tls_go_pie", "1.2"},
+                                           GoCase{"tls_go_nobinfo", "1.3"}),
                          CaseName);
 
 // Eight connections at once, one goroutine each on both sides, in two
