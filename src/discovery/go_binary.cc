@@ -1,5 +1,6 @@
 #include "discovery/go_binary.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 #include <span>
@@ -182,27 +183,69 @@ std::optional<std::string> runtime_build_version(const ElfFile& elf,
   return std::nullopt;
 }
 
+namespace {
+
+// Reads the parts of one .gopclntab that a name lookup needs, from the file,
+// never the whole table (tens of MB in a large program).
+class PclnTab {
+ public:
+  PclnTab(const ElfFile& elf, const ElfFile::Section& section) : elf_(elf), section_(section) {}
+
+  // `len` bytes at `at` in the table, or fewer at its end.
+  std::vector<uint8_t> read(uint64_t at, uint64_t len) const {
+    if (at >= section_.size) return {};
+    return elf_.read(section_.file_offset + at, std::min(len, section_.size - at));
+  }
+  std::optional<uint64_t> uint(uint64_t at, size_t width) const {
+    return Bytes(read(at, width)).uint(0, width);
+  }
+
+ private:
+  const ElfFile& elf_;
+  ElfFile::Section section_;
+};
+
+// Where each of `names` starts in the function name table (NUL-separated
+// names), every place it occurs.
+std::map<uint64_t, std::string> name_offsets(std::string_view table,
+                                             const std::set<std::string, std::less<>>& names) {
+  std::map<uint64_t, std::string> offsets;
+  for (const std::string& name : names) {
+    const std::string needle = std::string(1, '\0') + name + '\0';
+    if (table.starts_with(needle.substr(1))) offsets.emplace(0, name);
+    for (size_t at = table.find(needle); at != std::string_view::npos;
+         at = table.find(needle, at + 1)) {
+      offsets.emplace(at + 1, name);
+    }
+  }
+  return offsets;
+}
+
+}  // namespace
+
 Result<std::map<std::string, FunctionRange>> go_functions(
     const ElfFile& elf, const GoFile& go, const std::set<std::string, std::less<>>& names) {
-  if (!go.pclntab)
+  if (!go.pclntab) {
     return fail(ExitCode::kFailure, "no .gopclntab section (section headers stripped?)");
+  }
   if (!go.layout) return fail(ExitCode::kFailure, "its .gopclntab starts with an unknown word");
   if (*go.layout != PclnTabLayout::kGo118 && *go.layout != PclnTabLayout::kGo120) {
     return fail(ExitCode::kFailure, "its .gopclntab is in the layout of Go " +
                                         layout_versions(*go.layout) +
                                         ", which tlstap does not read (Go 1.18 or later)");
   }
-  std::vector<uint8_t> data = section_bytes(elf, *go.pclntab);
-  Bytes tab(data);
+  PclnTab tab(elf, *go.pclntab);
   // Header: magic u32, two pad bytes, min instruction size, pointer size,
   // then pointer-sized nfunc, nfiles, textStart, funcnameOffset, cuOffset,
   // filetabOffset, pctabOffset, pclnOffset.
-  const size_t ptr = data[7];
+  std::vector<uint8_t> header = tab.read(0, 8 + 8 * 8);
+  if (header.size() < 8) return fail(ExitCode::kFailure, "truncated .gopclntab header");
+  const size_t ptr = header[7];
   if (ptr != 4 && ptr != 8) return fail(ExitCode::kFailure, "bad .gopclntab pointer size");
-  auto word = [&](int index) { return tab.uint(8 + index * ptr, ptr); };
-  std::optional<uint64_t> nfunc = word(0), text_start = word(2), funcnames = word(3),
+  auto word = [&](int index) { return Bytes(header).uint(8 + index * ptr, ptr); };
+  std::optional<uint64_t> nfunc = word(0), text_start = word(2), funcnames = word(3), cu = word(4),
                           functab = word(7);
-  if (!nfunc || !text_start || !funcnames || !functab) {
+  if (!nfunc || !text_start || !funcnames || !cu || !functab || *cu < *funcnames) {
     return fail(ExitCode::kFailure, "truncated .gopclntab header");
   }
   if (*text_start == 0) {
@@ -211,26 +254,66 @@ Result<std::map<std::string, FunctionRange>> go_functions(
     if (!text) return fail(ExitCode::kFailure, "no .text section");
     *text_start = text->vaddr;
   }
+  // The names first (a few MB at most): where each wanted one sits.
+  std::vector<uint8_t> name_bytes = tab.read(*funcnames, *cu - *funcnames);
+  const std::map<uint64_t, std::string> wanted =
+      name_offsets({reinterpret_cast<const char*>(name_bytes.data()), name_bytes.size()}, names);
+
   // The function table: nfunc (entry offset, _func offset) pairs of u32 and
   // a last entry offset that ends the last function. A _func starts with
   // its entry offset and the offset of its name in the name table.
-  std::map<std::string, FunctionRange> found;
-  for (uint64_t i = 0; i < *nfunc; ++i) {
-    std::optional<uint64_t> entry = tab.uint(*functab + 8 * i, 4);
+  auto name_of = [&](uint64_t i) -> std::optional<uint64_t> {
     std::optional<uint64_t> func = tab.uint(*functab + 8 * i + 4, 4);
-    std::optional<uint64_t> next = tab.uint(*functab + 8 * (i + 1), 4);
-    if (!entry || !func || !next) return fail(ExitCode::kFailure, "truncated .gopclntab");
-    std::optional<uint64_t> name_off = tab.uint(*functab + *func + 4, 4);
-    if (!name_off) return fail(ExitCode::kFailure, "truncated .gopclntab");
-    std::optional<std::string_view> name = tab.cstr(*funcnames + *name_off);
-    if (!name) continue;
-    auto wanted = names.find(*name);
-    if (wanted == names.end() || *next <= *entry) continue;
+    if (!func) return std::nullopt;
+    return tab.uint(*functab + *func + 4, 4);
+  };
+  std::map<std::string, FunctionRange> found;
+  auto take = [&](uint64_t i, const std::string& name) -> bool {
+    std::vector<uint8_t> pair = tab.read(*functab + 8 * i, 12);
+    std::optional<uint64_t> entry = Bytes(pair).uint(0, 4), next = Bytes(pair).uint(8, 4);
+    if (!entry || !next || *next <= *entry) return false;
     // A function called from assembly has an ABI wrapper of the same name
     // (a few bytes that jump to it): the function itself is the larger.
     FunctionRange range{*text_start + *entry, *next - *entry};
-    auto [it, inserted] = found.try_emplace(*wanted, range);
+    auto [it, inserted] = found.try_emplace(name, range);
     if (!inserted && range.size > it->second.size) it->second = range;
+    return true;
+  };
+  // The linker writes the names in the order of the functions, so a name's
+  // offset grows with the function's index, except for the few names first
+  // written for a function inlined into an earlier one: a binary search
+  // finds a function in ~17 reads, and what it finds is checked. A name it
+  // misses sends the lookup through the whole table, comparing offsets.
+  std::set<uint64_t> missed;
+  for (const auto& [offset, name] : wanted) {
+    uint64_t lo = 0, hi = *nfunc;
+    bool hit = false;
+    while (lo < hi) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      std::optional<uint64_t> at = name_of(mid);
+      if (!at) return fail(ExitCode::kFailure, "truncated .gopclntab");
+      if (*at == offset) {
+        hit = take(mid, name);
+        break;
+      }
+      if (*at < offset) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (!hit) missed.insert(offset);
+  }
+  if (!missed.empty()) {
+    std::vector<uint8_t> pcln = tab.read(*functab, go.pclntab->size - *functab);
+    Bytes funcs(pcln);
+    for (uint64_t i = 0; i < *nfunc; ++i) {
+      std::optional<uint64_t> func = funcs.uint(8 * i + 4, 4);
+      if (!func) return fail(ExitCode::kFailure, "truncated .gopclntab");
+      std::optional<uint64_t> name_off = funcs.uint(*func + 4, 4);
+      if (!name_off) return fail(ExitCode::kFailure, "truncated .gopclntab");
+      if (missed.contains(*name_off)) take(i, wanted.at(*name_off));
+    }
   }
   return found;
 }
