@@ -198,6 +198,8 @@ static __always_inline void notify_file(struct file *file, __u32 tgid, int fd)
 	ev->ino = key.ino;
 	ev->fd = fd;
 	ev->pad = 0;
+	ev->ts_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* attach before its first call */
 }
 

@@ -143,6 +143,8 @@ struct tlstap_file_mapped {
 	__u64 ino;
 	__s32 fd; /* the descriptor being mapped: /proc/PID/fd/FD reaches the file */
 	__u32 pad;
+	__u64 ts_ns; /* bpf_ktime_get_ns() at the mmap or exec */
+	char comm[TLSTAP_COMM_LEN]; /* the task's, as set by the exec */
 };
 
 /* tlstap_file_mapped.fd of an exec: /proc/PID/exe reaches the file */

@@ -39,7 +39,10 @@ Record decode(std::span<const uint8_t> bytes) {
       return FileMappedEvent{
           static_cast<pid_t>(m.pid),
           makedev(static_cast<unsigned>(m.dev >> 20), static_cast<unsigned>(m.dev & 0xfffff)),
-          m.ino, m.fd};
+          m.ino,
+          m.fd,
+          m.ts_ns,
+          std::string(m.comm, strnlen(m.comm, sizeof(m.comm)))};
     }
     case TLSTAP_RECORD_KEYS: {
       tlstap_keys_event k;

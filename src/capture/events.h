@@ -184,7 +184,9 @@ struct FileMappedEvent {
   pid_t pid = 0;
   uint64_t dev = 0;  // userspace st_dev encoding
   uint64_t ino = 0;
-  int fd = -1;  // the descriptor it was mapped from, open at the time of the notice
+  int fd = -1;           // the descriptor it was mapped from, open at the time of the notice
+  uint64_t mono_ns = 0;  // CLOCK_MONOTONIC at the mmap or exec
+  std::string comm;      // the task's command name then ("" if not set yet)
 };
 
 }  // namespace tlstap::capture

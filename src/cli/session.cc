@@ -1,8 +1,11 @@
 #include "cli/session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -37,6 +40,8 @@ std::string comm_of(pid_t pid) {
   std::ifstream("/proc/" + std::to_string(pid) + "/comm") >> comm;
   return comm;
 }
+
+bool process_gone(pid_t pid) { return access(("/proc/" + std::to_string(pid)).c_str(), F_OK) != 0; }
 
 }  // namespace
 
@@ -289,24 +294,68 @@ bool Session::write_key_line(const keys::KeyLogLine& line) {
   return true;
 }
 
+namespace {
+
+// The name of a process that just mapped a file: the task's command name
+// as the probe saw it, else /proc/PID/comm, else the file's name (a process
+// gone by now, or a notice before the exec set the name).
+std::string name_of(pid_t pid, const std::string& comm, const std::string& path) {
+  if (!comm.empty()) return comm;
+  if (std::string now = comm_of(pid); !now.empty()) return now;
+  return std::filesystem::path(path).filename().string();
+}
+
+}  // namespace
+
 // Called from inside the ring-buffer callback: the process is running on
 // towards its first TLS call while we attach, so take the shortest path.
 void Session::on_file_mapped(const capture::FileMappedEvent& m) {
   discovery::FileId id{m.dev, m.ino};
   if (inventory_.knows(id)) return;
-  auto noticed = Clock::now();
+  // The moment of the mmap or exec itself, on the probes' clock (both
+  // CLOCK_MONOTONIC): what the process had before the probes were in place.
+  Clock::time_point mapped{std::chrono::nanoseconds(m.mono_ns)};
+  if (m.mono_ns == 0) mapped = Clock::now();
+  const auto noticed = Clock::now();
   bool known = inventory_.scan_mapped_fd(m.pid, m.fd, id, [&](const discovery::Target& t) {
-    if (attach({&t})) report_late_attach(m.pid, t, noticed);
+    const auto inspected = Clock::now();
+    if (!attach({&t})) return;
+    report_late_attach(m.pid, name_of(m.pid, m.comm, t.path), t, mapped);
+    if (verbose_) {
+      auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+      char line[256];
+      snprintf(line, sizeof(line),
+               "tlstap: pid %d: noticed %.1f ms after the exec or mmap, file inspected in %.1f "
+               "ms, probes attached in %.1f ms\n",
+               m.pid, ms(noticed - mapped), ms(inspected - noticed), ms(Clock::now() - inspected));
+      std::cerr << line;
+    }
   });
-  if (!known) rescans_.push_back({m.pid, id, noticed, noticed + kRescanWindow});
+  if (!known) {
+    if (process_gone(m.pid)) {
+      // Nothing reached the file: let the probes report its next run.
+      probes_.forget_file(id.dev, id.ino);
+    } else {
+      rescans_.push_back({m.pid, m.comm, id, mapped, Clock::now() + kRescanWindow});
+    }
+  }
+  report_failure(id);
+}
+
+// -v names every file that could not be inspected, when it is first seen.
+void Session::report_failure(const discovery::FileId& id) const {
+  if (!verbose_) return;
+  if (auto it = inventory_.failures().find(id); it != inventory_.failures().end()) {
+    std::cerr << "tlstap: " << it->second << "\n";
+  }
 }
 
 // A library that appears while tlstap runs is probed only once it is
 // attached; the process may already have used it. Say so: we cannot know.
-void Session::report_late_attach(pid_t pid, const discovery::Target& t, Clock::time_point noticed) {
+void Session::report_late_attach(pid_t pid, const std::string& comm, const discovery::Target& t,
+                                 Clock::time_point mapped) {
   ++late_attaches_;
-  std::string comm = comm_of(pid);
-  auto ms = std::chrono::duration<double, std::milli>(Clock::now() - noticed).count();
+  auto ms = std::chrono::duration<double, std::milli>(Clock::now() - mapped).count();
   char line[512];
   snprintf(line, sizeof(line),
            "tlstap: pid %d (%s) loaded %s while tlstap ran; probes were in place %.1f ms later: "
@@ -332,6 +381,15 @@ bool Session::add_go_key_hooks(const discovery::Target& t, std::vector<loader::U
 int Session::attach(const std::vector<const discovery::Target*>& targets) {
   int attached = 0;
   for (const discovery::Target* t : targets) {
+    if (!t->not_probed.empty()) {
+      attach_status_[t->id] = "not attached: " + t->not_probed;
+      if (verbose_) {
+        std::cerr << "tlstap: not attaching to " << t->path << " ("
+                  << discovery::lib_kind_name(t->kind) << " " << t->version
+                  << "): " << t->not_probed << "\n";
+      }
+      continue;
+    }
     if (!stacks_.contains(t->kind)) {
       attach_status_[t->id] =
           "off (--no-" + std::string(discovery::lib_kind_name(t->kind)) + " or --lib)";
@@ -497,9 +555,17 @@ void Session::process_rescans(Clock::time_point now) {
     rescans_.pop_front();
     if (inventory_.knows(r.file)) continue;
     for (const discovery::Target* t : inventory_.scan_pid(r.pid)) {
-      if (attach({t}) && t->pids.contains(r.pid)) report_late_attach(r.pid, *t, r.noticed);
+      if (attach({t}) && t->pids.contains(r.pid)) {
+        report_late_attach(r.pid, name_of(r.pid, r.comm, t->path), *t, r.mapped);
+      }
     }
-    if (!inventory_.knows(r.file) && now < r.deadline) rescans_.push_back(r);
+    report_failure(r.file);
+    if (inventory_.knows(r.file)) continue;
+    if (now < r.deadline && !process_gone(r.pid)) {
+      rescans_.push_back(r);
+    } else {
+      probes_.forget_file(r.file.dev, r.file.ino);
+    }
   }
 }
 

@@ -100,13 +100,16 @@ class Session {
   using Clock = std::chrono::steady_clock;
   struct Rescan {
     pid_t pid;
+    std::string comm;
     discovery::FileId file;
-    Clock::time_point noticed, deadline;
+    Clock::time_point mapped, deadline;
   };
 
   // Returns how many of targets are now attached.
   int attach(const std::vector<const discovery::Target*>& targets);
-  void report_late_attach(pid_t pid, const discovery::Target& t, Clock::time_point noticed);
+  void report_failure(const discovery::FileId& id) const;
+  void report_late_attach(pid_t pid, const std::string& comm, const discovery::Target& t,
+                          Clock::time_point mapped);
   void on_file_mapped(const capture::FileMappedEvent& m);
   void process_rescans(Clock::time_point now);
   bool attach_ktls();

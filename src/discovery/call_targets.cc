@@ -58,6 +58,22 @@ std::vector<uint64_t> direct_call_targets(std::span<const uint8_t> code, uint64_
   return targets;
 }
 
+std::vector<uint64_t> rip_relative_operands(std::span<const uint8_t> code, uint64_t vaddr,
+                                            uint16_t machine) {
+  std::vector<uint64_t> addresses;
+  if (machine != EM_X86_64) return addresses;
+  for_each_instruction(code, vaddr, machine, [&addresses](cs_arch, const cs_insn& insn) {
+    const cs_x86& x86 = insn.detail->x86;
+    for (uint8_t i = 0; i < x86.op_count; ++i) {
+      const cs_x86_op& op = x86.operands[i];
+      if (op.type == X86_OP_MEM && op.mem.base == X86_REG_RIP && op.mem.index == X86_REG_INVALID) {
+        addresses.push_back(insn.address + insn.size + static_cast<uint64_t>(op.mem.disp));
+      }
+    }
+  });
+  return addresses;
+}
+
 std::optional<std::vector<uint64_t>> return_addresses(std::span<const uint8_t> code, uint64_t vaddr,
                                                       uint16_t machine) {
   std::vector<uint64_t> returns;

@@ -18,6 +18,12 @@ namespace tlstap::discovery {
 std::vector<uint64_t> direct_call_targets(std::span<const uint8_t> code, uint64_t vaddr,
                                           uint16_t machine);
 
+// The addresses of the RIP-relative memory operands in `code` (loaded at
+// `vaddr`): the globals a function reads and writes. x86-64 only; empty
+// for other machines.
+std::vector<uint64_t> rip_relative_operands(std::span<const uint8_t> code, uint64_t vaddr,
+                                            uint16_t machine);
+
 // Addresses of the return instructions in `code`, a whole function loaded at
 // `vaddr`, decoded from its start to its end. std::nullopt when some bytes
 // do not decode (or the machine is not one of the above): a return could

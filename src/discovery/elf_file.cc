@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string_view>
@@ -103,14 +104,16 @@ Result<std::unique_ptr<ElfFile>> ElfFile::open(const std::string& path) {
 
   size_t phnum = 0;
   if (elf_getphdrnum(elf, &phnum) != 0) return fail(elf_errmsg(-1));
-  std::vector<GElf_Phdr> loads;
+  std::vector<GElf_Phdr> loads, notes;
   for (size_t i = 0; i < phnum; ++i) {
     GElf_Phdr phdr;
     if (gelf_getphdr(elf, static_cast<int>(i), &phdr) == nullptr) return fail(elf_errmsg(-1));
     if (phdr.p_type == PT_LOAD) loads.push_back(phdr);
+    if (phdr.p_type == PT_NOTE) notes.push_back(phdr);
   }
   FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
-  return std::unique_ptr<ElfFile>(new ElfFile(fd, elf, id, ehdr.e_machine, std::move(loads)));
+  return std::unique_ptr<ElfFile>(
+      new ElfFile(fd, elf, id, ehdr.e_machine, std::move(loads), std::move(notes)));
 }
 
 ElfFile::~ElfFile() {
@@ -173,6 +176,33 @@ std::optional<ElfFile::Section> ElfFile::section(std::string_view name) const {
     const char* scn_name = elf_strptr(elf_, names_index, shdr.sh_name);
     if (scn_name != nullptr && scn_name == name && shdr.sh_type != SHT_NOBITS) {
       return Section{shdr.sh_addr, shdr.sh_offset, shdr.sh_size};
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::vector<uint8_t>> ElfFile::note(std::string_view owner, uint32_t type) const {
+  constexpr size_t kMaxNotes = 4096;  // build ids are a few dozen bytes
+  auto align4 = [](uint64_t n) { return (n + 3) & ~uint64_t{3}; };
+  for (const GElf_Phdr& phdr : notes_) {
+    std::vector<uint8_t> data = read(phdr.p_offset, std::min<uint64_t>(phdr.p_filesz, kMaxNotes));
+    auto word = [&data](uint64_t at) {
+      uint32_t v;
+      std::memcpy(&v, data.data() + at, sizeof(v));
+      return v;
+    };
+    // Each note: namesz, descsz, type (4 bytes each), the name, the
+    // description, each padded to 4 bytes.
+    for (uint64_t at = 0; at + 12 <= data.size();) {
+      const uint64_t namesz = word(at), descsz = word(at + 4), note_type = word(at + 8);
+      const uint64_t name_at = at + 12, desc_at = name_at + align4(namesz);
+      if (namesz > data.size() || descsz > data.size() || desc_at + descsz > data.size()) break;
+      std::string_view name(reinterpret_cast<const char*>(data.data() + name_at),
+                            namesz > 0 ? namesz - 1 : 0);  // without its NUL
+      if (note_type == type && name == owner) {
+        return std::vector<uint8_t>(data.begin() + desc_at, data.begin() + desc_at + descsz);
+      }
+      at = desc_at + align4(descsz);
     }
   }
   return std::nullopt;

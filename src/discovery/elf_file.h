@@ -49,6 +49,10 @@ class ElfFile {
 
   // Up to `len` bytes of the file at `file_offset` (fewer at its end).
   std::vector<uint8_t> read(uint64_t file_offset, size_t len) const;
+  // The description of the first note with this owner and type in the
+  // PT_NOTE segments (which stay when section headers are stripped):
+  // ("GNU", NT_GNU_BUILD_ID) is the GNU build id, ("Go", 4) Go's.
+  std::optional<std::vector<uint8_t>> note(std::string_view owner, uint32_t type) const;
   // ELF e_machine (EM_X86_64, EM_AARCH64, ...).
   uint16_t machine() const { return machine_; }
 
@@ -65,14 +69,21 @@ class ElfFile {
  private:
   std::vector<std::string> dynamic_strings(int64_t tag) const;
 
-  ElfFile(int fd, Elf* elf, FileId id, uint16_t machine, std::vector<GElf_Phdr> loads)
-      : fd_(fd), elf_(elf), id_(id), machine_(machine), loads_(std::move(loads)) {}
+  ElfFile(int fd, Elf* elf, FileId id, uint16_t machine, std::vector<GElf_Phdr> loads,
+          std::vector<GElf_Phdr> notes)
+      : fd_(fd),
+        elf_(elf),
+        id_(id),
+        machine_(machine),
+        loads_(std::move(loads)),
+        notes_(std::move(notes)) {}
 
   int fd_;
   Elf* elf_;
   FileId id_;
   uint16_t machine_;
   std::vector<GElf_Phdr> loads_;  // PT_LOAD program headers
+  std::vector<GElf_Phdr> notes_;  // PT_NOTE program headers
 };
 
 }  // namespace tlstap::discovery::internal

@@ -147,33 +147,51 @@ std::pair<int, int> major_minor(const std::string& version) {
   return {major, minor};
 }
 
+constexpr char kGoSchedinit[] = "runtime.schedinit";
+
 // A Go program is a target if it contains crypto/tls's (*Conn).Write and
 // Read; its probes need the register ABI (Go 1.17+) of x86-64 and every
 // return instruction of both functions. writeKeyLog, where secrets are
-// read, is noted when present; its entry is all that is probed.
+// read, is noted when present; its entry is all that is probed. A Go
+// program tlstap cannot probe is still a Target, with the reason in
+// not_probed. The version comes from .go.buildinfo, else from
+// runtime.buildVersion, else from the table's layout.
 Result<std::optional<Target>> inspect_go(const internal::ElfFile& elf, const std::string& open_path,
-                                         const std::string& version) {
-  auto unsupported = [&](const std::string& why) {
-    return fail(ExitCode::kFailure, "Go program " + open_path + " (Go " + version + "): " + why);
-  };
-  auto functions = internal::go_functions(elf, {kGoWrite, kGoRead, kGoWriteKeyLog});
-  if (!functions) return unsupported(functions.error().message);
-  if (!functions->contains(kGoWrite) || !functions->contains(kGoRead)) {
-    return std::optional<Target>();  // no crypto/tls in it
-  }
-  if (elf.machine() != EM_X86_64) return unsupported("Go programs are probed on x86-64 only");
-  if (major_minor(version) < std::pair(1, 17)) {
-    return unsupported("built before Go 1.17, whose functions take arguments on the stack");
-  }
+                                         const internal::GoFile& go) {
   Target target;
   target.kind = LibKind::kGo;
   target.id = elf.id();
   target.path = open_path;
   target.open_path = open_path;
-  target.version = version;
+  target.version = go.buildinfo_version.value_or("");
+  auto not_probed = [&](std::string why) {
+    target.symbols.clear();
+    target.returns.clear();
+    target.not_probed = std::move(why);
+    return std::optional<Target>(std::move(target));
+  };
+  std::set<std::string, std::less<>> wanted = {kGoWrite, kGoRead, kGoWriteKeyLog};
+  if (target.version.empty()) wanted.insert(kGoSchedinit);
+  auto functions = internal::go_functions(elf, go, wanted);
+  if (!functions) {
+    if (target.version.empty() && go.layout) target.version = layout_versions(*go.layout);
+    return not_probed(functions.error().message);
+  }
+  if (auto schedinit = functions->find(kGoSchedinit); schedinit != functions->end()) {
+    target.version = internal::runtime_build_version(elf, schedinit->second)
+                         .value_or(layout_versions(*go.layout));
+    functions->erase(schedinit);
+  }
+  if (!functions->contains(kGoWrite) || !functions->contains(kGoRead)) {
+    return not_probed("no crypto/tls.(*Conn).Write and Read in it (it makes no TLS connections)");
+  }
+  if (elf.machine() != EM_X86_64) return not_probed("Go programs are probed on x86-64 only");
+  if (major_minor(target.version) < std::pair(1, 17)) {
+    return not_probed("built before Go 1.17, whose functions take arguments on the stack");
+  }
   for (const auto& [name, range] : *functions) {
     std::optional<uint64_t> offset = elf.file_offset(range.vaddr);
-    if (!offset) return unsupported(name + " lies outside the loaded segments");
+    if (!offset) return not_probed(name + " lies outside the loaded segments");
     if (name == kGoWriteKeyLog) {
       target.symbols.emplace(name, Symbol{name, *offset});
       continue;
@@ -181,7 +199,7 @@ Result<std::optional<Target>> inspect_go(const internal::ElfFile& elf, const std
     std::vector<uint8_t> code = elf.read(*offset, range.size);
     auto returns = return_addresses(code, range.vaddr, elf.machine());
     if (!returns || returns->empty() || code.size() != range.size) {
-      return unsupported("cannot find every return instruction of " + name);
+      return not_probed("cannot find every return instruction of " + name);
     }
     target.symbols.emplace(name, Symbol{name, *offset});
     std::vector<uint64_t>& at = target.returns[name];
@@ -266,7 +284,7 @@ std::optional<LibKind> lib_kind_from_name(std::string_view name) {
 Result<std::optional<Target>> inspect_file(const std::string& open_path) {
   Result<std::unique_ptr<internal::ElfFile>> elf = internal::ElfFile::open(open_path);
   if (!elf) return std::unexpected(std::move(elf.error()));
-  if (std::optional<std::string> go = internal::go_version(**elf)) {
+  if (std::optional<internal::GoFile> go = internal::identify_go(**elf)) {
     return inspect_go(**elf, open_path, *go);
   }
 

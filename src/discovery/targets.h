@@ -81,6 +81,11 @@ struct Target {
   // (Go's): their name -> the file offsets of those instructions.
   std::map<std::string, std::vector<uint64_t>> returns;
   std::set<pid_t> pids;  // processes seen mapping it
+  // Why no probe goes here, for a file that is clearly one of the kinds but
+  // cannot be probed (a Go program without crypto/tls, or built for another
+  // machine or an older Go): listed with its processes rather than dropped
+  // in silence. Empty for a file to probe.
+  std::string not_probed;
 };
 
 // Inspects one ELF file: if it is a TLS library tlstap can probe, returns the

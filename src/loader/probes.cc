@@ -462,6 +462,13 @@ void Probes::detach_cls_bpf() {
   tc_filters_.clear();
 }
 
+void Probes::forget_file(uint64_t dev, uint64_t ino) {
+  struct {
+    uint64_t dev, ino;  // struct file_key in bpf/maps.bpf.h
+  } key{.dev = static_cast<uint64_t>(major(dev)) << 20 | minor(dev), .ino = ino};
+  bpf_map__delete_elem(skel_->maps.seen_files, &key, sizeof(key), 0);
+}
+
 Result<void> Probes::add_nss_ssl_file(uint64_t dev, uint64_t ino) {
   // The kernel keeps dev as major << 20 | minor.
   struct {

@@ -121,6 +121,11 @@ class Probes {
   // clsact qdisc that was there before stays. Returns "tcx" or "clsact".
   Result<std::string> attach_packets(const PacketInterface& iface);
 
+  // Lets the probes report this file again the next time a process maps or
+  // executes it (userspace st_dev encoding, inode): for a file tlstap could
+  // not reach, its process gone before it was opened.
+  void forget_file(uint64_t dev, uint64_t ino);
+
   // Tells the probes that code in this file (userspace st_dev encoding,
   // inode) is NSS's SSL layer.
   Result<void> add_nss_ssl_file(uint64_t dev, uint64_t ino);

@@ -1,5 +1,6 @@
 // Go's crypto/tls: tests/progs/tls_go, built by golang-go as is, stripped
-// (-ldflags='-s -w', found through .gopclntab) and as a PIE, as client and
+// (-ldflags='-s -w', found through .gopclntab), as a PIE, and stripped
+// without .go.buildinfo (found through .gopclntab alone), as client and
 // server of one connection. Each (*tls.Conn).Write is one event with every
 // byte; the Reads add up to the same stream; lib "go", the peers' pids, fds
 // and addresses, read from the net.Conn under each tls.Conn.
@@ -10,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "tests/bpf/python_peer.h"
@@ -89,7 +91,8 @@ std::string CaseName(const ::testing::TestParamInfo<GoCase>& info) {
 INSTANTIATE_TEST_SUITE_P(Builds, GoTlsTest,
                          ::testing::Values(GoCase{"tls_go", "1.3"}, GoCase{"tls_go", "1.2"},
                                            GoCase{"tls_go_stripped", "1.3"},
-                                           GoCase{"tls_go_pie", "1.2"}),
+                                           GoCase{"tls_go_pie", "1.2"},
+                                           GoCase{"tls_go_nobinfo", "1.3"}),
                          CaseName);
 
 // Eight connections at once, one goroutine each on both sides, in two
@@ -176,6 +179,59 @@ TEST_F(GoConcurrencyTest, EightConnectionsAtOncePairedPerGoroutine) {
     ExpectStream(OfConnection(capture, *s), server_end, "tx", downstream);
   }
   ExpectNoLoss(capture);
+}
+
+// A program whose first run ends before tlstap reaches its file (a tool
+// run for its usage line) must not leave that file unprobed for the rest of
+// the session: the probes report a file once, so tlstap, which could not
+// open it, has them report it again. The next runs, a server and a client
+// of the same file, are attached and captured whole, and every late-attach
+// line names its process.
+class GoShortFirstRunTest : public BpfTest {};
+
+TEST_F(GoShortFirstRunTest, FileWhoseFirstRunEndedAtOnceIsCapturedOnItsNextRuns) {
+  const std::string built = std::string(kGoPeerDir) + "/tls_go_stripped";
+  ASSERT_TRUE(std::filesystem::exists(built)) << built << " was not built: golang-go missing";
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  const std::string program = dir / "tls_go_short";  // a file tlstap has never seen
+  std::filesystem::copy_file(built, program);
+  TlstapSession tap;
+  ASSERT_NO_FATAL_FAILURE(tap.Start({"--comm", "tls_go_short"}));
+
+  // Exits at once (usage), several times: each run is gone before it can be
+  // opened through /proc/PID/exe, or nearly so.
+  for (int i = 0; i < 5; ++i) {
+    RunResult usage = RunToEnd(Command({program}), 10s);
+    ASSERT_TRUE(usage.status.has_value());
+  }
+  std::this_thread::sleep_for(1500ms);  // past tlstap's rescan window
+
+  PeerOptions server_options = ServerOptions("exchange", cert);
+  server_options.program = {program};
+  server_options.sizes = {100, 16 << 10};
+  server_options.tag = "short-first-run";
+  PeerPair peers;
+  ASSERT_NO_FATAL_FAILURE(
+      StartPair(server_options, ClientOptions("exchange", server_options), &peers));
+  ASSERT_EQ(peers.client->Wait(60s), 0) << peers.client->Stderr();
+  ASSERT_EQ(peers.server->Wait(10s), 0) << peers.server->Stderr();
+  Capture capture;
+  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+
+  const std::string upstream = PeerStream(server_options, "c2s");
+  const PeerInfo& client = peers.client_info;
+  const PeerInfo& server = peers.server_info;
+  ExpectStream(capture,
+               Endpoint{client.pid, "tls_go_short", client.fd, client.laddr, client.raddr, "go"},
+               "tx", upstream);
+  ExpectStream(capture,
+               Endpoint{server.pid, "tls_go_short", server.fd, server.laddr, server.raddr, "go"},
+               "rx", upstream);
+  EXPECT_EQ(tap.Stderr().find(" () loaded "), std::string::npos)
+      << "a late-attach line without the process's name:\n"
+      << tap.Stderr();
 }
 
 // A container as runc makes one: the server runs in its own mount

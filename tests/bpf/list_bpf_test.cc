@@ -19,6 +19,13 @@ namespace {
 
 class ListTest : public BpfTest {};
 
+// The release of the go that built the peers ("1.19.8").
+std::string GoVersion() {
+  RunResult r = RunToEnd(Command({"/bin/sh", "-c", "go env GOVERSION"}), 30s);
+  std::string v = r.out.substr(0, r.out.find('\n'));
+  return v.starts_with("go") ? v.substr(2) : v;
+}
+
 // The two-line entry of the library whose file name starts with `file` (maps
 // show libgnutls.so.30 under its real name, libgnutls.so.30.34.3): "" if none.
 std::string EntryOf(const std::string& listing, const std::string& file) {
@@ -205,6 +212,49 @@ TEST_F(ListTest, JavaIsNamedAsNotHooked) {
   Capture capture;
   ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
   EXPECT_TRUE(capture.events.empty()) << Describe(capture.events.front());
+}
+
+// Go programs that are not attached are listed all the same, with the
+// reason: one without crypto/tls says so. One without .go.buildinfo (as
+// binaries repackaged outside the Go toolchain come) is found through
+// .gopclntab and attached, its version read from runtime.buildVersion.
+TEST_F(ListTest, ListsEveryGoProgramWithTheReasonWhenNotAttached) {
+  const std::string plain = std::string(kGoPeerDir) + "/go_no_tls";
+  const std::string no_buildinfo = std::string(kGoPeerDir) + "/tls_go_nobinfo";
+  ASSERT_TRUE(std::filesystem::exists(plain)) << plain << " was not built: golang-go missing";
+  ASSERT_TRUE(std::filesystem::exists(no_buildinfo)) << no_buildinfo << " was not built";
+  TempDir dir;
+  Certificate cert;
+  ASSERT_NO_FATAL_FAILURE(MakeCertificate(dir, &cert));
+  Subprocess waiting(Command({plain, "wait"}));
+  ASSERT_TRUE(waiting.ok()) << waiting.error();
+  ASSERT_TRUE(waiting.WaitForStdout(
+      [](std::string_view out) { return out.find("waiting") != std::string_view::npos; }, 10s))
+      << waiting.Stderr();
+  Subprocess server(
+      Command({no_buildinfo, "server", "exchange", "--cert", cert.cert, "--key", cert.key}));
+  ASSERT_TRUE(server.ok()) << server.error();
+  ASSERT_TRUE(server.WaitForStdout(
+      [](std::string_view out) { return out.find("listening") != std::string_view::npos; }, 10s))
+      << server.Stderr();
+
+  RunResult r = RunToEnd(Command({kTlstap, "--list"}), 60s);
+  ASSERT_TRUE(r.status.has_value()) << "tlstap --list did not finish; stderr:\n" << r.err;
+  EXPECT_EQ(*r.status, 0) << r.err;
+  const std::string go_version = GoVersion();
+  const std::string not_tls = EntryOf(r.out, "go_no_tls");
+  ASSERT_NE(not_tls, "") << "no go_no_tls in:\n" << r.out;
+  EXPECT_NE(not_tls.find("\n  go " + go_version + "; not attached: no crypto/tls"),
+            std::string::npos)
+      << not_tls;
+  EXPECT_NE(not_tls.find(std::to_string(waiting.pid()) + " (go_no_tls)"), std::string::npos)
+      << not_tls;
+  const std::string repackaged = EntryOf(r.out, "tls_go_nobinfo");
+  ASSERT_NE(repackaged, "") << "no tls_go_nobinfo in:\n" << r.out;
+  EXPECT_NE(repackaged.find("\n  go " + go_version + "; attached "), std::string::npos)
+      << repackaged;
+  EXPECT_NE(repackaged.find(std::to_string(server.pid()) + " (tls_go_nobinfo)"), std::string::npos)
+      << repackaged;
 }
 
 }  // namespace

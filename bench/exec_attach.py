@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""How long a Go program started while tlstap runs goes unprobed.
+
+Builds Go programs of several sizes (standard library only, GOPATH mode: no
+module proxy needed), each linking crypto/tls and N generated functions that
+a table keeps alive, so .gopclntab grows with N the way it does in large
+real programs. Then, with one tlstap running, execs a fresh copy of each
+(a new inode: a file tlstap has not seen) R times and reads tlstap's
+late-attach line: "probes were in place X ms later", measured from the exec
+itself (the probe's timestamp) to the moment the last probe was attached.
+
+Run as root:  sudo python3 bench/exec_attach.py --build build [--funcs 0,20000,80000] [--runs 5]
+With --tlstap-args=-v it also shows where the time goes: exec -> tlstap
+noticed it, file inspected, probes attached.
+Prints one line per size; numbers, not pass/fail. Building the largest
+program takes minutes the first time; --work-dir keeps them for next time.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PROGRAM_HEAD = '''package main
+
+import (
+\t"crypto/tls"
+\t"fmt"
+\t"io"
+\t"os"
+\t"strconv"
+)
+
+'''
+
+PROGRAM_MAIN = '''
+func main() {
+\tif len(os.Args) > 1 && os.Args[1] == "dial" {
+\t\tc, err := tls.Dial("tcp", os.Args[2], nil)
+\t\tif err == nil {
+\t\t\tc.Write([]byte(table[len(os.Args)%len(table)](3)))
+\t\t\tbuf := make([]byte, 10)
+\t\t\tc.Read(buf)
+\t\t}
+\t}
+\tfmt.Println("waiting", len(table))
+\tio.Copy(io.Discard, os.Stdin)
+}
+'''
+
+
+def write_program(path, funcs):
+    with open(path, "w") as f:
+        f.write(PROGRAM_HEAD)
+        f.write("var table = []func(int) string{\n")
+        f.write("\tfunc(x int) string { return strconv.Itoa(x) },\n")
+        for i in range(funcs):
+            f.write(f"\tf{i},\n")
+        f.write("}\n\n")
+        for i in range(funcs):
+            f.write(f'func f{i}(x int) string {{\n\tswitch x % 5 {{\n\tcase 0:\n'
+                    f'\t\treturn "a{i}" + strconv.Itoa(x*{i})\n\tcase 1:\n'
+                    f'\t\treturn fmt.Sprint(x, {i})\n\tcase 2:\n'
+                    f'\t\treturn strconv.Itoa(x + {i})\n\t}}\n\treturn "z"\n}}\n\n')
+        f.write(PROGRAM_MAIN)
+
+
+def build(work, funcs):
+    out = os.path.join(work, f"go_{funcs}")
+    if os.path.exists(out):
+        return out
+    src_dir = os.path.join(work, f"src_{funcs}")
+    os.makedirs(src_dir, exist_ok=True)
+    write_program(os.path.join(src_dir, "main.go"), funcs)
+    env = dict(os.environ, GOCACHE=os.path.join(work, "go-cache"),
+               GOPATH=os.path.join(work, "go-path"), GO111MODULE="off", GOFLAGS="")
+    print(f"building go_{funcs} ...", file=sys.stderr)
+    t = time.monotonic()
+    subprocess.run(["go", "build", "-ldflags=-s -w", "-o", out + ".tmp",
+                    os.path.join(src_dir, "main.go")], env=env, check=True)
+    os.rename(out + ".tmp", out)
+    print(f"  {time.monotonic() - t:.0f} s", file=sys.stderr)
+    return out
+
+
+def pclntab_size(path):
+    out = subprocess.run(["readelf", "-SW", path], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if " .gopclntab " in line:
+            return int(line.split("]")[1].split()[4], 16)
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--funcs", default="0,20000,80000",
+                    help="generated functions per program, comma-separated")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--work-dir", default=None, help="where programs are built and kept")
+    ap.add_argument("--tlstap-args", default="", help="extra tlstap options")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("exec_attach.py: run as root (tlstap loads BPF programs)")
+    work = args.work_dir or os.path.join(tempfile.gettempdir(), "tlstap-exec-attach")
+    os.makedirs(work, exist_ok=True)
+    programs = [(int(n), build(work, int(n))) for n in args.funcs.split(",")]
+
+    runs_dir = tempfile.mkdtemp(prefix="exec-attach-", dir=work)
+    err_path = os.path.join(runs_dir, "tlstap.err")
+    tlstap = subprocess.Popen(
+        [os.path.join(args.build, "tlstap"), "-w", "/dev/null"] + args.tlstap_args.split(),
+        stdout=subprocess.DEVNULL, stderr=open(err_path, "w"))
+    try:
+        deadline = time.monotonic() + 60
+        while "capturing" not in open(err_path).read():
+            if tlstap.poll() is not None or time.monotonic() > deadline:
+                sys.exit("tlstap did not start:\n" + open(err_path).read())
+            time.sleep(0.1)
+        results = {}
+        phases = {}  # funcs -> [(noticed, inspected, attached)], with -v
+        for funcs, program in programs:
+            for run in range(args.runs):
+                copy = os.path.join(runs_dir, f"go{funcs}_{run}")
+                shutil.copyfile(program, copy)
+                os.chmod(copy, 0o755)
+                with open(copy, "rb") as f:
+                    f.read()  # in the page cache, as an installed program would be
+                p = subprocess.Popen([copy, "wait"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+                p.stdout.readline()
+                deadline = time.monotonic() + 10
+                pattern = re.compile(r"pid %d \((.*?)\) loaded .* probes were in place "
+                                     r"([0-9.]+) ms later" % p.pid)
+                found = None
+                while found is None and time.monotonic() < deadline:
+                    found = pattern.search(open(err_path).read())
+                    time.sleep(0.02)
+                parts = re.search(r"pid %d: noticed ([0-9.]+) ms after the exec or mmap, file "
+                                  r"inspected in ([0-9.]+) ms, probes attached in ([0-9.]+) ms"
+                                  % p.pid, open(err_path).read())
+                p.stdin.close()
+                p.wait()
+                results.setdefault(funcs, []).append(
+                    (float(found.group(2)), found.group(1)) if found else (None, ""))
+                if parts:
+                    phases.setdefault(funcs, []).append([float(x) for x in parts.groups()])
+                os.unlink(copy)
+    finally:
+        tlstap.send_signal(signal.SIGINT)
+        tlstap.wait(60)
+
+    print("exec -> probes in place (tlstap's late-attach line), %d runs each" % args.runs)
+    print("  %-10s %10s %10s %9s %9s %9s  %s" %
+          ("funcs", "file MB", "pclntab", "median", "min", "max", "missed / names"))
+    for funcs, program in programs:
+        ms = [r[0] for r in results[funcs] if r[0] is not None]
+        names = sorted({r[1] for r in results[funcs]})
+        missed = sum(1 for r in results[funcs] if r[0] is None)
+        size = os.path.getsize(program) / 1e6
+        pcln = pclntab_size(program) / 1e6
+        if ms:
+            print("  %-10d %10.1f %8.1fMB %7.1fms %7.1fms %7.1fms  %d / %s" %
+                  (funcs, size, pcln, statistics.median(ms), min(ms), max(ms), missed,
+                   ",".join(names)))
+        else:
+            print("  %-10d %10.1f %8.1fMB   no attach line seen" % (funcs, size, pcln))
+    if phases:
+        print("where the time goes (tlstap -v), medians: exec -> noticed by tlstap, "
+              "file inspected, probes attached")
+        for funcs, _ in programs:
+            rows = phases.get(funcs, [])
+            if rows:
+                med = [statistics.median(col) for col in zip(*rows)]
+                print("  %-10d %7.1fms %7.1fms %7.1fms" % (funcs, *med))
+    shutil.rmtree(runs_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
