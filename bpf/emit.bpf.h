@@ -37,8 +37,6 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 	__builtin_memcpy(&e->hdr, &ctx->hdr, sizeof(e->hdr));
 	e->hdr.call_offset = ctx->seg_off + off;
 	e->hdr.data_len = n;
-	/* here, not in the header on the caller's stack, which 6.1 counts */
-	bpf_get_current_comm(e->thread, sizeof(e->thread));
 	barrier_var(n);
 	if (n > cap)
 		n = cap;
@@ -49,6 +47,14 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 		stat_add(TLSTAP_STAT_LOST_FAULT_RECORDS, 1);
 		return 0; /* the next chunk may be readable */
 	}
+	/*
+	 * The thread's name: here, not in the header on the caller's stack,
+	 * which 6.1 counts; and after the copy, not between the bound on n
+	 * and the copy, where the call made clang keep n on the stack and 6.1
+	 * read it back without its bound (R1 min value is outside of the
+	 * allowed memory range).
+	 */
+	bpf_get_current_comm(e->thread, sizeof(e->thread));
 	bpf_ringbuf_submit(e, ringbuf_wakeup_flag());
 	return 0;
 }
