@@ -86,7 +86,9 @@ TEST_F(CliTest, OutputOfAnotherUserIsRefused) {
     const std::string path = shared + "/" + c.name;
     const bool fifo = c.name.starts_with("fifo");
     ASSERT_EQ(fifo ? mkfifo(path.c_str(), 0666) : 0, 0);
-    if (!fifo) ASSERT_NO_FATAL_FAILURE(WriteFile(path, "nobody's\n"));
+    if (!fifo) {
+      ASSERT_NO_FATAL_FAILURE(WriteFile(path, "nobody's\n"));
+    }
     ASSERT_EQ(chmod(path.c_str(), 0666), 0);
     ASSERT_EQ(chown(path.c_str(), kNobody, kNogroup), 0);
     // nobody keeps it open (a FIFO: for reading, as its reader would)
@@ -105,7 +107,9 @@ TEST_F(CliTest, OutputOfAnotherUserIsRefused) {
     ASSERT_EQ(stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_uid, kNobody);
     EXPECT_EQ(st.st_mode & 07777, 0666u);
-    if (!fifo) EXPECT_EQ(ReadFile(path), "nobody's\n");
+    if (!fifo) {
+      EXPECT_EQ(ReadFile(path), "nobody's\n");
+    }
     char buf[64];
     EXPECT_LE(read(held, buf, sizeof(buf)), fifo ? 0 : 9);
     close(held);
@@ -117,14 +121,8 @@ TEST_F(CliTest, OutputOfAnotherUserIsRefused) {
 // events it could not write: "lost: nothing" would be false.
 TEST_F(OutputFailureTest, FullDiskIsAFailureAndItsEventsAreCountedLost) {
   const std::string small = dir_ / "small";
-  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
-  RunResult mounted =
-      RunToEnd(Command({"/usr/bin/mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", small}), 10s);
-  ASSERT_EQ(mounted.status, 0) << mounted.err;
-  struct Unmount {
-    std::string path;
-    ~Unmount() { RunToEnd(Command({"/usr/bin/umount", path}), 10s); }
-  } unmount{small};
+  SmallTmpfs tmpfs;  // unmounted however the test ends (tlstap is gone by then)
+  ASSERT_NO_FATAL_FAILURE(tmpfs.Mount(small, "128k"));
   const std::string out = small + "/out.jsonl";
   std::optional<int> status;
   std::string err;

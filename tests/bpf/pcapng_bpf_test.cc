@@ -688,15 +688,8 @@ TEST_F(PcapFilesTest, FullDiskStopsWithOneLine) {
   ASSERT_NO_FATAL_FAILURE(
       nginx.Start(dir, cert, {.root = dir / "www", .lines = {"location / { }"}, .http_lines = {}}));
   const std::string small = dir / "small";
-  ASSERT_EQ(mkdir(small.c_str(), 0700), 0);
-  RunResult mounted =
-      RunToEnd(Command({"/usr/bin/mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", small}), 10s);
-  ASSERT_EQ(mounted.status, 0) << mounted.err;
-  // Unmounted however the test ends (the tlstap below is gone by then).
-  struct Unmount {
-    std::string path;
-    ~Unmount() { RunToEnd(Command({"/usr/bin/umount", path}), 10s); }
-  } unmount{small};
+  SmallTmpfs tmpfs;  // unmounted however the test ends (tlstap is gone by then)
+  ASSERT_NO_FATAL_FAILURE(tmpfs.Mount(small, "128k"));
   const std::string pcap = small + "/out.pcapng";
   {
     SpawnOptions options =

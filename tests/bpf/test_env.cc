@@ -1,6 +1,7 @@
 #include "tests/bpf/test_env.h"
 
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -22,6 +23,19 @@ TempDir::~TempDir() {
   if (path_.empty() || getenv("TLSTAP_KEEP_TMP")) return;
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
+}
+
+void SmallTmpfs::Mount(const std::string& path, std::string_view size) {
+  ASSERT_EQ(mkdir(path.c_str(), 0700), 0) << path;
+  RunResult mounted = RunToEnd(
+      Command({"/usr/bin/mount", "-t", "tmpfs", "-o", "size=" + std::string(size), "tmpfs", path}),
+      10s);
+  ASSERT_EQ(mounted.status, 0) << mounted.err;
+  path_ = path;
+}
+
+SmallTmpfs::~SmallTmpfs() {
+  if (!path_.empty()) RunToEnd(Command({"/usr/bin/umount", path_}), 10s);
 }
 
 void MakeCertificate(const TempDir& dir, Certificate* out) {

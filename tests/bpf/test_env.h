@@ -63,6 +63,20 @@ class TempDir {
   std::string path_;
 };
 
+// A small tmpfs mounted at path (created 0700), for a full disk on demand;
+// unmounted however the test ends. Mount() ASSERTs.
+class SmallTmpfs {
+ public:
+  SmallTmpfs() = default;
+  ~SmallTmpfs();
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  void Mount(const std::string& path, std::string_view size);  // e.g. "128k"
+
+ private:
+  std::string path_;
+};
+
 // A self-signed P-256 certificate for CN=localhost, made with the openssl CLI.
 struct Certificate {
   std::string cert, key;
