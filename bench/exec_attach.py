@@ -11,7 +11,10 @@ itself (the probe's timestamp) to the moment the last probe was attached.
 
 Run as root:  sudo python3 bench/exec_attach.py --build build [--funcs 0,20000,80000] [--runs 5]
 With --tlstap-args=-v it also shows where the time goes: exec -> tlstap
-noticed it, file inspected, probes attached.
+noticed it, file inspected, probes attached. With --dial each program makes
+one TLS request to a local server as soon as it starts, and the bench counts
+the runs whose request tlstap captured; --tlstap-args=--hold-new shows what
+holding new programs changes (and costs: the hold times, with -v).
 Prints one line per size; numbers, not pass/fail. Building the largest
 program takes minutes the first time; --work-dir keeps them for next time.
 """
@@ -41,7 +44,7 @@ import (
 PROGRAM_MAIN = '''
 func main() {
 \tif len(os.Args) > 1 && os.Args[1] == "dial" {
-\t\tc, err := tls.Dial("tcp", os.Args[2], nil)
+\t\tc, err := tls.Dial("tcp", os.Args[2], &tls.Config{InsecureSkipVerify: true})
 \t\tif err == nil {
 \t\t\tc.Write([]byte(table[len(os.Args)%len(table)](3)))
 \t\t\tbuf := make([]byte, 10)
@@ -96,6 +99,44 @@ def pclntab_size(path):
     return 0
 
 
+def start_tls_server(work):
+    """A TLS server on 127.0.0.1 (Python's ssl) that answers each request with "ok"."""
+    import socket
+    import ssl
+    import threading
+    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost", "-days", "1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            conn, _ = listener.accept()
+            try:
+                with ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(100)
+                    tls.sendall(b"ok")
+            except OSError:
+                pass
+    threading.Thread(target=serve, daemon=True).start()
+    return "127.0.0.1:%d" % listener.getsockname()[1]
+
+
+def first_writes_seen(events_path, pids):
+    """The pids among pids with a TLS write (dir "tx") in tlstap's JSON lines."""
+    import json
+    seen = set()
+    with open(events_path) as f:
+        for line in f:
+            e = json.loads(line)
+            if e.get("dir") == "tx" and e.get("pid") in pids:
+                seen.add(e["pid"])
+    return seen
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default="build")
@@ -104,6 +145,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--work-dir", default=None, help="where programs are built and kept")
     ap.add_argument("--tlstap-args", default="", help="extra tlstap options")
+    ap.add_argument("--dial", action="store_true",
+                    help="each program makes a TLS request at once: count those captured")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("exec_attach.py: run as root (tlstap loads BPF programs)")
@@ -113,8 +156,12 @@ def main():
 
     runs_dir = tempfile.mkdtemp(prefix="exec-attach-", dir=work)
     err_path = os.path.join(runs_dir, "tlstap.err")
+    events_path = os.path.join(runs_dir, "events.jsonl")
+    server = start_tls_server(runs_dir) if args.dial else None
+    run_pids = {}  # funcs -> pids of its runs
     tlstap = subprocess.Popen(
-        [os.path.join(args.build, "tlstap"), "-w", "/dev/null"] + args.tlstap_args.split(),
+        [os.path.join(args.build, "tlstap"), "-w", events_path if args.dial else "/dev/null"] +
+        args.tlstap_args.split(),
         stdout=subprocess.DEVNULL, stderr=open(err_path, "w"))
     try:
         deadline = time.monotonic() + 60
@@ -131,8 +178,9 @@ def main():
                 os.chmod(copy, 0o755)
                 with open(copy, "rb") as f:
                     f.read()  # in the page cache, as an installed program would be
-                p = subprocess.Popen([copy, "wait"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
+                argv = [copy, "dial", server] if server else [copy, "wait"]
+                p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                run_pids.setdefault(funcs, []).append(p.pid)
                 p.stdout.readline()
                 deadline = time.monotonic() + 10
                 pattern = re.compile(r"pid %d \((.*?)\) loaded .* probes were in place "
@@ -155,19 +203,27 @@ def main():
         tlstap.send_signal(signal.SIGINT)
         tlstap.wait(60)
 
-    print("exec -> probes in place (tlstap's late-attach line), %d runs each" % args.runs)
-    print("  %-10s %10s %10s %9s %9s %9s  %s" %
-          ("funcs", "file MB", "pclntab", "median", "min", "max", "missed / names"))
+    seen = first_writes_seen(events_path, {p for ps in run_pids.values() for p in ps}) \
+        if server else set()
+    print("exec -> probes in place (tlstap's late-attach line), %d runs each%s" %
+          (args.runs, "; tlstap " + args.tlstap_args if args.tlstap_args else ""))
+    print("  %-10s %10s %10s %9s %9s %9s  %s%s" %
+          ("funcs", "file MB", "pclntab", "median", "min", "max", "missed / names",
+           "  first request captured" if server else ""))
     for funcs, program in programs:
         ms = [r[0] for r in results[funcs] if r[0] is not None]
         names = sorted({r[1] for r in results[funcs]})
         missed = sum(1 for r in results[funcs] if r[0] is None)
         size = os.path.getsize(program) / 1e6
         pcln = pclntab_size(program) / 1e6
+        captured = ""
+        if server:
+            captured = "  %d of %d" % (sum(1 for p in run_pids[funcs] if p in seen),
+                                       len(run_pids[funcs]))
         if ms:
-            print("  %-10d %10.1f %8.1fMB %7.1fms %7.1fms %7.1fms  %d / %s" %
+            print("  %-10d %10.1f %8.1fMB %7.1fms %7.1fms %7.1fms  %d / %s%s" %
                   (funcs, size, pcln, statistics.median(ms), min(ms), max(ms), missed,
-                   ",".join(names)))
+                   ",".join(names), captured))
         else:
             print("  %-10d %10.1f %8.1fMB   no attach line seen" % (funcs, size, pcln))
     if phases:

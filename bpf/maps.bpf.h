@@ -303,6 +303,14 @@ TLSTAP_MAP struct {
 	__type(value, __u8);
 } seen_files SEC(".maps");
 
+/* --hold-new: processes stopped until their new file is attached: tgid -> ktime */
+TLSTAP_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} held_pids SEC(".maps");
+
 #ifdef TLSTAP_DEFINE_MAPS
 const volatile struct tlstap_config tlstap_cfg = {};
 __u64 next_conn_id = 0;

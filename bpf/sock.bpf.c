@@ -172,6 +172,35 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+/* The kernel's flag (include/linux/sched/signal.h) on a pid namespace's init. */
+#define TLSTAP_SIGNAL_UNKILLABLE 0x00000040
+#define TLSTAP_SIGSTOP 19
+
+/*
+ * --hold-new: stops the current process until user space has attached to
+ * the file it is mapping (it continues it). The stop takes effect as the
+ * mmap or exec returns, before any instruction of the new code runs.
+ */
+static __always_inline __u32 hold_process(__u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!tlstap_cfg.hold_new)
+		return TLSTAP_HOLD_NONE;
+	if (BPF_CORE_READ(task, real_parent, tgid) == tlstap_cfg.self_tgid)
+		return TLSTAP_HOLD_OWN_CHILD;
+	if (BPF_CORE_READ(task, signal, flags) & TLSTAP_SIGNAL_UNKILLABLE)
+		return TLSTAP_HOLD_INIT;
+	if (bpf_map_update_elem(&held_pids, &tgid, &now, BPF_ANY))
+		return TLSTAP_HOLD_FAILED;
+	if (bpf_send_signal(TLSTAP_SIGSTOP)) {
+		bpf_map_delete_elem(&held_pids, &tgid);
+		return TLSTAP_HOLD_FAILED;
+	}
+	return TLSTAP_HOLD_STOPPED;
+}
+
 /* Tells user space about a file, once per file while tlstap runs. */
 static __always_inline void notify_file(struct file *file, __u32 tgid, int fd)
 {
@@ -197,8 +226,8 @@ static __always_inline void notify_file(struct file *file, __u32 tgid, int fd)
 	ev->dev = key.dev;
 	ev->ino = key.ino;
 	ev->fd = fd;
-	ev->pad = 0;
 	ev->ts_ns = bpf_ktime_get_ns();
+	ev->hold = hold_process(tgid); /* only with an event that will tell user space */
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 	bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP); /* attach before its first call */
 }
@@ -266,6 +295,7 @@ int BPF_PROG(sched_process_exit)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	bpf_map_delete_elem(&nss_procs, &tgid);
+	bpf_map_delete_elem(&held_pids, &tgid); /* killed while held */
 	sessions = bpf_map_lookup_elem(&procs_with_conns, &tgid);
 	if (!sessions)
 		return 0;

@@ -142,13 +142,27 @@ struct tlstap_file_mapped {
 	__u64 dev; /* kernel encoding: major << 20 | minor */
 	__u64 ino;
 	__s32 fd; /* the descriptor being mapped: /proc/PID/fd/FD reaches the file */
-	__u32 pad;
+	__u32 hold; /* enum tlstap_hold: whether --hold-new stopped the process */
 	__u64 ts_ns; /* bpf_ktime_get_ns() at the mmap or exec */
 	char comm[TLSTAP_COMM_LEN]; /* the task's, as set by the exec */
 };
 
 /* tlstap_file_mapped.fd of an exec: /proc/PID/exe reaches the file */
 #define TLSTAP_MAPPED_EXE (-1)
+
+/*
+ * --hold-new: a process that maps a file tlstap has not seen is stopped
+ * (SIGSTOP, sent by the probe before the mmap or exec returns to it) until
+ * user space has inspected the file and attached its probes, then
+ * continued (SIGCONT). The held_pids map holds the stopped ones.
+ */
+enum tlstap_hold {
+	TLSTAP_HOLD_NONE = 0, /* --hold-new is off */
+	TLSTAP_HOLD_STOPPED = 1, /* stopped: continue it once attached */
+	TLSTAP_HOLD_INIT = 2, /* a pid namespace's init, which ignores SIGSTOP */
+	TLSTAP_HOLD_FAILED = 3, /* held_pids full or the signal refused */
+	TLSTAP_HOLD_OWN_CHILD = 4, /* tlstap's own helper (tlstap-keyprobe): it waits for it */
+};
 
 /*
  * Where one TLS library build keeps a session's secrets: byte offsets in
@@ -394,7 +408,8 @@ struct tlstap_config {
 	__u8 keys_only; /* tlstap keys: secrets only, no plaintext records */
 	__u32 uid;
 	__u8 filter_ports; /* packets: only TCP ports in the capture_ports map */
-	__u8 pad_ports[3];
+	__u8 hold_new; /* --hold-new: stop a process at a new file until attached */
+	__u8 pad_ports[2];
 	/*
 	 * Data records wake the reader only once this much is waiting; it polls
 	 * on a timer otherwise. A wakeup per record costs the traced thread

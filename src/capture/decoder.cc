@@ -42,7 +42,8 @@ Record decode(std::span<const uint8_t> bytes) {
           m.ino,
           m.fd,
           m.ts_ns,
-          std::string(m.comm, strnlen(m.comm, sizeof(m.comm)))};
+          std::string(m.comm, strnlen(m.comm, sizeof(m.comm))),
+          m.hold};
     }
     case TLSTAP_RECORD_KEYS: {
       tlstap_keys_event k;

@@ -187,6 +187,7 @@ struct FileMappedEvent {
   int fd = -1;           // the descriptor it was mapped from, open at the time of the notice
   uint64_t mono_ns = 0;  // CLOCK_MONOTONIC at the mmap or exec
   std::string comm;      // the task's command name then ("" if not set yet)
+  uint32_t hold = 0;     // enum tlstap_hold: TLSTAP_HOLD_STOPPED if --hold-new stopped it
 };
 
 }  // namespace tlstap::capture

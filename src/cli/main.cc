@@ -161,7 +161,9 @@ int main(int argc, char** argv) {
        .keys_only = options->keys_only,
        .packet_ring_bytes = packet_capture ? options->ring_bytes : 0,
        .ports = options->ports,
-       .tc_clsact = options->tc_clsact});
+       .tc_clsact = options->tc_clsact,
+       .hold_new = options->hold_new_ms.has_value(),
+       .hold_limit = std::chrono::milliseconds(options->hold_new_ms.value_or(1000))});
   if (!probes) return die(probes.error());
   if (options->verbose) {
     std::cerr << "tlstap: TLS calls' sockets found through the " << (*probes)->attribution_hook()
@@ -270,6 +272,7 @@ int main(int argc, char** argv) {
   if (otlp) otlp->close(std::chrono::seconds(2));
 
   capture::Stats final_stats = session.snapshot();
+  if (options->hold_new_ms) session.say_holds(std::cerr);
   if (options->keys_only) {
     std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
               << session.key_lines_written() << " key log lines written; "

@@ -168,6 +168,22 @@ Filters, applied in the kernel before any byte is copied:
                          names); repeat for more
   -u, --uid USER         only processes running as USER (name or number)
 
+Programs that start while tlstap runs are attached within milliseconds of
+their exec (or of loading a TLS library); calls they make before that are not
+shown. To see them from their first call:
+      --hold-new[=MS]    stop (SIGSTOP) a process that executes or maps a file
+                         tlstap has not seen, until the file is inspected and
+                         its probes attached, then continue it (SIGCONT); at
+                         most MS ms (default 1000), after which it goes on
+                         unprobed (said). Costs each new program a few ms once
+                         per file per tlstap run (files seen at start are not
+                         held). Meant for services and scripts: an interactive
+                         shell's job control sees its command stop and puts it
+                         in the background; a debugger sees a SIGSTOP. A
+                         container's first process (pid 1 of its namespace)
+                         cannot be stopped this way (counted). Combine with -c
+                         or -p to hold only those programs
+
 Tuning:
       --ring-size MIB    ring buffer between kernel and tlstap, a power of two
                          (default 64); raise it if statistics report losses
@@ -260,6 +276,7 @@ Result<Options> parse_options(int argc, char** argv) {
     kPort,
     kReorderDelay,
     kTcClsact,
+    kHoldNew,
     kNoStack
   };
   constexpr int kStacks = std::size(discovery::kLibKinds);
@@ -281,6 +298,7 @@ Result<Options> parse_options(int argc, char** argv) {
         {"uid", required_argument, nullptr, 'u'},
         {"ring-size", required_argument, nullptr, kRingSize},
         {"syscall-hook", no_argument, nullptr, kSyscallHook},
+        {"hold-new", optional_argument, nullptr, kHoldNew},
         {"ktls-kprobes", no_argument, nullptr, kKtlsKprobes},
         {"lib", required_argument, nullptr, kLib},
         {"list", no_argument, nullptr, kList},
@@ -413,6 +431,14 @@ Result<Options> parse_options(int argc, char** argv) {
       case kSyscallHook:
         o.syscall_hook = true;
         break;
+      case kHoldNew: {
+        auto ms = optarg ? parse_number<int>(optarg) : std::optional<int>(1000);
+        if (!ms || *ms < 1 || *ms > 60000) {
+          return usage("--hold-new=MS takes 1 to 60000 (milliseconds)");
+        }
+        o.hold_new_ms = *ms;
+        break;
+      }
       case kKtlsKprobes:
         o.ktls_kprobes = true;
         break;

@@ -39,7 +39,10 @@ struct Options {
   std::optional<int> stats_interval;  // --stats[=SECONDS]
   uint32_t ring_bytes = 64u << 20;
   bool syscall_hook = false;  // --syscall-hook
-  bool list = false;          // --list
+  // --hold-new[=MS]: stop a process at a file not seen yet until its probes
+  // are attached, at most this long.
+  std::optional<int> hold_new_ms;
+  bool list = false;  // --list
   // The TLS stacks to hook (--lib, --no-STACK): all by default.
   std::set<discovery::LibKind> stacks{std::begin(discovery::kLibKinds),
                                       std::end(discovery::kLibKinds)};

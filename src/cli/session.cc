@@ -307,20 +307,39 @@ std::string name_of(pid_t pid, const std::string& comm, const std::string& path)
 
 }  // namespace
 
-// Called from inside the ring-buffer callback: the process is running on
-// towards its first TLS call while we attach, so take the shortest path.
+namespace {
+
+// The moment of the mmap or exec itself, on the probes' clock (both
+// CLOCK_MONOTONIC): what the process had before the probes were in place.
+std::chrono::steady_clock::time_point mapped_at(const capture::FileMappedEvent& m) {
+  if (m.mono_ns == 0) return std::chrono::steady_clock::now();
+  return std::chrono::steady_clock::time_point{std::chrono::nanoseconds(m.mono_ns)};
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+}  // namespace
+
 void Session::on_file_mapped(const capture::FileMappedEvent& m) {
+  attach_mapped(m);
+  end_hold(m);
+}
+
+// Called from inside the ring-buffer callback: the process is running on
+// towards its first TLS call while we attach (unless --hold-new stopped
+// it), so take the shortest path.
+void Session::attach_mapped(const capture::FileMappedEvent& m) {
   discovery::FileId id{m.dev, m.ino};
   if (inventory_.knows(id)) return;
-  // The moment of the mmap or exec itself, on the probes' clock (both
-  // CLOCK_MONOTONIC): what the process had before the probes were in place.
-  Clock::time_point mapped{std::chrono::nanoseconds(m.mono_ns)};
-  if (m.mono_ns == 0) mapped = Clock::now();
+  const Clock::time_point mapped = mapped_at(m);
   const auto noticed = Clock::now();
   bool known = inventory_.scan_mapped_fd(m.pid, m.fd, id, [&](const discovery::Target& t) {
     const auto inspected = Clock::now();
     if (!attach({&t})) return;
-    report_late_attach(m.pid, name_of(m.pid, m.comm, t.path), t, mapped);
+    report_late_attach(m.pid, name_of(m.pid, m.comm, t.path), t, mapped,
+                       m.hold == TLSTAP_HOLD_STOPPED);
     if (verbose_) {
       auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
       char line[256];
@@ -342,6 +361,58 @@ void Session::on_file_mapped(const capture::FileMappedEvent& m) {
   report_failure(id);
 }
 
+// --hold-new: the file is inspected and attached; the process goes on.
+void Session::end_hold(const capture::FileMappedEvent& m) {
+  if (m.hold == TLSTAP_HOLD_NONE || m.hold == TLSTAP_HOLD_OWN_CHILD) return;
+  const std::string comm = m.comm.empty() ? comm_of(m.pid) : m.comm;
+  char line[512];
+  if (m.hold != TLSTAP_HOLD_STOPPED) {
+    ++holds_.refused;
+    if (verbose_) {
+      snprintf(line, sizeof(line), "tlstap: pid %d (%s) could not be held: %s\n", m.pid,
+               comm.c_str(),
+               m.hold == TLSTAP_HOLD_INIT
+                   ? "the first process of a pid namespace (a container's init) ignores SIGSTOP"
+                   : "too many processes held, or the signal was refused");
+      std::cerr << line;
+    }
+    return;
+  }
+  const double ms = ms_since(mapped_at(m));
+  if (!probes_.continue_process(m.pid)) {
+    // The watchdog continued it (or it was killed while held, and then
+    // nothing was missed; the two look the same from here).
+    ++holds_.expired;
+    snprintf(line, sizeof(line),
+             "tlstap: pid %d (%s) was held past the --hold-new limit and went on before tlstap "
+             "got to it (%.1f ms after it mapped the file): TLS calls it made before its probes "
+             "were in place, if any, are not shown\n",
+             m.pid, comm.c_str(), ms);
+    std::cerr << line;
+    return;
+  }
+  ++holds_.held;
+  holds_.total_ms += ms;
+  holds_.longest_ms = std::max(holds_.longest_ms, ms);
+  if (verbose_) {
+    snprintf(line, sizeof(line), "tlstap: pid %d (%s) held for %.1f ms, then continued\n", m.pid,
+             comm.c_str(), ms);
+    std::cerr << line;
+  }
+}
+
+void Session::say_holds(std::ostream& out) const {
+  char line[512];
+  snprintf(line, sizeof(line),
+           "tlstap: --hold-new held processes %llu times at a new file, %.1f ms in all (longest "
+           "%.1f ms); %llu continued by the limit before their probes were in place; %llu could "
+           "not be held\n",
+           static_cast<unsigned long long>(holds_.held), holds_.total_ms, holds_.longest_ms,
+           static_cast<unsigned long long>(holds_.expired),
+           static_cast<unsigned long long>(holds_.refused));
+  out << line;
+}
+
 // -v names every file that could not be inspected, when it is first seen.
 void Session::report_failure(const discovery::FileId& id) const {
   if (!verbose_) return;
@@ -353,14 +424,16 @@ void Session::report_failure(const discovery::FileId& id) const {
 // A library that appears while tlstap runs is probed only once it is
 // attached; the process may already have used it. Say so: we cannot know.
 void Session::report_late_attach(pid_t pid, const std::string& comm, const discovery::Target& t,
-                                 Clock::time_point mapped) {
+                                 Clock::time_point mapped, bool held) {
   ++late_attaches_;
   auto ms = std::chrono::duration<double, std::milli>(Clock::now() - mapped).count();
   char line[512];
   snprintf(line, sizeof(line),
-           "tlstap: pid %d (%s) loaded %s while tlstap ran; probes were in place %.1f ms later: "
-           "TLS calls it made before then, if any, are not shown\n",
-           pid, comm.c_str(), t.path.c_str(), ms);
+           "tlstap: pid %d (%s) loaded %s while tlstap ran; probes were in "
+           "place %.1f ms later: %s\n",
+           pid, comm.c_str(), t.path.c_str(), ms,
+           held ? "it was held (--hold-new) until then, nothing it did is missed"
+                : "TLS calls it made before then, if any, are not shown");
   std::cerr << line;
 }
 
@@ -437,6 +510,9 @@ int Session::attach(const std::vector<const discovery::Target*>& targets) {
 int Session::attach_existing() {
   auto found = inventory_.scan_all();
   attach({found.begin(), found.end()});
+  // Inspected already: the probes need not report them (nor hold a
+  // process that maps one, with --hold-new).
+  for (const discovery::FileId& id : inventory_.known()) probes_.mark_seen(id.dev, id.ino);
   if (verbose_) {
     for (const auto& [id, why] : inventory_.failures()) std::cerr << "tlstap: " << why << "\n";
   }

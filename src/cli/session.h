@@ -90,6 +90,9 @@ class Session {
   // will be shown. Call after attach_existing().
   void say_unhooked(const loader::Filters& filters, std::ostream& out) const;
 
+  // --hold-new: how many processes were held, how long, and how many not.
+  void say_holds(std::ostream& out) const;
+
   // Runs until *stop is set; then drains what the kernel still holds.
   // stats_interval: print statistics that often (none if nullopt).
   void run(const std::atomic<bool>& stop, std::optional<std::chrono::seconds> stats_interval);
@@ -108,9 +111,12 @@ class Session {
   // Returns how many of targets are now attached.
   int attach(const std::vector<const discovery::Target*>& targets);
   void report_failure(const discovery::FileId& id) const;
+  // held: --hold-new stopped the process until now.
   void report_late_attach(pid_t pid, const std::string& comm, const discovery::Target& t,
-                          Clock::time_point mapped);
+                          Clock::time_point mapped, bool held = false);
   void on_file_mapped(const capture::FileMappedEvent& m);
+  void attach_mapped(const capture::FileMappedEvent& m);
+  void end_hold(const capture::FileMappedEvent& m);
   void process_rescans(Clock::time_point now);
   bool attach_ktls();
   // The secret offsets of an OpenSSL file: its key-file slot, or 0 (said why).
@@ -135,6 +141,14 @@ class Session {
   bool write_key_line(const keys::KeyLogLine& line);
 
   enum class KtlsState { kOff, kWaiting, kAttached };
+
+  struct Holds {
+    uint64_t held = 0;     // stopped and continued by tlstap once attached
+    uint64_t expired = 0;  // continued by the watchdog first (held past the limit)
+    uint64_t refused = 0;  // not stoppable (a pid namespace's init) or map full
+    double total_ms = 0, longest_ms = 0;
+  };
+  Holds holds_;
 
   loader::Probes& probes_;
   exporting::Exporter& exporter_;

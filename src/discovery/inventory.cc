@@ -48,6 +48,13 @@ std::vector<Target*> Inventory::scan_all() {
   return added;
 }
 
+std::vector<FileId> Inventory::known() const {
+  std::vector<FileId> ids(not_tls_.begin(), not_tls_.end());
+  for (const auto& [id, t] : targets_) ids.push_back(id);
+  for (const auto& [id, why] : failures_) ids.push_back(id);
+  return ids;
+}
+
 std::vector<Target*> Inventory::scan_pid(pid_t pid) {
   // tlstap's own mappings (libcurl for --otlp brings libssl and libgnutls)
   // are not targets: the probes never trace tlstap itself.

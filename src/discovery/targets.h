@@ -177,6 +177,9 @@ class Inventory {
   const std::map<FileId, std::string>& failures() const { return failures_; }
   const std::map<FileId, Target>& targets() const { return targets_; }
 
+  // Every file inspected so far.
+  std::vector<FileId> known() const;
+
   // Whether the file was inspected already (TLS library or not).
   bool knows(const FileId& id) const {
     return targets_.contains(id) || failures_.contains(id) || not_tls_.contains(id);

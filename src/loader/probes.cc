@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <signal.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <set>
 
+#include "loader/hold_guard.h"
 #include "loader/ktls.h"
 #include "tlstap_bpf.skel.h"
 #include "tlstap_ktls_fentry.skel.h"
@@ -46,6 +48,14 @@ std::string detail(int err) {
   std::string detail = strerror(err < 0 ? -err : err);
   if (!g_verbose && !g_last_libbpf_warning.empty()) detail += " (" + g_last_libbpf_warning + ")";
   return detail;
+}
+
+// struct file_key in bpf/maps.bpf.h: the kernel keeps dev as major << 20 | minor.
+struct FileKey {
+  uint64_t dev, ino;
+};
+FileKey file_key(uint64_t dev, uint64_t ino) {
+  return {.dev = static_cast<uint64_t>(major(dev)) << 20 | minor(dev), .ino = ino};
 }
 
 // tcx attach types (Linux 6.6+, include/uapi/linux/bpf.h), fixed by the
@@ -106,6 +116,8 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
   bpf_program__set_autoload(skel->progs.tc_egress, packets);
   bpf_program__set_autoload(skel->progs.tc_ingress, packets);
   cfg.filter_ports = !options.ports.empty();
+  cfg.hold_new = options.hold_new;
+  probes->hold_new_ = options.hold_new;
   if (int err = bpf_map__set_max_entries(
           skel->maps.packets,
           packets ? options.packet_ring_bytes : static_cast<uint32_t>(sysconf(_SC_PAGESIZE)))) {
@@ -158,6 +170,13 @@ Result<std::unique_ptr<Probes>> Probes::make(const Options& options) {
     }
   }
 
+  // Before the probes can hold anything: nothing stays stopped once tlstap
+  // is gone, however it ends.
+  if (options.hold_new) {
+    auto guard = start_hold_guard(bpf_map__fd(skel->maps.held_pids), options.hold_limit);
+    if (!guard) return std::unexpected(guard.error());
+  }
+
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel->obj) {
     if (!bpf_program__autoload(prog) || bpf_program__type(prog) != BPF_PROG_TYPE_TRACING) {
@@ -192,6 +211,7 @@ Probes::~Probes() {
   packet_links_.clear();
   detach_cls_bpf();
   links_.clear();  // detach before the programs go away
+  if (hold_new_) continue_all();
   if (ktls_fentry_skel_) tlstap_ktls_fentry__destroy(ktls_fentry_skel_);
   if (skel_) tlstap_bpf__destroy(skel_);
 }
@@ -463,17 +483,28 @@ void Probes::detach_cls_bpf() {
 }
 
 void Probes::forget_file(uint64_t dev, uint64_t ino) {
-  struct {
-    uint64_t dev, ino;  // struct file_key in bpf/maps.bpf.h
-  } key{.dev = static_cast<uint64_t>(major(dev)) << 20 | minor(dev), .ino = ino};
+  FileKey key = file_key(dev, ino);
   bpf_map__delete_elem(skel_->maps.seen_files, &key, sizeof(key), 0);
 }
 
+void Probes::mark_seen(uint64_t dev, uint64_t ino) {
+  FileKey key = file_key(dev, ino);
+  uint8_t one = 1;
+  bpf_map__update_elem(skel_->maps.seen_files, &key, sizeof(key), &one, sizeof(one), BPF_ANY);
+}
+
+bool Probes::continue_process(pid_t pid) {
+  uint32_t key = static_cast<uint32_t>(pid);
+  if (bpf_map__delete_elem(skel_->maps.held_pids, &key, sizeof(key), 0) != 0) return false;
+  return kill(pid, SIGCONT) == 0;
+}
+
+int Probes::continue_all() {
+  return continue_held(bpf_map__fd(skel_->maps.held_pids), std::chrono::nanoseconds(0));
+}
+
 Result<void> Probes::add_nss_ssl_file(uint64_t dev, uint64_t ino) {
-  // The kernel keeps dev as major << 20 | minor.
-  struct {
-    uint64_t dev, ino;  // struct file_key in bpf/maps.bpf.h
-  } key{.dev = static_cast<uint64_t>(major(dev)) << 20 | minor(dev), .ino = ino};
+  FileKey key = file_key(dev, ino);
   uint8_t one = 1;
   if (bpf_map__update_elem(skel_->maps.nss_ssl_files, &key, sizeof(key), &one, sizeof(one),
                            BPF_ANY)) {

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -58,6 +59,10 @@ struct Options {
   // Attach the packet programs as cls_bpf filters on clsact, as on kernels
   // before 6.6, even where tcx exists: tests that path.
   bool tc_clsact = false;
+  // --hold-new: stop a process that maps a file not seen yet until
+  // continue_held() (or the watchdog, after hold_limit).
+  bool hold_new = false;
+  std::chrono::milliseconds hold_limit{1000};
 };
 
 // One interface to take packets on.
@@ -126,6 +131,17 @@ class Probes {
   // not reach, its process gone before it was opened.
   void forget_file(uint64_t dev, uint64_t ino);
 
+  // Tells the probes not to report this file (userspace st_dev encoding,
+  // inode): inspected already, at start.
+  void mark_seen(uint64_t dev, uint64_t ino);
+
+  // --hold-new: continues a process the probes stopped, unless the watchdog
+  // did (it was held past the limit) or it is gone. Returns whether this
+  // call continued it.
+  bool continue_process(pid_t pid);
+  // Continues every process still held (at the end).
+  int continue_all();
+
   // Tells the probes that code in this file (userspace st_dev encoding,
   // inode) is NSS's SSL layer.
   Result<void> add_nss_ssl_file(uint64_t dev, uint64_t ino);
@@ -182,6 +198,7 @@ class Probes {
   bool tc_clsact_ = false;
   const RecordHandler* handler_ = nullptr;
   bool syscall_hook_ = false;
+  bool hold_new_ = false;
 };
 
 }  // namespace tlstap::loader

@@ -154,6 +154,18 @@ TEST(Options, KtlsTriesFentryUnlessToldKprobes) {
   EXPECT_TRUE(kprobes->ktls);
 }
 
+TEST(Options, HoldNewIsOptInWithALimit) {
+  auto plain = Parse({});
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->hold_new_ms.has_value());
+  auto held = Parse({"--hold-new"});
+  ASSERT_TRUE(held) << held.error().message;
+  EXPECT_EQ(held->hold_new_ms, 1000);
+  auto limited = Parse({"--hold-new=250"});
+  ASSERT_TRUE(limited) << limited.error().message;
+  EXPECT_EQ(limited->hold_new_ms, 250);
+}
+
 TEST(Options, BadInputIsAUsageErrorWithOneLine) {
   for (auto args : std::vector<std::vector<std::string>>{
            {"--pid", "abc"},
@@ -162,6 +174,9 @@ TEST(Options, BadInputIsAUsageErrorWithOneLine) {
            {"--comm", "a-name-longer-than-15"},
            {"--uid", "no-such-user-here"},
            {"--stats=0"},
+           {"--hold-new=0"},
+           {"--hold-new=60001"},
+           {"--hold-new=soon"},
            {"--bogus"},
            {"-p"},
            {"--lib", "wolfssl"},
