@@ -171,6 +171,7 @@ def main():
             time.sleep(0.1)
         results = {}
         phases = {}  # funcs -> [(noticed, inspected, attached)], with -v
+        holds = {}  # funcs -> [ms held], with --hold-new -v
         for funcs, program in programs:
             for run in range(args.runs):
                 copy = os.path.join(runs_dir, f"go{funcs}_{run}")
@@ -192,6 +193,10 @@ def main():
                 parts = re.search(r"pid %d: noticed ([0-9.]+) ms after the exec or mmap, file "
                                   r"inspected in ([0-9.]+) ms, probes attached in ([0-9.]+) ms"
                                   % p.pid, open(err_path).read())
+                held = re.search(r"pid %d \(.*?\) held for ([0-9.]+) ms" % p.pid,
+                                 open(err_path).read())
+                if held:
+                    holds.setdefault(funcs, []).append(float(held.group(1)))
                 p.stdin.close()
                 p.wait()
                 results.setdefault(funcs, []).append(
@@ -207,8 +212,10 @@ def main():
         if server else set()
     print("exec -> probes in place (tlstap's late-attach line), %d runs each%s" %
           (args.runs, "; tlstap " + args.tlstap_args if args.tlstap_args else ""))
-    print("  %-10s %10s %10s %9s %9s %9s  %s%s" %
-          ("funcs", "file MB", "pclntab", "median", "min", "max", "missed / names",
+    print("  (first: the first copy of each program; later copies, same content, take "
+          "its plan from the cache)")
+    print("  %-10s %10s %10s %9s %9s %9s %9s  %s%s" %
+          ("funcs", "file MB", "pclntab", "first", "median", "min", "max", "missed / names",
            "  first request captured" if server else ""))
     for funcs, program in programs:
         ms = [r[0] for r in results[funcs] if r[0] is not None]
@@ -221,8 +228,10 @@ def main():
             captured = "  %d of %d" % (sum(1 for p in run_pids[funcs] if p in seen),
                                        len(run_pids[funcs]))
         if ms:
-            print("  %-10d %10.1f %8.1fMB %7.1fms %7.1fms %7.1fms  %d / %s%s" %
-                  (funcs, size, pcln, statistics.median(ms), min(ms), max(ms), missed,
+            first = results[funcs][0][0]
+            print("  %-10d %10.1f %8.1fMB %9s %7.1fms %7.1fms %7.1fms  %d / %s%s" %
+                  (funcs, size, pcln, "%.1fms" % first if first is not None else "-",
+                   statistics.median(ms), min(ms), max(ms), missed,
                    ",".join(names), captured))
         else:
             print("  %-10d %10.1f %8.1fMB   no attach line seen" % (funcs, size, pcln))
@@ -234,6 +243,13 @@ def main():
             if rows:
                 med = [statistics.median(col) for col in zip(*rows)]
                 print("  %-10d %7.1fms %7.1fms %7.1fms" % (funcs, *med))
+    if holds:
+        print("what --hold-new cost each program (tlstap -v): ms stopped at its exec, "
+              "median and max")
+        for funcs, _ in programs:
+            rows = holds.get(funcs, [])
+            if rows:
+                print("  %-10d %7.1fms %7.1fms" % (funcs, statistics.median(rows), max(rows)))
     shutil.rmtree(runs_dir, ignore_errors=True)
 
 

@@ -112,8 +112,8 @@ Result<std::unique_ptr<ElfFile>> ElfFile::open(const std::string& path) {
     if (phdr.p_type == PT_NOTE) notes.push_back(phdr);
   }
   FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
-  return std::unique_ptr<ElfFile>(
-      new ElfFile(fd, elf, id, ehdr.e_machine, std::move(loads), std::move(notes)));
+  return std::unique_ptr<ElfFile>(new ElfFile(fd, elf, id, static_cast<uint64_t>(st.st_size),
+                                              ehdr.e_machine, std::move(loads), std::move(notes)));
 }
 
 ElfFile::~ElfFile() {
@@ -197,8 +197,9 @@ std::optional<std::vector<uint8_t>> ElfFile::note(std::string_view owner, uint32
       const uint64_t namesz = word(at), descsz = word(at + 4), note_type = word(at + 8);
       const uint64_t name_at = at + 12, desc_at = name_at + align4(namesz);
       if (namesz > data.size() || descsz > data.size() || desc_at + descsz > data.size()) break;
-      std::string_view name(reinterpret_cast<const char*>(data.data() + name_at),
-                            namesz > 0 ? namesz - 1 : 0);  // without its NUL
+      // Without its NULs: Go pads its "Go" to namesz 4.
+      std::string_view name(reinterpret_cast<const char*>(data.data() + name_at), namesz);
+      while (!name.empty() && name.back() == '\0') name.remove_suffix(1);
       if (note_type == type && name == owner) {
         return std::vector<uint8_t>(data.begin() + desc_at, data.begin() + desc_at + descsz);
       }

@@ -29,6 +29,8 @@ class ElfFile {
 
   // The file's identity, from fstat() on the open descriptor.
   FileId id() const { return id_; }
+  // Its size in bytes, from the same fstat().
+  uint64_t size() const { return size_; }
 
   // DT_SONAME, or "" if the file has none.
   std::string soname() const;
@@ -69,11 +71,12 @@ class ElfFile {
  private:
   std::vector<std::string> dynamic_strings(int64_t tag) const;
 
-  ElfFile(int fd, Elf* elf, FileId id, uint16_t machine, std::vector<GElf_Phdr> loads,
-          std::vector<GElf_Phdr> notes)
+  ElfFile(int fd, Elf* elf, FileId id, uint64_t size, uint16_t machine,
+          std::vector<GElf_Phdr> loads, std::vector<GElf_Phdr> notes)
       : fd_(fd),
         elf_(elf),
         id_(id),
+        size_(size),
         machine_(machine),
         loads_(std::move(loads)),
         notes_(std::move(notes)) {}
@@ -81,6 +84,7 @@ class ElfFile {
   int fd_;
   Elf* elf_;
   FileId id_;
+  uint64_t size_;
   uint16_t machine_;
   std::vector<GElf_Phdr> loads_;  // PT_LOAD program headers
   std::vector<GElf_Phdr> notes_;  // PT_NOTE program headers

@@ -24,9 +24,6 @@ constexpr uint32_t kPclnTab116 = 0xfffffffa;
 constexpr uint32_t kPclnTab118 = 0xfffffff0;
 constexpr uint32_t kPclnTab120 = 0xfffffff1;
 
-// The Go linker's build id note: owner "Go", type 4 (cmd/link's ELF note).
-constexpr uint32_t kGoBuildIdNote = 4;
-
 // Bounds-checked little-endian reads from a section's bytes.
 class Bytes {
  public:

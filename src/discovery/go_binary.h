@@ -24,6 +24,9 @@ enum class PclnTabLayout { kGo12, kGo116, kGo118, kGo120 };
 // whose first word is one of the layouts above, a .go.buildinfo with its
 // magic, or the "Go" build id note (which a binary without section headers
 // keeps in its PT_NOTE segment).
+// The Go linker's build id note: owner "Go", type 4 (cmd/link's ELF note).
+inline constexpr uint32_t kGoBuildIdNote = 4;
+
 struct GoFile {
   std::optional<ElfFile::Section> pclntab;  // .gopclntab (.data.rel.ro.gopclntab in a PIE)
   std::optional<PclnTabLayout> layout;      // std::nullopt: no table, or an unknown first word

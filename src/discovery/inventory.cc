@@ -128,7 +128,7 @@ Target* Inventory::consider(const FileId& id, const std::string& path, const std
   std::optional<FileId> stat_id = stat_file_id(open_path);
   if (stat_id && *stat_id != id && known(*stat_id)) return nullptr;
 
-  Result<std::optional<Target>> inspected = inspect_file(open_path);
+  Result<std::optional<Target>> inspected = inspect_file(open_path, &plans_);
   if (!inspected) {
     // A process exiting between its maps and its files is routine, and says
     // nothing about the file: leave it to be inspected through another process.

@@ -281,16 +281,46 @@ std::optional<LibKind> lib_kind_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-Result<std::optional<Target>> inspect_file(const std::string& open_path) {
-  Result<std::unique_ptr<internal::ElfFile>> elf = internal::ElfFile::open(open_path);
-  if (!elf) return std::unexpected(std::move(elf.error()));
-  if (std::optional<internal::GoFile> go = internal::identify_go(**elf)) {
-    return inspect_go(**elf, open_path, *go);
+std::string PlanCache::key_of(const internal::ElfFile& elf) {
+  std::optional<std::vector<uint8_t>> id = elf.note("GNU", NT_GNU_BUILD_ID);
+  const char* owner = "gnu:";
+  if (!id || id->empty()) {
+    id = elf.note("Go", internal::kGoBuildIdNote);
+    owner = "go:";
+  }
+  if (!id || id->empty()) return "";
+  std::string key = owner;
+  char hex[3];
+  for (uint8_t b : *id) {
+    snprintf(hex, sizeof(hex), "%02x", b);
+    key += hex;
+  }
+  return key + "/" + std::to_string(elf.size());
+}
+
+const std::optional<Target>* PlanCache::find(const std::string& key) const {
+  auto it = plans_.find(key);
+  if (it == plans_.end()) return nullptr;
+  ++hits_;
+  return &it->second;
+}
+
+void PlanCache::add(const std::string& key, const std::optional<Target>& plan) {
+  if (plans_.size() >= kMaxEntries) plans_.clear();
+  plans_.insert_or_assign(key, plan);
+}
+
+namespace {
+
+Result<std::optional<Target>> inspect_elf(const internal::ElfFile& elf,
+                                          const std::string& open_path) {
+  if (std::optional<internal::GoFile> go = internal::identify_go(elf)) {
+    return inspect_go(elf, open_path, *go);
   }
 
-  std::map<std::string, uint64_t> offsets = (*elf)->find_functions(tls_functions());
+  std::map<std::string, uint64_t> offsets = elf.find_functions(tls_functions());
   Target target;
-  target.version = version_from_soname((*elf)->soname());
+  target.version = version_from_soname(elf.soname());
   bool nspr = offsets.contains("PR_Write") && offsets.contains("PR_Read") &&
               offsets.contains("PR_Send") && offsets.contains("PR_Recv");
   if (offsets.contains("gnutls_record_send") && offsets.contains("gnutls_record_recv")) {
@@ -299,28 +329,49 @@ Result<std::optional<Target>> inspect_file(const std::string& open_path) {
     target.kind = LibKind::kNss;
     // "Version: NSS 3.87.1" (libssl3 carries it for `ident`)
     constexpr std::string_view kNssVersion = "Version: NSS ";
-    std::string nss = (*elf)->find_rodata_string(kNssVersion);
+    std::string nss = elf.find_rodata_string(kNssVersion);
     auto get_version = offsets.find("PR_GetVersion");
     if (!nss.empty()) {
       target.version = nss.substr(kNssVersion.size());
     } else if (get_version != offsets.end()) {
-      std::string nspr_v = nspr_version(**elf, get_version->second);
+      std::string nspr_v = nspr_version(elf, get_version->second);
       target.version = nspr_v.empty() ? "NSPR" : "NSPR " + nspr_v;
     }
-  } else if (offsets.contains("SSL_write") && offsets.contains("SSL_read") &&
-             !needs_gnutls(**elf)) {
+  } else if (offsets.contains("SSL_write") && offsets.contains("SSL_read") && !needs_gnutls(elf)) {
     target.kind = offsets.contains(kBoringSslMarker) ? LibKind::kBoringSsl : LibKind::kOpenSsl;
   } else {
     return std::optional<Target>();
   }
-  target.id = (*elf)->id();
+  target.id = elf.id();
   target.path = open_path;
   target.open_path = open_path;
   for (const auto& [name, offset] : offsets) {
     target.symbols.emplace(name, Symbol{name, offset});
   }
-  if (target.kind == LibKind::kOpenSsl) find_internals(**elf, &target.symbols);
+  if (target.kind == LibKind::kOpenSsl) find_internals(elf, &target.symbols);
   return std::optional<Target>(std::move(target));
+}
+
+}  // namespace
+
+Result<std::optional<Target>> inspect_file(const std::string& open_path, PlanCache* cache) {
+  Result<std::unique_ptr<internal::ElfFile>> elf = internal::ElfFile::open(open_path);
+  if (!elf) return std::unexpected(std::move(elf.error()));
+  const std::string key = cache ? PlanCache::key_of(**elf) : "";
+  if (!key.empty()) {
+    if (const std::optional<Target>* plan = cache->find(key)) {
+      std::optional<Target> copy = *plan;
+      if (copy) {
+        copy->id = (*elf)->id();
+        copy->path = copy->open_path = open_path;
+        copy->pids.clear();
+      }
+      return copy;
+    }
+  }
+  Result<std::optional<Target>> found = inspect_elf(**elf, open_path);
+  if (found && !key.empty()) cache->add(key, *found);
+  return found;
 }
 
 }  // namespace tlstap::discovery

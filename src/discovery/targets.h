@@ -19,6 +19,9 @@
 #include "util/error.h"
 
 namespace tlstap::discovery {
+namespace internal {
+class ElfFile;
+}
 
 // NSS is two files: libnspr4 (NSPR's I/O, where plaintext passes) and
 // libssl3 (the SSL layer, which tells TLS descriptors from the rest); both are
@@ -88,10 +91,32 @@ struct Target {
   std::string not_probed;
 };
 
+// What inspect_file concluded, by content: a file whose build id (GNU's,
+// else Go's) and size match one inspected before holds the same code at the
+// same offsets, so another copy (a program copied or reinstalled, the same
+// image in another container's overlay) takes its plan without being read.
+// Files without a build id are always inspected. Bounded: it starts over
+// when full.
+class PlanCache {
+ public:
+  static constexpr size_t kMaxEntries = 1024;
+  // The key of an open file ("" without a build id).
+  static std::string key_of(const internal::ElfFile& elf);
+  const std::optional<Target>* find(const std::string& key) const;
+  void add(const std::string& key, const std::optional<Target>& plan);
+  uint64_t hits() const { return hits_; }
+
+ private:
+  std::map<std::string, std::optional<Target>> plans_;
+  mutable uint64_t hits_ = 0;
+};
+
 // Inspects one ELF file: if it is a TLS library tlstap can probe, returns the
 // Target (without pids); std::nullopt if it is not one; an Error if the file
-// cannot be read or parsed.
-Result<std::optional<Target>> inspect_file(const std::string& open_path);
+// cannot be read or parsed. With a cache, a file of known content is not
+// inspected again (and what is inspected is added).
+Result<std::optional<Target>> inspect_file(const std::string& open_path,
+                                           PlanCache* cache = nullptr);
 
 // Where to probe an OpenSSL build, as file offsets. When discovery found the
 // internal functions every path goes through (ssl_write_internal and
@@ -179,6 +204,8 @@ class Inventory {
 
   // Every file inspected so far.
   std::vector<FileId> known() const;
+  // Files whose plan came from another file of the same content.
+  uint64_t plans_reused() const { return plans_.hits(); }
 
   // Whether the file was inspected already (TLS library or not).
   bool knows(const FileId& id) const {
@@ -195,6 +222,7 @@ class Inventory {
   std::map<FileId, Target> targets_;
   std::map<FileId, std::string> failures_;
   std::set<FileId> not_tls_;  // inspected, not a TLS library
+  PlanCache plans_;           // what was found, by content
   std::map<pid_t, UnhookedRuntime> unhooked_;
 };
 

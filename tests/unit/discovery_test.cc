@@ -375,6 +375,57 @@ TEST(InspectFileTest, TruncatedElfIsError) {
   EXPECT_THAT(result.error().message, HasSubstr("cannot inspect " + path + ": "));
 }
 
+// A copy of a file (same build id, same size) takes the plan found for the
+// first, under its own identity and path; a file of another size does not.
+TEST(InspectFileTest, CopyOfKnownContentReusesItsPlan) {
+  const std::string system = "/usr/lib/x86_64-linux-gnu/libssl.so.3";
+  TempDir dir;
+  const std::string first = dir.path() + "/libssl.so.3", copy = dir.path() + "/copy.so.3",
+                    longer = dir.path() + "/longer.so.3";
+  std::filesystem::copy_file(system, first);
+  std::filesystem::copy_file(system, copy);
+  std::filesystem::copy_file(system, longer);
+  std::ofstream(longer, std::ios::app) << '\0';
+  PlanCache cache;
+  Result<std::optional<Target>> a = inspect_file(first, &cache);
+  ASSERT_TRUE(a.has_value() && a->has_value());
+  EXPECT_EQ(cache.hits(), 0u);
+  Result<std::optional<Target>> b = inspect_file(copy, &cache);
+  ASSERT_TRUE(b.has_value() && b->has_value());
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_EQ((*b)->id, StatId(copy));
+  EXPECT_EQ((*b)->path, copy);
+  EXPECT_EQ((*b)->open_path, copy);
+  EXPECT_EQ((*b)->kind, (*a)->kind);
+  EXPECT_EQ(Offsets(**b), Offsets(**a));
+  EXPECT_EQ(Offsets(**b), Offsets(**inspect_file(copy)));  // what inspecting it finds
+  Result<std::optional<Target>> c = inspect_file(longer, &cache);
+  ASSERT_TRUE(c.has_value() && c->has_value());
+  EXPECT_EQ(cache.hits(), 1u) << "a file of another size took the plan";
+  // A Go program carries Go's build id note only (the name "Go" padded
+  // with NULs to 4 bytes).
+  const std::string go = GO_PEER_DIR "/tls_go_stripped", go_copy = dir.path() + "/tls_go_copy";
+  std::filesystem::copy_file(go, go_copy);
+  Result<std::optional<Target>> go_first = inspect_file(go, &cache);
+  ASSERT_TRUE(go_first.has_value() && go_first->has_value());
+  Result<std::optional<Target>> go_again = inspect_file(go_copy, &cache);
+  ASSERT_TRUE(go_again.has_value() && go_again->has_value());
+  EXPECT_EQ(cache.hits(), 2u);
+  EXPECT_EQ((*go_again)->kind, LibKind::kGo);
+  EXPECT_EQ((*go_again)->version, (*go_first)->version);
+  EXPECT_EQ(Offsets(**go_again), Offsets(**go_first));
+  EXPECT_EQ((*go_again)->returns, (*go_first)->returns);
+  // Not TLS is remembered the same way.
+  ASSERT_TRUE(inspect_file("/bin/true", &cache).has_value());
+  const uint64_t before = cache.hits();
+  TempDir other;
+  std::filesystem::copy_file("/bin/true", other.path() + "/true");
+  Result<std::optional<Target>> not_tls = inspect_file(other.path() + "/true", &cache);
+  ASSERT_TRUE(not_tls.has_value());
+  EXPECT_FALSE(not_tls->has_value());
+  EXPECT_EQ(cache.hits(), before + 1);
+}
+
 TEST(InspectFileTest, MissingFileIsError) {
   Result<std::optional<Target>> result = inspect_file("/nonexistent/libssl.so.3");
   ASSERT_FALSE(result.has_value());
