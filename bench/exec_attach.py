@@ -235,21 +235,20 @@ def main():
                    ",".join(names), captured))
         else:
             print("  %-10d %10.1f %8.1fMB   no attach line seen" % (funcs, size, pcln))
-    if phases:
-        print("where the time goes (tlstap -v), medians: exec -> noticed by tlstap, "
-              "file inspected, probes attached")
+    def table(title, by_funcs, columns):
+        """One row per program size: columns(rows) -> the numbers (ms) to print."""
+        if not by_funcs:
+            return
+        print(title)
         for funcs, _ in programs:
-            rows = phases.get(funcs, [])
-            if rows:
-                med = [statistics.median(col) for col in zip(*rows)]
-                print("  %-10d %7.1fms %7.1fms %7.1fms" % (funcs, *med))
-    if holds:
-        print("what --hold-new cost each program (tlstap -v): ms stopped at its exec, "
-              "median and max")
-        for funcs, _ in programs:
-            rows = holds.get(funcs, [])
-            if rows:
-                print("  %-10d %7.1fms %7.1fms" % (funcs, statistics.median(rows), max(rows)))
+            if by_funcs.get(funcs):
+                print("  %-10d" % funcs +
+                      "".join(" %7.1fms" % v for v in columns(by_funcs[funcs])))
+    table("where the time goes (tlstap -v), medians: exec -> noticed by tlstap, "
+          "file inspected, probes attached", phases,
+          lambda rows: [statistics.median(col) for col in zip(*rows)])
+    table("what --hold-new cost each program (tlstap -v): ms stopped at its exec, "
+          "median and max", holds, lambda rows: [statistics.median(rows), max(rows)])
     shutil.rmtree(runs_dir, ignore_errors=True)
 
 

@@ -19,8 +19,10 @@ namespace {
 
 // How long a call missing chunks may wait for them once the ring is drained.
 constexpr auto kMaxCallIdle = std::chrono::milliseconds(200);
-// How long a newly mapped file may take to show up in /proc/PID/maps.
+// How long a newly mapped file may take to show up in /proc/PID/maps, and
+// how often it is looked for meanwhile.
 constexpr auto kRescanWindow = std::chrono::seconds(1);
+constexpr auto kRescanPoll = std::chrono::milliseconds(10);
 // How often to look for the tls module while waiting for it.
 constexpr auto kKtlsModuleCheck = std::chrono::milliseconds(200);
 // How often records give up old holes and close idle connections.
@@ -323,8 +325,34 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 void Session::on_file_mapped(const capture::FileMappedEvent& m) {
-  attach_mapped(m);
-  end_hold(m);
+  {
+    std::lock_guard lock(attach_mu_);
+    mapped_.push_back(m);
+  }
+  attach_cv_.notify_one();
+}
+
+void Session::attach_loop() {
+  std::unique_lock lock(attach_mu_);
+  while (true) {
+    // The notice comes during mmap(): a file not in maps yet is looked for again soon.
+    attach_cv_.wait_for(lock, rescans_.empty() ? std::chrono::milliseconds(1000) : kRescanPoll,
+                        [this] { return attach_stop_ || !mapped_.empty(); });
+    while (!mapped_.empty()) {
+      capture::FileMappedEvent m = std::move(mapped_.front());
+      mapped_.pop_front();
+      lock.unlock();
+      attach_mapped(m);
+      end_hold(m);
+      lock.lock();
+    }
+    if (attach_stop_) return;  // every notice handled
+    if (!rescans_.empty()) {
+      lock.unlock();
+      process_rescans(Clock::now());
+      lock.lock();
+    }
+  }
 }
 
 // Called from inside the ring-buffer callback: the process is running on
@@ -672,14 +700,14 @@ void Session::run(const std::atomic<bool>& stop,
     pipeline_.on_record(bytes, Clock::now());
   };
   auto next_stats = Clock::now() + stats_interval.value_or(std::chrono::seconds(0));
+  attacher_ = std::thread(&Session::attach_loop, this);
   while (!stop.load(std::memory_order_relaxed)) {
-    int n = probes_.poll(rescans_.empty() ? 100 : 10, handler);
+    int n = probes_.poll(100, handler);
     if (n < 0 && n != -EINTR) {
       std::cerr << "tlstap: reading the ring buffer failed (" << n << "); stopping\n";
       break;
     }
     auto now = Clock::now();
-    process_rescans(now);
     if (ktls_ == KtlsState::kWaiting && now >= next_ktls_check_) {
       next_ktls_check_ = now + kKtlsModuleCheck;
       if (loader::tls_module_loaded() &&
@@ -709,9 +737,16 @@ void Session::run(const std::atomic<bool>& stop,
       next_metrics_ = now + kMetricsPublish;
     }
   }
-  // Drain: everything the kernel emitted before the probes go away.
+  // Drain: everything the kernel emitted before the probes go away; then
+  // the files noticed so far (a held process is continued once attached).
   while (probes_.poll(0, handler) > 0) {
   }
+  {
+    std::lock_guard lock(attach_mu_);
+    attach_stop_ = true;
+  }
+  attach_cv_.notify_one();
+  attacher_.join();
   pipeline_.flush(Clock::now(), Clock::duration::zero());
   if (packets_ && !packets_failed_) {
     if (auto r = packets_->finish(); !r) fail_packets(r.error());

@@ -5,12 +5,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "capture/pipeline.h"
@@ -174,8 +177,20 @@ class Session {
   std::string ktls_status_;  // for --list: functions probed, or why not
   std::vector<std::string> ktls_functions_;
   Clock::time_point next_ktls_check_{};
-  int targets_attached_ = 0;
-  uint64_t late_attaches_ = 0;
+  std::atomic<int> targets_attached_{0};
+  std::atomic<uint64_t> late_attaches_{0};
+
+  // While run() runs, files that appear are inspected and attached on a
+  // thread of its own (attach_loop), so the event loop never waits for
+  // them (a keyprobe run, a large Go program). From then on that thread
+  // alone uses inventory_, rescans_, attach_status_, holds_ and the key
+  // file slots; the loop only queues the notices.
+  void attach_loop();
+  std::thread attacher_;
+  std::mutex attach_mu_;
+  std::condition_variable attach_cv_;
+  std::deque<capture::FileMappedEvent> mapped_;  // guarded by attach_mu_
+  bool attach_stop_ = false;                     // guarded by attach_mu_
   // -w FILE.pcapng (enable_packets)
   packets::PacketCapture* packets_ = nullptr;
   bool packets_failed_ = false;

@@ -254,7 +254,10 @@ Result<int> Probes::attach_library(const std::string& path, const std::vector<Up
     }
   }
   int n = static_cast<int>(links.size());
-  for (Link& link : links) links_.push_back(std::move(link));
+  {
+    std::lock_guard lock(links_mu_);
+    for (Link& link : links) links_.push_back(std::move(link));
+  }
   return n;
 }
 
@@ -381,7 +384,10 @@ Result<void> Probes::attach_ktls_fentry(const std::set<std::string>& functions) 
       return std::unexpected(r.error());
     }
   }
-  for (Link& link : links) links_.push_back(std::move(link));
+  {
+    std::lock_guard lock(links_mu_);
+    for (Link& link : links) links_.push_back(std::move(link));
+  }
   ktls_fentry_skel_ = skel.release();
   return {};
 }
@@ -397,7 +403,10 @@ Result<void> Probes::attach_ktls_kprobes(const std::set<std::string>& functions)
       }
     }
   }
-  for (Link& link : links) links_.push_back(std::move(link));
+  {
+    std::lock_guard lock(links_mu_);
+    for (Link& link : links) links_.push_back(std::move(link));
+  }
   return {};
 }
 
@@ -485,6 +494,11 @@ void Probes::detach_cls_bpf() {
 void Probes::forget_file(uint64_t dev, uint64_t ino) {
   FileKey key = file_key(dev, ino);
   bpf_map__delete_elem(skel_->maps.seen_files, &key, sizeof(key), 0);
+}
+
+int Probes::attached_probes() const {
+  std::lock_guard lock(links_mu_);
+  return static_cast<int>(links_.size());
 }
 
 void Probes::mark_seen(uint64_t dev, uint64_t ino) {

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <span>
@@ -154,7 +155,8 @@ class Probes {
   // Kernel-side counters summed over CPUs.
   Counters read_counters() const;
 
-  int attached_probes() const { return static_cast<int>(links_.size()); }
+  // Probes attached so far (safe from any thread).
+  int attached_probes() const;
 
   // How the socket of a TLS call is found: "socket I/O tracepoints" or
   // "sys_enter" (older kernels, or Options::syscall_hook).
@@ -192,6 +194,9 @@ class Probes {
   tlstap_ktls_fentry* ktls_fentry_skel_ = nullptr;  // loaded by attach_ktls_fentry
   bool ktls_fentry_ = true;
   ring_buffer* ring_ = nullptr;
+  // Links are added by the thread that attaches files and the one that
+  // attaches kTLS; read for statistics by another.
+  mutable std::mutex links_mu_;
   std::vector<Link> links_;
   std::vector<UniqueFd> packet_links_;  // tcx link fds
   std::vector<TcFilter> tc_filters_;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -29,7 +30,27 @@ char ProcessState(pid_t pid) {
   return paren + 2 < line.size() ? line[paren + 2] : 0;
 }
 
-class HoldNewTest : public BpfTest {};
+class HoldNewTest : public BpfTest {
+ protected:
+  // A tlstap with --hold-new=limit_ms, then stopped (as if stuck), then a
+  // fresh copy of /bin/true named name started: the probes hold it and
+  // nobody in tlstap can continue it.
+  void StartHeldByStoppedTlstap(const std::string& name, int limit_ms) {
+    program_ = dir_ / name;
+    std::filesystem::copy_file("/bin/true", program_);
+    ASSERT_NO_FATAL_FAILURE(tap_.Start({"--hold-new=" + std::to_string(limit_ms), "--comm", name}));
+    ASSERT_EQ(kill(tap_.pid(), SIGSTOP), 0);
+    started_ = std::chrono::steady_clock::now();
+    run_ = std::make_unique<Subprocess>(Command({program_}));
+    ASSERT_TRUE(run_->ok()) << run_->error();
+  }
+
+  TempDir dir_;
+  std::string program_;
+  TlstapSession tap_;
+  std::unique_ptr<Subprocess> run_;
+  std::chrono::steady_clock::time_point started_;
+};
 
 // Three fresh copies of the stripped Go peer (new inodes: files tlstap has
 // never seen), each a client that writes as soon as its handshake is done:
@@ -85,49 +106,34 @@ TEST_F(HoldNewTest, ProgramStartedAfterTlstapCapturedFromItsFirstWrite) {
 // the watchdog continues it at the limit (300 ms); tlstap, continued, says
 // the program went on before its probes were in place.
 TEST_F(HoldNewTest, ProgramHeldPastTheLimitGoesOn) {
-  TempDir dir;
-  const std::string program = dir / "true_held";
-  std::filesystem::copy_file("/bin/true", program);
-  TlstapSession tap;
-  ASSERT_NO_FATAL_FAILURE(tap.Start({"--hold-new=300", "--comm", "true_held"}));
-  ASSERT_EQ(kill(tap.pid(), SIGSTOP), 0);
-  const auto start = std::chrono::steady_clock::now();
-  Subprocess run(Command({program}));
-  ASSERT_TRUE(run.ok()) << run.error();
-  std::optional<int> status = run.Wait(10s);
-  const auto took = std::chrono::steady_clock::now() - start;
-  ASSERT_EQ(kill(tap.pid(), SIGCONT), 0);
+  ASSERT_NO_FATAL_FAILURE(StartHeldByStoppedTlstap("true_held", 300));
+  std::optional<int> status = run_->Wait(10s);
+  const auto took = std::chrono::steady_clock::now() - started_;
+  ASSERT_EQ(kill(tap_.pid(), SIGCONT), 0);
   ASSERT_EQ(status, 0) << "the held program did not go on";
   EXPECT_GE(took, 250ms) << "the program was not held";
   EXPECT_LT(took, 5s);
   const std::string line =
-      "pid " + std::to_string(run.pid()) + " (true_held) was held past the --hold-new limit";
-  EXPECT_TRUE(tap.WaitForStderr(
+      "pid " + std::to_string(run_->pid()) + " (true_held) was held past the --hold-new limit";
+  EXPECT_TRUE(tap_.WaitForStderr(
       [&](std::string_view err) { return err.find(line) != std::string_view::npos; }, 10s))
-      << tap.Stderr();
+      << tap_.Stderr();
   Capture capture;
-  ASSERT_NO_FATAL_FAILURE(tap.Stop(&capture));
+  ASSERT_NO_FATAL_FAILURE(tap_.Stop(&capture));
 }
 
 // tlstap killed (SIGKILL, nothing of it runs) while a program is held with
 // a 60 s limit: the watchdog continues it at once, then exits.
 TEST_F(HoldNewTest, KilledTlstapLeavesNothingStopped) {
-  TempDir dir;
-  const std::string program = dir / "true_killed";
-  std::filesystem::copy_file("/bin/true", program);
-  TlstapSession tap;
-  ASSERT_NO_FATAL_FAILURE(tap.Start({"--hold-new=60000", "--comm", "true_killed"}));
-  ASSERT_EQ(kill(tap.pid(), SIGSTOP), 0);
-  Subprocess run(Command({program}));
-  ASSERT_TRUE(run.ok()) << run.error();
+  ASSERT_NO_FATAL_FAILURE(StartHeldByStoppedTlstap("true_killed", 60000));
   bool stopped = false;
   for (int i = 0; i < 100 && !stopped; ++i) {
-    stopped = ProcessState(run.pid()) == 'T';
+    stopped = ProcessState(run_->pid()) == 'T';
     if (!stopped) std::this_thread::sleep_for(20ms);
   }
   EXPECT_TRUE(stopped) << "the program was not held";
-  ASSERT_EQ(kill(tap.pid(), SIGKILL), 0);
-  EXPECT_EQ(run.Wait(5s), 0) << "the program stayed stopped after tlstap was killed";
+  ASSERT_EQ(kill(tap_.pid(), SIGKILL), 0);
+  EXPECT_EQ(run_->Wait(5s), 0) << "the program stayed stopped after tlstap was killed";
   // The watchdog is gone too.
   bool watchdog = true;
   for (int i = 0; i < 50 && watchdog; ++i) {
