@@ -159,8 +159,8 @@ int go_keylog_enter(struct pt_regs *ctx)
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	n = go_read_len(label_len, TLSTAP_LABEL_FIELD);
-	if (n)
-		err |= bpf_probe_read_user(e->label, n, (const void *)ctx->bx);
+	if (n && bpf_probe_read_user(e->label, n, (const void *)ctx->bx))
+		e->label_addr = ctx->bx; /* a constant not paged in yet: read later */
 	if (random_len == sizeof(e->client_random))
 		err |= bpf_probe_read_user(e->client_random, sizeof(e->client_random),
 					   (const void *)ctx->di);

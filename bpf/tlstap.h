@@ -310,6 +310,12 @@ struct tlstap_logged_secret {
 	__u32 random_len;
 	__u32 secret_len;
 	__u32 pad2;
+	/*
+	 * Nonzero when the label could not be read in the probe: a string
+	 * constant of the program whose page it has not touched yet (a
+	 * probe cannot fault it in). User space reads it there.
+	 */
+	__u64 label_addr;
 	char label[TLSTAP_LABEL_FIELD]; /* "CLIENT_TRAFFIC_SECRET_0", not NUL-terminated */
 	__u8 client_random[32];
 	__u8 secret[TLSTAP_SECRET_FIELD];

@@ -99,7 +99,8 @@ Record decode(std::span<const uint8_t> bytes) {
       e.tid = static_cast<pid_t>(k.tid);
       e.comm.assign(k.comm, strnlen(k.comm, sizeof(k.comm)));
       e.lib = static_cast<Lib>(k.lib);
-      e.label.assign(k.label, std::min<size_t>(k.label_len, sizeof(k.label)));
+      e.label_addr = k.label_addr;
+      if (!e.label_addr) e.label.assign(k.label, std::min<size_t>(k.label_len, sizeof(k.label)));
       e.label_len = k.label_len;
       e.random_len = k.random_len;
       e.secret_len = k.secret_len;

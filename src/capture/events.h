@@ -157,6 +157,9 @@ struct LoggedSecretEvent {
   uint32_t label_len = 0, random_len = 0, secret_len = 0;
   std::array<uint8_t, 32> client_random{};
   std::array<uint8_t, 64> secret{};  // the first min(secret_len, 64) bytes
+  // Nonzero when the probe could not read the label (its page not touched
+  // yet): label is empty, and the label is at this address of pid.
+  uint64_t label_addr = 0;
 };
 
 // A TCP packet the TC programs took on an interface (-w FILE.pcapng): its

@@ -13,6 +13,7 @@
 #include "keys/hmac_openssl.h"
 #include "keys/ssl_offsets.h"
 #include "loader/hooks.h"
+#include "util/process_memory.h"
 
 namespace tlstap::cli {
 namespace {
@@ -260,8 +261,20 @@ void Session::write_session_lines(const capture::SecretsEvent& e,
 // session counts it (both ends in one process log it twice: written once).
 void Session::on_logged_secret(const capture::LoggedSecretEvent& e) {
   if (!keys_) return;
-  auto line = keys::logged_key_log_line(e.label, e.label_len, e.client_random, e.random_len,
-                                        e.secret, e.secret_len);
+  std::string label = e.label;
+  if (e.label_addr) {
+    // A label constant the program had not paged in: read it from the
+    // process (it lives: it is inside writeKeyLog, or just left it).
+    auto read = read_process_memory(e.pid, e.label_addr, std::min<size_t>(e.label_len, 32));
+    if (!read) {
+      secrets_unusable(e.pid, e.comm,
+                       "its label was not readable in the probe: " + read.error().message);
+      return;
+    }
+    label = std::move(*read);
+  }
+  auto line = keys::logged_key_log_line(label, e.label_len, e.client_random, e.random_len, e.secret,
+                                        e.secret_len);
   if (!line) {
     secrets_unusable(e.pid, e.comm, line.error().message);
     return;

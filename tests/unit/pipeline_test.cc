@@ -294,7 +294,18 @@ TEST(PipelineSecretsTest, LoggedSecretReachesItsHandlerWhole) {
   EXPECT_EQ(e.client_random[31], 0x1f);
   EXPECT_EQ(e.secret_len, 48u);
   EXPECT_EQ(e.secret[47], 0x2f);
+  EXPECT_EQ(e.label_addr, 0u);
   EXPECT_EQ(pipeline.user_stats().malformed_records, 1u);
+
+  // A label the probe could not read comes as its address, not as bytes.
+  k.label_addr = 0x4d2000;
+  rec.assign(sizeof(k), 0);
+  std::memcpy(rec.data(), &k, sizeof(k));
+  pipeline.on_record(rec, Clock::now());
+  ASSERT_EQ(logged.size(), 2u);
+  EXPECT_EQ(logged[1].label, "");
+  EXPECT_EQ(logged[1].label_addr, 0x4d2000u);
+  EXPECT_EQ(logged[1].label_len, 23u);
 }
 
 // A keys record with the final TLS 1.3 tail: BoringSSL's handshake-time
