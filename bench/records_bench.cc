@@ -1,4 +1,4 @@
-// The --records pipeline alone (cli::Records: reassembly per connection,
+// The --records pipeline alone (protocols::Records: reassembly per connection,
 // routing, HTTP/1 and HTTP/2 parsing, request/response pairing), fed
 // captures recorded from real programs, in plaintext bytes and records per
 // second of one core; and the memory 10 000 open connections hold.
@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/records.h"
 #include "export/json/json_read.h"
+#include "protocols/records.h"
 
 namespace {
 
@@ -43,7 +43,7 @@ void Replay(benchmark::State& state, const std::string& recording) {
   std::vector<DataEvent> events = Load(recording);
   uint64_t records = 0, bytes = 0, errors = 0;
   for (const DataEvent& e : events) bytes += e.data.size();
-  tlstap::cli::Records pipeline([&](const tlstap::protocols::Record& r) {
+  tlstap::protocols::Records pipeline([&](const tlstap::protocols::Record& r) {
     ++records;
     errors += !r.error.empty();
   });
@@ -98,7 +98,8 @@ void OpenConnections(benchmark::State& state, const std::string& recording) {
   for (auto _ : state) {
     state.PauseTiming();
     size_t before = HeapInUse();
-    auto pipeline = std::make_unique<tlstap::cli::Records>([](const tlstap::protocols::Record&) {});
+    auto pipeline =
+        std::make_unique<tlstap::protocols::Records>([](const tlstap::protocols::Record&) {});
     state.ResumeTiming();
     for (uint64_t c = 1; c <= kConnections; ++c) {
       for (DataEvent& e : opening) {

@@ -8,20 +8,14 @@
 #include <memory>
 
 #include "cli/options.h"
-#include "cli/session.h"
-#include "export/json/json_lines.h"
-#include "export/otlp/sender.h"
-#include "export/output_file.h"
-#include "export/prometheus/metrics.h"
-#include "export/prometheus/server.h"
+#include "cli/outputs.h"
+#include "engine/attacher.h"
+#include "engine/engine.h"
 #include "export/text/table.h"
-#include "keys/key_log_file.h"
+#include "keys/key_service.h"
 #include "keys/ssl_offsets.h"
 #include "loader/preflight.h"
 #include "loader/probes.h"
-#include "packets/interfaces.h"
-#include "packets/packet_capture.h"
-#include "pcapng/writer.h"
 
 namespace {
 
@@ -35,19 +29,13 @@ int die(const tlstap::Error& e) {
 }
 
 // --otlp's failures come from its sender thread: one write(2) each, so
-// they never touch std::cerr, which the session's thread writes.
+// a line is never split by the engine's or the attach thread's.
 void write_stderr(const std::string& line) {
   for (size_t done = 0; done < line.size();) {
     ssize_t n = write(STDERR_FILENO, line.data() + done, line.size() - done);
     if (n <= 0) return;
     done += static_cast<size_t>(n);
   }
-}
-
-std::string host_name() {
-  char name[256] = {};
-  gethostname(name, sizeof(name) - 1);
-  return name;
 }
 
 void install_signal_handlers() {
@@ -74,77 +62,17 @@ int main(int argc, char** argv) {
     std::cout << "tlstap " TLSTAP_VERSION "\n";
     return 0;
   }
-  std::ios::sync_with_stdio(false);
+  // std::cerr stays synchronized with stdio (the default): the engine's
+  // thread and the attach thread both say things on it.
   if (auto ok = cli::check_pids(options->filters.pids); !ok) return die(ok.error());
 
   if (auto ok = loader::check_privileges(); !ok) return die(ok.error());
   if (auto ok = loader::check_kernel(); !ok) return die(ok.error());
 
-  // --metrics listens before anything is attached: a port in use stops
-  // here, in one line. metrics outlives the server that reads it.
-  exporting::Metrics metrics;
-  std::unique_ptr<exporting::MetricsServer> metrics_server;
-  if (options->metrics && !options->list) {
-    auto started = exporting::MetricsServer::make(*options->metrics, metrics);
-    if (!started) return die(started.error());
-    metrics_server = std::move(*started);
-  }
-
-  // --otlp: the sender thread starts now; nothing is sent before a record.
-  std::unique_ptr<exporting::otlp::Sender> otlp;
-  if (!options->otlp_url.empty() && !options->list) {
-    auto transport = exporting::otlp::make_curl_transport(options->otlp_url);
-    if (!transport) return die(transport.error());
-    otlp = std::make_unique<exporting::otlp::Sender>(
-        std::move(*transport),
-        exporting::otlp::Origin{.host_name = host_name(), .scope_version = TLSTAP_VERSION},
-        options->otlp_url, write_stderr);
-  }
-
-  // The JSON lines or the table: -w FILE, or standard output. Either way a
-  // write that fails stops the session, which says why.
-  std::unique_ptr<exporting::Output> output;
-  const bool to_file = !options->write_path.empty();
-  if (to_file) {
-    auto opened = exporting::Output::open(options->write_path);
-    if (!opened) return die(opened.error());
-    output = std::move(*opened);
-  } else {
-    output = exporting::Output::standard_output();
-  }
-  // The key log file, opened before anything is attached: a refused path
-  // (a symbolic link) stops here, in one line.
-  std::unique_ptr<keys::KeyLogFile> key_log;
-  if (!options->keylog_path.empty()) {
-    auto opened = keys::KeyLogFile::open(options->keylog_path);
-    if (!opened) return die(opened.error());
-    key_log = std::move(*opened);
-  }
-  // -w FILE.pcapng: the interfaces, then the file (a symbolic link there
-  // stops here, in one line), before anything is attached.
-  std::vector<packets::NetInterface> interfaces;
-  std::unique_ptr<packets::PacketCapture> packet_capture;
-  if (!options->pcapng_path.empty()) {
-    std::vector<std::string> skipped;
-    auto chosen = packets::choose_interfaces(options->interfaces, &skipped);
-    if (!chosen) return die(chosen.error());
-    for (const std::string& why : skipped)
-      std::cerr << "tlstap: packets not taken: " << why << "\n";
-    interfaces = std::move(*chosen);
-    auto made = packets::PacketCapture::make(pcapng::numbered_files(options->pcapng_path),
-                                             {.delay_ns = options->reorder_delay_ms * 1'000'000ull,
-                                              .rotate_bytes = options->rotate_mib << 20});
-    if (!made) return die(made.error());
-    packet_capture = std::move(*made);
-  }
-  const bool keys = options->keys_only || key_log || packet_capture;
-  std::unique_ptr<exporting::Exporter> exporter;
-  if (to_file || options->json) {
-    exporter = std::make_unique<exporting::JsonLinesExporter>(*output);
-  } else {
-    exporter = std::make_unique<exporting::TableExporter>(
-        *output, std::cerr, exporting::TableOptions{.hex = options->hex});
-  }
+  auto outputs = cli::Outputs::open(*options, write_stderr);
+  if (!outputs) return die(outputs.error());
+  cli::Outputs& out = **outputs;
+  const bool keys = out.keys();
 
   const loader::KtlsSupport ktls_support =
       options->ktls ? loader::ktls_support()
@@ -159,7 +87,7 @@ int main(int argc, char** argv) {
        .ktls = options->ktls && ktls_support.state != loader::KtlsSupport::kUnavailable,
        .ktls_fentry = !options->ktls_kprobes,
        .keys_only = options->keys_only,
-       .packet_ring_bytes = packet_capture ? options->ring_bytes : 0,
+       .packet_ring_bytes = out.packets() ? options->ring_bytes : 0,
        .ports = options->ports,
        .tc_clsact = options->tc_clsact,
        .hold_new = options->hold_new_ms.has_value(),
@@ -171,21 +99,22 @@ int main(int argc, char** argv) {
   }
 
   install_signal_handlers();
-  cli::Session session(**probes, *exporter, options->verbose, options->stacks);
-  if (options->records) session.enable_records(options->events);
-  if (metrics_server) session.enable_metrics(&metrics);
-  if (otlp) session.enable_otlp(otlp.get());
-  if (packet_capture) session.enable_packets(packet_capture.get());
-  if (keys) {
-    session.enable_keys(keys::default_keyprobe_path(), std::move(key_log),
-                        options->keys_only ? output.get() : nullptr, options->keys_only);
-  }
-  int targets = options->stacks.empty() ? 0 : session.attach_existing();
-  if (!options->list) session.say_unhooked(options->filters, std::cerr);
+  // Secrets: read when something takes key log lines.
+  std::unique_ptr<keys::KeyService> key_service;
+  if (keys)
+    key_service =
+        std::make_unique<keys::KeyService>(keys::default_keyprobe_path(), options->verbose);
+  engine::Attacher attacher(**probes, options->verbose, options->stacks, key_service.get(),
+                            options->keys_only);
+
+  engine::Engine engine(**probes, attacher, key_service.get(), out.sinks());
+
+  int targets = options->stacks.empty() ? 0 : attacher.attach_existing();
+  if (!options->list) attacher.say_unhooked(options->filters, std::cerr);
   if (options->list) {
-    if (options->ktls) session.start_ktls(ktls_support);
-    session.list(*output);
-    output->flush();
+    if (options->ktls) attacher.start_ktls(ktls_support);
+    attacher.list(out.output());
+    out.output().flush();
     return 0;
   }
   if (options->stacks.empty() && ktls_support.state == loader::KtlsSupport::kUnavailable) {
@@ -206,25 +135,25 @@ int main(int argc, char** argv) {
   if (targets == 0 && !only_go && ktls_support.state == loader::KtlsSupport::kUnavailable) {
     return no_library();
   }
-  const bool ktls = options->ktls && session.start_ktls(ktls_support);
+  const bool ktls = options->ktls && attacher.start_ktls(ktls_support);
   if (targets == 0 && !only_go && !ktls) return no_library();
   std::string sources;
   if (targets > 0) {
     sources = std::to_string(targets) + " TLS " + (targets == 1 ? "library" : "libraries");
   }
-  if (ktls) sources += (sources.empty() ? "" : " and ") + session.ktls_summary();
+  if (ktls) sources += (sources.empty() ? "" : " and ") + attacher.ktls_summary();
   if (options->keys_only) {
     // Go programs carry their TLS inside: one may start at any moment.
     const bool go = options->stacks.contains(discovery::LibKind::kGo);
-    if (session.key_libraries() == 0 && !go) {
+    if (attacher.key_libraries() == 0 && !go) {
       return die({ExitCode::kFailure,
                   "keys: no OpenSSL, BoringSSL or GnuTLS library whose secrets tlstap can locate "
                   "(see above)"});
     }
-    std::cerr << "tlstap: writing the TLS keys of sessions through " << session.key_libraries()
+    std::cerr << "tlstap: writing the TLS keys of sessions through " << attacher.key_libraries()
               << " OpenSSL, BoringSSL and GnuTLS "
-              << (session.key_libraries() == 1 ? "library" : "libraries")
-              << (go ? " and Go programs (" + std::to_string(session.key_go_programs()) +
+              << (attacher.key_libraries() == 1 ? "library" : "libraries")
+              << (go ? " and Go programs (" + std::to_string(attacher.key_go_programs()) +
                            " running)"
                      : "")
               << " to "
@@ -239,78 +168,29 @@ int main(int argc, char** argv) {
     std::cerr << "tlstap: capturing from " << sources << " (" << (*probes)->attached_probes()
               << " probes); Ctrl-C to stop\n";
   }
-  if (packet_capture) {
-    // Packets only now: the TLS probes that name their connections are on.
-    std::string names;
-    for (const packets::NetInterface& iface : interfaces) {
-      loader::PacketInterface where{.ifindex = iface.ifindex,
-                                    .name = iface.name,
-                                    .l3_offset = iface.l3_offset,
-                                    .ingress = !iface.loopback,
-                                    .egress = true};
-      if (auto added = packet_capture->add_interface(iface); !added) return die(added.error());
-      auto how = (*probes)->attach_packets(where);
-      if (!how) return die({ExitCode::kInterface, how.error().message});
-      names += (names.empty() ? "" : ", ") + iface.name;
-      if (options->verbose)
-        std::cerr << "tlstap: packets on " << iface.name << " (" << *how << ")\n";
-    }
-    std::cerr << "tlstap: writing the packets of traced connections on " << names << " to "
-              << options->pcapng_path << "\n";
-  }
-  if (otlp) std::cerr << "tlstap: sending spans to " << options->otlp_url << "\n";
-  if (metrics_server) {
-    std::cerr << "tlstap: metrics at http://"
-              << exporting::format_metrics_address(*options->metrics) << "/metrics\n";
-  }
+  // Packets only now: the TLS probes that name their connections are on.
+  if (auto ok = out.attach_packets(**probes, options->verbose); !ok) return die(ok.error());
+  out.say_started(std::cerr);
 
-  std::optional<std::chrono::seconds> interval;
-  if (options->stats_interval) interval = std::chrono::seconds(*options->stats_interval);
-  session.run(g_stop, interval);
-  // The last spans (the records close_all made at the end of run): sent
-  // within 2 s, or counted as dropped.
-  if (otlp) otlp->close(std::chrono::seconds(2));
+  engine.run(g_stop);
+  out.stop_senders();
 
-  capture::Stats final_stats = session.snapshot();
-  if (options->hold_new_ms) session.say_holds(std::cerr);
+  capture::Stats final_stats = engine.snapshot();
+  if (options->hold_new_ms) attacher.say_holds(std::cerr);
   if (options->keys_only) {
     std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
-              << session.key_lines_written() << " key log lines written; "
-              << final_stats.targets_attached << " libraries, " << final_stats.probes_attached
-              << " probes attached\n";
+              << key_service->lines() << " key log lines written; " << final_stats.targets_attached
+              << " libraries, " << final_stats.probes_attached << " probes attached\n";
     exporting::write_losses_text(std::cerr, final_stats);
-    return session.output_failed() || session.keys_failed() ? 1 : 0;
+    return engine.output_failed() ? 1 : 0;
   }
-  if (packet_capture) {
-    const packets::CaptureStats p = packet_capture->stats();
-    const capture::Stats& k = final_stats;
-    std::cerr << "tlstap: packets: " << p.written << " written to " << p.files
-              << (p.files == 1 ? " file" : " files") << " (" << options->pcapng_path
-              << (p.files > 1 ? ", .1, ..." : "") << "); " << p.received << " taken, "
-              << p.unadmitted << " of connections no traced process used, "
-              << p.not_tcp + p.unknown_interface << " unreadable; " << p.held << " still held, "
-              << p.released_early << " released early, " << p.late << " out of order; lost "
-              << k.lost_packets_ringbuf << " (ring full), " << k.lost_packets_read
-              << " (unreadable), " << k.packets_truncated << " cut to " << TLSTAP_PACKET_MAX
-              << " bytes; keys of " << k.key_sessions << " TLS sessions, "
-              << session.key_lines_written() << " key log lines\n";
-    if (session.packets_failed()) {
-      exporter->on_stats(final_stats, true);
-      return static_cast<int>(ExitCode::kFailure);
-    }
+  if (out.finish(std::cerr, final_stats, key_service ? key_service->lines() : 0)) {
+    engine.final_stats(final_stats);
+    return static_cast<int>(ExitCode::kFailure);
   }
-  if (keys && !options->keylog_path.empty()) {
-    std::cerr << "tlstap: keys of " << final_stats.key_sessions << " TLS sessions, "
-              << session.key_lines_written() << " key log lines written to " << options->keylog_path
-              << "\n";
-  }
-  exporter->on_stats(final_stats, true);
-  exporter->flush();
-  // Where the stats above did not reach a terminal: a file, or a dead pipe.
-  if (to_file || (options->json && exporter->failed())) {
-    exporting::write_stats_text(std::cerr, final_stats, true);
-  }
+  engine.final_stats(final_stats);
+  out.say_final_stats(std::cerr, final_stats);
   // A reader that went away (EPIPE: | head) is a normal stop; a full disk
   // or an I/O error is a failure: what came after it was lost (counted).
-  return session.output_failed() || session.keys_failed() ? 1 : 0;
+  return engine.output_failed() ? 1 : 0;
 }

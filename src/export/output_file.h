@@ -1,7 +1,7 @@
 // Where the JSON lines or the table go: a file (-w FILE, opened as every
 // private output is: util/private_file.h) or standard output. Writes are
 // buffered; the first write that fails is kept (its errno), and nothing is
-// written after it, so the session can say why it stopped, and count what
+// written after it, so the engine can say why it stopped, and count what
 // never reached the output.
 #pragma once
 

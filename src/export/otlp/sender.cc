@@ -146,7 +146,7 @@ Sender::Sender(std::unique_ptr<Transport> transport, Origin origin, std::string 
       url_(std::move(url)),
       report_(std::move(report)),
       limits_(limits) {
-  // Signals go to the session's thread, whose poll they interrupt: the
+  // Signals go to the engine's thread, whose poll they interrupt: the
   // sender thread starts with them blocked.
   sigset_t block, old;
   sigemptyset(&block);
@@ -200,6 +200,15 @@ void Sender::close(std::chrono::milliseconds timeout) {
     if (!finished_cv_.wait_until(lock, deadline_, [this] { return finished_; })) cancel_ = true;
   }
   if (thread_.joinable()) thread_.join();
+}
+
+void Sender::add_stats(capture::Stats* s) const {
+  const SenderStats o = stats();
+  s->otlp_enabled = true;
+  s->otlp_spans_sent = o.sent;
+  s->otlp_spans_dropped = o.dropped;
+  s->otlp_spans_failed = o.failed;
+  s->otlp_failed_posts = o.failed_posts;
 }
 
 SenderStats Sender::stats() const {

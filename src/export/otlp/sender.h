@@ -1,5 +1,5 @@
 // --otlp URL: spans sent over OTLP/HTTP (JSON) without ever holding up the
-// capture. The session thread turns each record into a span and puts it in
+// capture. The engine's thread turns each record into a span and puts it in
 // a bounded queue (a full queue drops it, counted); one sender thread takes
 // batches (up to 512 spans, or what came within 1 s) and POSTs them. A
 // failed POST is counted, said once per kind of failure on stderr, and the
@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "export/otlp/spans.h"
+#include "export/sink.h"
 #include "protocols/record.h"
 #include "util/error.h"
 
@@ -73,17 +74,24 @@ struct SenderStats {
   uint64_t failed_posts = 0;
 };
 
-class Sender {
+// A Sink (--otlp): each record becomes a span, queued for the sender's
+// own thread.
+class Sender : public Sink {
  public:
   // report: says a failure in one line, from the sender thread (tlstap
-  // writes it to fd 2 in one write(2): std::cerr is the session thread's).
+  // writes it to fd 2 in one write(2): std::cerr is the engine's).
   Sender(std::unique_ptr<Transport> transport, Origin origin, std::string url,
          std::function<void(const std::string&)> report, SenderLimits limits = {});
   ~Sender();  // close(0): stops the thread, sends nothing more
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
 
-  // The session thread, per record: never blocks on the network.
+  Takes takes() const override { return {.records = true}; }
+  void on_record(const protocols::Record& record) override { add(record); }
+  // Its span counters (otlp_*).
+  void add_stats(capture::Stats* stats) const override;
+
+  // The engine's thread, per record: never blocks on the network.
   void add(const protocols::Record& record);
   // Sends what is queued within timeout, then stops the sender thread: a
   // POST still under way is cancelled (its spans count as failed, not
@@ -101,7 +109,7 @@ class Sender {
   const std::string url_;
   const std::function<void(const std::string&)> report_;
   const SenderLimits limits_;
-  IdGenerator ids_;  // the session thread's
+  IdGenerator ids_;  // the engine thread's
   std::unordered_map<pid_t, std::string> executables_;
 
   mutable std::mutex mu_;

@@ -1,6 +1,6 @@
 // --metrics: request counts and latencies from protocol records, and
 // tlstap's own health from its statistics, rendered in the Prometheus text
-// exposition format (0.0.4). Written by the session thread (records as they
+// exposition format (0.0.4). Written by the engine's thread (records as they
 // come, statistics once a tick), read by the HTTP server's threads: every
 // member is behind one mutex, and render() copies nothing it does not print.
 //
@@ -13,6 +13,7 @@
 // Label sets are capped; records past the cap are counted apart.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "capture/stats.h"
+#include "export/sink.h"
 #include "protocols/record.h"
 
 namespace tlstap::exporting {
@@ -62,12 +64,21 @@ inline constexpr double kLatencyBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
 // tlstap_db_queries_total) kept by default.
 inline constexpr size_t kDefaultMaxLabelSets = 1000;
 
-class Metrics {
+// A Sink (--metrics): records are counted, statistics copied once a
+// second; the HTTP server's threads render them (Metrics locks).
+class Metrics : public Sink {
  public:
   explicit Metrics(size_t max_label_sets = kDefaultMaxLabelSets)
       : max_label_sets_(max_label_sets) {}
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
+
+  Takes takes() const override { return {.records = true}; }
+  void on_record(const protocols::Record& r) override { add(r); }
+  std::optional<std::chrono::seconds> stats_period() const override {
+    return std::chrono::seconds(1);  // the counters' age at a scrape
+  }
+  void on_stats(const capture::Stats& stats, bool) override { set_stats(stats); }
 
   void add(const RecordSample& s);
   void add(const protocols::Record& r) { add(sample_of(r)); }

@@ -108,7 +108,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::make(const MetricsAddress&
   error.code = &code;
   error.text = text;
   error.text_buffer_size = sizeof(text);
-  // Signals go to the session's thread, whose poll they interrupt: the
+  // Signals go to the engine's thread, whose poll they interrupt: the
   // server's threads inherit a mask that blocks them.
   sigset_t block, old;
   sigemptyset(&block);

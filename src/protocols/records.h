@@ -1,12 +1,12 @@
-// --records: the session's DataEvents reassembled per connection
-// (streams::Reassembler), sent by a protocols::Router to HTTP/2
+// --records: the engine's DataEvents reassembled per connection
+// (streams::Reassembler), sent by a Router to HTTP/2
 // (http2::Tracker) when a connection opens with the HTTP/2 preface or a
 // server's SETTINGS frame, to MySQL (mysql::Tracker) when it opens with a
 // client's HandshakeResponse41 (or a whole command), to PostgreSQL
 // (pgsql::Tracker) when it opens with a StartupMessage or a server's
 // Authentication, else to HTTP/1 (http1::Tracker); each
-// request/response pair goes to the exporter (or any sink: --metrics) the
-// moment both are whole.
+// request/response pair goes to the engine's handler the moment both are
+// whole (engine/engine.h hands it to every sink that takes records).
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,6 @@
 
 #include "capture/events.h"
 #include "capture/stats.h"
-#include "export/exporter.h"
 #include "protocols/http1/tracker.h"
 #include "protocols/http2/tracker.h"
 #include "protocols/mysql/tracker.h"
@@ -22,15 +21,13 @@
 #include "protocols/router.h"
 #include "streams/reassembler.h"
 
-namespace tlstap::cli {
+namespace tlstap::protocols {
 
 class Records {
  public:
-  using Sink = std::function<void(const protocols::Record&)>;
-  explicit Records(Sink sink, streams::Limits limits = {},
-                   protocols::http2::Limits http2_limits = {});
-  explicit Records(exporting::Exporter& exporter, streams::Limits limits = {},
-                   protocols::http2::Limits http2_limits = {});
+  // Where each record goes.
+  using Handler = std::function<void(const Record&)>;
+  explicit Records(Handler handler, streams::Limits limits = {}, http2::Limits http2_limits = {});
   Records(const Records&) = delete;
   Records& operator=(const Records&) = delete;
 
@@ -49,12 +46,12 @@ class Records {
 
  private:
   // Declared in the order they are fed: each is built before what feeds it.
-  protocols::http1::Tracker http1_;
-  protocols::http2::Tracker http2_;
-  protocols::mysql::Tracker mysql_;
-  protocols::pgsql::Tracker pgsql_;
-  protocols::Router router_;
+  http1::Tracker http1_;
+  http2::Tracker http2_;
+  mysql::Tracker mysql_;
+  pgsql::Tracker pgsql_;
+  Router router_;
   streams::Reassembler reassembler_;
 };
 
-}  // namespace tlstap::cli
+}  // namespace tlstap::protocols
