@@ -11,8 +11,10 @@ packages=(
   libnghttp2-dev  # HPACK decoding for HTTP/2 records (src/protocols/http2)
   libcivetweb-dev  # the --metrics HTTP server (src/export/prometheus)
   libcurl4-openssl-dev  # posts --otlp spans (src/export/otlp)
+  help2man  # the man page tlstap(8), from tlstap --help (cmake/Install.cmake)
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  bash-completion  # install_test drives completion/tlstap.bash
   libclang-rt-dev  # libFuzzer and ASan runtimes for fuzz/ (clang only recommends them)
   openssl curl python3 procps iproute2 util-linux libcap2-bin
   gnutls-bin libgnutls30 libgnutls-openssl27 nodejs golang-go

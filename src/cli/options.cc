@@ -86,7 +86,8 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          (0.0.0.0: every interface; [IPv6] needs a civetweb
                          built with IPv6, which Debian 12's is not): HTTP requests
                          and latency histograms by protocol, method, status,
-                         process name (comm) and side (client/server), and
+                         process name (comm) and side (client/server), database
+                         queries (MySQL, PostgreSQL) by command alike, and
                          tlstap's health: calls, bytes, losses by cause, share
                          of bytes attributed, libraries and probes attached.
                          Records are made for it without being shown (add
@@ -108,18 +109,17 @@ TIME COMM PID DIR LEN CONNECTION PLAINTEXT):
                          per kind of failure; both counted in the statistics
       --keylog FILE      also write the TLS secrets of every session seen
                          (OpenSSL, tested on 3.0; GnuTLS, tested on 3.7.9;
-                         BoringSSL, tested on Android 13's, TLS 1.3 without its
-                         handshake traffic secrets; Go 1.17+) to FILE in NSS key
-                         log format
+                         BoringSSL, tested on Android 13's; Go 1.18+) to FILE
+                         in NSS key log format
                          (SSLKEYLOGFILE: Wireshark's "(Pre)-Master-Secret log
                          filename"); created 0600, appended to, no symbolic link
 
 Packets (-w FILE.pcapng): the TCP packets of the connections traced processes
 use for TLS, as they crossed the network interfaces, in a pcapng file that
-Wireshark and tshark decrypt alone: the TLS secrets (OpenSSL 3.0, Go) travel in
-Decryption Secrets Blocks ahead of the packets, each packet's comment says
-"pid=N comm=NAME". Filters (-p, -c, -u) choose the processes. Nothing goes to
-standard output; statistics go to stderr at exit.
+Wireshark and tshark decrypt alone: the TLS secrets (OpenSSL, BoringSSL, GnuTLS,
+Go) travel in Decryption Secrets Blocks ahead of the packets, each packet's
+comment says "pid=N comm=NAME". Filters (-p, -c, -u) choose the processes.
+Nothing goes to standard output; statistics go to stderr at exit.
   sudo tlstap -c curl -w curl.pcapng        then: wireshark curl.pcapng
   tshark -r curl.pcapng -Y http             (no key file needed)
   -i, --interface IFACE  take packets on IFACE; repeat for more (default: every
@@ -214,7 +214,7 @@ output went away: | head), 1 failure (e.g. an output could not be written: disk
 full, I/O error; what was not written is counted lost: output_events,
 output_bytes, output_records), 2 bad command line (also: --pid of no running
 process, an output file refused), 3 not enough privileges, 4 kernel
-without BTF, 5 kernel without uprobes, 6 no TLS library found on this host, 7
+without BTF, 5 kernel without uprobes, 6 no TLS library found on this host and no kTLS capture possible, 7
 --metrics address cannot be listened on (port in use), 8 -w FILE.pcapng: an
 interface is unknown, of a kind tlstap cannot read, or packets cannot be
 taken on it.

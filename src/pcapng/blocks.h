@@ -2,10 +2,10 @@
 // tlstap writes. Hand-written because no pcapng library writes Decryption
 // Secrets Blocks.
 //
-// This folder is src/pcapng/, beside src/keys/, as STYLE.md lays out: it
-// encodes packets and secrets into a file format and knows nothing of the
-// event pipeline, so it is not an export/<sink> (an Exporter of DataEvents).
-// The code that feeds it packets from the TC program will sit above it.
+// This folder is src/pcapng/, beside src/keys/, as docs/design-rules.md
+// lays out: it encodes packets and secrets into a file format and knows
+// nothing of the event pipeline, so it is not a sink itself;
+// packets::PacketSink (src/packets/) feeds it.
 //
 // Every block is written little-endian whatever the host, so the same input
 // gives the same bytes everywhere; the Section Header's byte-order magic
