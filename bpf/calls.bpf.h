@@ -68,8 +68,8 @@ static __always_inline int tls_call_enter_iov(struct pt_regs *ctx, __u64 conn, _
 	return 0;
 }
 
-static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf,
-					  __u64 len_out, __u8 dir)
+static __always_inline int tls_call_enter(struct pt_regs *ctx, __u64 conn, __u64 buf, __u64 len_out,
+					  __u8 dir)
 {
 	return tls_call_enter_iov(ctx, conn, buf, len_out, dir, 0);
 }

@@ -59,13 +59,13 @@ static __always_inline long emit_chunk_sized(struct emit_ctx *ctx, __u64 off, __
 	return 0;
 }
 
-#define EMIT_CLASS(cap)                                                 \
-	if (n <= (cap))                                                 \
+#define EMIT_CLASS(cap) \
+	if (n <= (cap)) \
 		return emit_chunk_sized(ctx, off, n, (cap));
-#define EMIT_OCTAVE(base)                                               \
-	EMIT_CLASS((base) + (base) / 4)                                 \
-	EMIT_CLASS((base) + (base) / 2)                                 \
-	EMIT_CLASS((base) + 3 * (base) / 4)                             \
+#define EMIT_OCTAVE(base)                   \
+	EMIT_CLASS((base) + (base) / 4)     \
+	EMIT_CLASS((base) + (base) / 2)     \
+	EMIT_CLASS((base) + 3 * (base) / 4) \
 	EMIT_CLASS(2 * (base))
 
 static __always_inline long emit_chunk(__u32 i, struct emit_ctx *ctx)
@@ -250,7 +250,8 @@ static long emit_kernel_vector_entry(__u32 i, void *unused)
 	if (ctx->src.segs == EMIT_KERNEL_IOV) {
 		struct kernel_iovec v;
 
-		if (bpf_probe_read_kernel(&v, sizeof(v), (const void *)(ctx->src.buf + i * sizeof(v))))
+		if (bpf_probe_read_kernel(&v, sizeof(v),
+					  (const void *)(ctx->src.buf + i * sizeof(v))))
 			return lose_rest_of_call(ctx);
 		ctx->buf = v.base;
 		len = v.len;

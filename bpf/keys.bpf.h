@@ -32,8 +32,7 @@ static __always_inline long read_u32_field(__u64 ssl, __u32 ptr_off, __u32 off, 
 }
 
 /* Where a final layout's secrets are: the session, or what secrets_ptr leads to. */
-static __always_inline long secrets_base(__u64 ssl, const struct tlstap_ssl_offsets *o,
-					 __u64 *base)
+static __always_inline long secrets_base(__u64 ssl, const struct tlstap_ssl_offsets *o, __u64 *base)
 {
 	*base = ssl;
 	if (o->layout != TLSTAP_KEYS_FINAL || o->secrets_ptr == TLSTAP_NO_OFFSET)
@@ -63,8 +62,10 @@ static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
 	struct tlstap_keys_event *e;
 	__u32 client_app = o->client_app_secret, server_app = o->server_app_secret;
 	/* held in a handshake state of their own: read while it lives (sock.bpf.c) */
-	__u32 client_hs = o->handshake_ptr == TLSTAP_NO_OFFSET ? o->client_hs_secret : TLSTAP_NO_OFFSET;
-	__u32 server_hs = o->handshake_ptr == TLSTAP_NO_OFFSET ? o->server_hs_secret : TLSTAP_NO_OFFSET;
+	__u32 client_hs =
+		o->handshake_ptr == TLSTAP_NO_OFFSET ? o->client_hs_secret : TLSTAP_NO_OFFSET;
+	__u32 server_hs =
+		o->handshake_ptr == TLSTAP_NO_OFFSET ? o->server_hs_secret : TLSTAP_NO_OFFSET;
 	__u32 raw = 0;
 	__u64 base = 0, session = 0;
 	__u8 role = 0;
@@ -78,7 +79,8 @@ static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
 		struct tlstap_keys_tls13_final *k;
 
 		if (o->role_mask) {
-			if (bpf_probe_read_user(&role, sizeof(role), (const void *)(ssl + o->role))) {
+			if (bpf_probe_read_user(&role, sizeof(role),
+						(const void *)(ssl + o->role))) {
 				*err = -1;
 				return NULL;
 			}
@@ -95,8 +97,8 @@ static __always_inline struct tlstap_keys_event *keys_read_final(__u64 ssl,
 		k->pad = 0;
 		k->hash_len = 0;
 		if (o->hash_len_bytes)
-			*err |= read_u32_field(base, o->hash_len_ptr, o->hash_len, o->hash_len_bytes,
-					       &k->hash_len);
+			*err |= read_u32_field(base, o->hash_len_ptr, o->hash_len,
+					       o->hash_len_bytes, &k->hash_len);
 		*err |= read_secret_field(k->client_hs_secret, base, client_hs);
 		*err |= read_secret_field(k->server_hs_secret, base, server_hs);
 		*err |= read_secret_field(k->client_app_secret, base, client_app);
@@ -144,8 +146,8 @@ static __always_inline void keys_event_submit(struct tlstap_keys_event *e, __u64
 
 /* Reads the secrets into a reserved record and sends it; 0 when sent. */
 static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
-					 const struct tlstap_ssl_offsets *o,
-					 const __u64 random[4], __u64 conn_id)
+					 const struct tlstap_ssl_offsets *o, const __u64 random[4],
+					 __u64 conn_id)
 {
 	struct tlstap_keys_event *e;
 	__s32 version = 0;
@@ -188,7 +190,8 @@ static __always_inline int ssl_keys_send(__u64 pid_tgid, __u8 lib, __u64 ssl,
 		if (!e)
 			goto full;
 		k = (void *)(e + 1);
-		err |= bpf_probe_read_user(&session, sizeof(session), (const void *)(ssl + o->session));
+		err |= bpf_probe_read_user(&session, sizeof(session),
+					   (const void *)(ssl + o->session));
 		if (!err && session)
 			err |= bpf_probe_read_user(k->master_key, sizeof(k->master_key),
 						   (const void *)(session + o->master_key));
@@ -220,7 +223,7 @@ fault:
  * whenever keys and data were both on (--keylog, -w FILE.pcapng).
  */
 static __noinline void ssl_keys_send_if_new(__u64 pid_tgid, __u8 lib, __u64 ssl,
-						 struct conn_state *st, __u32 file)
+					    struct conn_state *st, __u32 file)
 {
 	const struct tlstap_ssl_offsets *o = bpf_map_lookup_elem(&ssl_key_offsets, &file);
 	__u64 random[4];

@@ -59,8 +59,7 @@ static long vma_in_libssl3(struct task_struct *task, struct vm_area_struct *vma,
  * Whether a layer whose identity is not known yet is NSS's SSL layer: its
  * write method is code in libssl3. Learns the answer for the process.
  */
-static __always_inline bool layer_is_ssl(__u32 tgid, struct nss_proc *p,
-					 struct pr_file_desc *d)
+static __always_inline bool layer_is_ssl(__u32 tgid, struct nss_proc *p, struct pr_file_desc *d)
 {
 	struct nss_proc learned = {};
 	struct vma_probe probe = {};
@@ -69,7 +68,8 @@ static __always_inline bool layer_is_ssl(__u32 tgid, struct nss_proc *p,
 
 	if (p && (p->not_ssl & bit))
 		return false;
-	if (bpf_probe_read_user(&write, sizeof(write), (const void *)(d->methods + PR_IO_METHODS_WRITE)) ||
+	if (bpf_probe_read_user(&write, sizeof(write),
+				(const void *)(d->methods + PR_IO_METHODS_WRITE)) ||
 	    !write)
 		return false;
 	if (bpf_find_vma(bpf_get_current_task_btf(), write, vma_in_libssl3, &probe, 0)) {

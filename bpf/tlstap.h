@@ -33,7 +33,7 @@ enum tlstap_dir {
 };
 
 enum tlstap_record_type {
-	TLSTAP_RECORD_DATA = 1,        /* struct tlstap_data_event */
+	TLSTAP_RECORD_DATA = 1, /* struct tlstap_data_event */
 	TLSTAP_RECORD_FILE_MAPPED = 2, /* struct tlstap_file_mapped */
 	TLSTAP_RECORD_KEYS = 3, /* struct tlstap_keys_event + a tail by version */
 	TLSTAP_RECORD_LOGGED_SECRET = 4, /* struct tlstap_logged_secret */
@@ -46,7 +46,7 @@ enum tlstap_record_type {
  * OpenSSL, BoringSSL or GnuTLS file whose secrets tlstap can read, the file's index in
  * ssl_key_offsets in the high 32 bits (0: no keys from this file).
  */
-#define TLSTAP_COOKIE_LIB(cookie) ((__u8)((cookie) & 0xff))
+#define TLSTAP_COOKIE_LIB(cookie) ((__u8)((cookie)&0xff))
 #define TLSTAP_COOKIE_KEY_FILE(cookie) ((__u32)((cookie) >> 32))
 #define TLSTAP_MAX_KEY_FILES 256
 
