@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   auto options = cli::parse_options(argc, argv);
   if (!options) return die(options.error());
   if (options->help) {
-    std::cout << cli::kUsage;
+    std::cout << cli::usage_text();
     return 0;
   }
   if (options->version) {

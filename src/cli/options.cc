@@ -16,7 +16,8 @@
 
 namespace tlstap::cli {
 
-const char kUsage[] = R"(Usage: tlstap [OPTION]...
+// --help up to the TLS stacks.
+const char kUsageHead[] = R"(Usage: tlstap [OPTION]...
        tlstap keys [-w FILE] [FILTER]...
 Show, live, the plaintext that programs on this host send and receive through
 TLS libraries (OpenSSL 1.1 and 3.x, BoringSSL, GnuTLS, NSS, Go's crypto/tls)
@@ -146,14 +147,11 @@ secrets are written once, as NSS key log lines, to FILE (-w FILE, created
   sudo tlstap keys -w /tmp/keys.log    then: tshark -o tls.keylog_file:/tmp/keys.log ...
 
 TLS stacks (all hooked unless chosen):
-      --lib STACK[,STACK]  hook only these stacks: openssl, boringssl, gnutls, nss, go,
-                         ktls
-      --no-openssl       do not hook OpenSSL (libssl, and programs exporting SSL_*)
-      --no-boringssl     do not hook BoringSSL (e.g. Debian's android libssl.so.0)
-      --no-gnutls        do not hook GnuTLS (libgnutls)
-      --no-nss           do not hook NSS (libnspr4's PR_Read/PR_Write on SSL sockets)
-      --no-go            do not hook Go programs' crypto/tls
-      --no-ktls          do not probe the kernel's TLS layer (kTLS: tls_sw_sendmsg,
+)";
+
+// After the TLS stacks, made from discovery::kStacks (usage_text).
+const char kUsageTail[] =
+    R"(      --no-ktls          do not probe the kernel's TLS layer (kTLS: tls_sw_sendmsg,
                          tls_sw_recvmsg, ...; needs kprobes and the tls module).
                          A library call on a kTLS socket is reported once, by the
                          library, with "ktls":true
@@ -219,6 +217,21 @@ without BTF, 5 kernel without uprobes, 6 no TLS library found on this host and n
 interface is unknown, of a kind tlstap cannot read, or packets cannot be
 taken on it.
 )";
+
+std::string usage_text() {
+  std::string names;
+  for (const discovery::Stack& stack : discovery::kStacks) names += std::string(stack.name) + ", ";
+  names.pop_back();  // "go," ends the line
+  std::string text = kUsageHead;
+  text += "      --lib STACK[,STACK]  hook only these stacks: " + names + "\n";
+  text += "                         ktls\n";
+  for (const discovery::Stack& stack : discovery::kStacks) {
+    std::string option = "      --no-" + std::string(stack.name);
+    option.resize(std::max<size_t>(option.size() + 1, 25), ' ');
+    text += option + "do not hook " + std::string(stack.what) + "\n";
+  }
+  return text + kUsageTail;
+}
 
 namespace {
 
@@ -546,17 +559,17 @@ Result<Options> parse_options(int argc, char** argv) {
         !o.otlp_url.empty()) {
       return usage("tlstap keys writes key log lines only");
     }
-    // Secrets come from OpenSSL, BoringSSL and GnuTLS builds and Go programs so far; NSS is
-    // not hooked.
+    // Only the stacks whose secrets are read (discovery::kStacks).
     std::set<discovery::LibKind> with_keys;
-    for (discovery::LibKind kind : {discovery::LibKind::kOpenSsl, discovery::LibKind::kBoringSsl,
-                                    discovery::LibKind::kGnuTls, discovery::LibKind::kGo}) {
-      if (o.stacks.contains(kind)) with_keys.insert(kind);
+    std::string readable;
+    for (const discovery::Stack& stack : discovery::kStacks) {
+      if (!stack.keys) continue;
+      readable += (readable.empty() ? "" : ", ") + std::string(stack.name);
+      if (o.stacks.contains(stack.kind)) with_keys.insert(stack.kind);
     }
     if (with_keys.empty()) {
-      return usage(
-          "tlstap keys reads OpenSSL's, BoringSSL's, GnuTLS's and Go's secrets: with all four off, "
-          "nothing is left");
+      return usage("tlstap keys reads the secrets of " + readable +
+                   ": with all of them off, nothing is left");
     }
     o.stacks = with_keys;
     o.ktls = false;

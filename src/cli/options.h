@@ -66,6 +66,7 @@ Result<Options> parse_options(int argc, char** argv);
 // never match would capture nothing, in silence, until stopped.
 Result<void> check_pids(const std::vector<pid_t>& pids, const std::string& proc_root = "/proc");
 
-extern const char kUsage[];
+// --help: the text, its TLS stacks from discovery::kStacks.
+std::string usage_text();
 
 }  // namespace tlstap::cli

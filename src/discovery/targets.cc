@@ -258,21 +258,14 @@ NssProbePoints nss_probe_points(const Target& target) {
           .import_fd = at("SSL_ImportFD")};
 }
 
-std::string_view lib_kind_name(LibKind kind) {
-  switch (kind) {
-    case LibKind::kOpenSsl:
-      return "openssl";
-    case LibKind::kBoringSsl:
-      return "boringssl";
-    case LibKind::kGnuTls:
-      return "gnutls";
-    case LibKind::kGo:
-      return "go";
-    case LibKind::kNss:
-      return "nss";
+const Stack& stack_of(LibKind kind) {
+  for (const Stack& stack : kStacks) {
+    if (stack.kind == kind) return stack;
   }
-  return "unknown";
+  return kStacks[0];  // unreachable: every kind has its line
 }
+
+std::string_view lib_kind_name(LibKind kind) { return stack_of(kind).name; }
 
 std::optional<LibKind> lib_kind_from_name(std::string_view name) {
   for (LibKind kind : kLibKinds) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpf/tlstap.h"
 #include "util/error.h"
 
 namespace tlstap::discovery {
@@ -27,10 +29,34 @@ class ElfFile;
 // libssl3 (the SSL layer, which tells TLS descriptors from the rest); both are
 // targets of kind kNss. A Go program carries its crypto/tls inside: kGo.
 enum class LibKind { kOpenSsl, kBoringSsl, kGnuTls, kNss, kGo };
-inline constexpr LibKind kLibKinds[] = {LibKind::kOpenSsl, LibKind::kBoringSsl, LibKind::kGnuTls,
-                                        LibKind::kNss, LibKind::kGo};
 
-std::string_view lib_kind_name(LibKind kind);  // "openssl", "boringssl", "gnutls", "nss", "go"
+// The TLS stacks tlstap hooks in user space, each once: what --lib,
+// --no-NAME, --list, the messages and the hooks read about it. A new stack
+// is a line here (and its kind above), plus its discovery rule, its probe
+// points and its BPF programs.
+struct Stack {
+  LibKind kind;
+  std::string_view name;  // --lib NAME, --no-NAME, --list, the events' "lib"
+  uint8_t lib_code;       // TLSTAP_LIB_*: the code its probes carry (bpf/tlstap.h)
+  std::string_view what;  // --help: "do not hook <what>"
+  bool keys;              // its sessions' secrets are read (--keylog, tlstap keys)
+};
+inline constexpr Stack kStacks[] = {
+    {LibKind::kOpenSsl, "openssl", TLSTAP_LIB_OPENSSL,
+     "OpenSSL (libssl, and programs exporting SSL_*)", true},
+    {LibKind::kBoringSsl, "boringssl", TLSTAP_LIB_BORINGSSL,
+     "BoringSSL (e.g. Debian's android libssl.so.0)", true},
+    {LibKind::kGnuTls, "gnutls", TLSTAP_LIB_GNUTLS, "GnuTLS (libgnutls)", true},
+    {LibKind::kNss, "nss", TLSTAP_LIB_NSS, "NSS (libnspr4's PR_Read/PR_Write on SSL sockets)",
+     false},
+    {LibKind::kGo, "go", TLSTAP_LIB_GO, "Go programs' crypto/tls", true},
+};
+inline constexpr LibKind kLibKinds[] = {kStacks[0].kind, kStacks[1].kind, kStacks[2].kind,
+                                        kStacks[3].kind, kStacks[4].kind};
+static_assert(std::size(kLibKinds) == std::size(kStacks));
+
+const Stack& stack_of(LibKind kind);
+std::string_view lib_kind_name(LibKind kind);  // stack_of(kind).name
 std::optional<LibKind> lib_kind_from_name(std::string_view name);
 
 struct FileId {

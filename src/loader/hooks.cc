@@ -64,20 +64,6 @@ std::vector<UprobeHook> key_hooks_for(const discovery::Target& t) {
   return {{"go_keylog_enter", nullptr, *p.write_key_log}};
 }
 
-uint8_t lib_code(discovery::LibKind kind) {
-  switch (kind) {
-    case discovery::LibKind::kOpenSsl:
-      return TLSTAP_LIB_OPENSSL;
-    case discovery::LibKind::kBoringSsl:
-      return TLSTAP_LIB_BORINGSSL;
-    case discovery::LibKind::kGnuTls:
-      return TLSTAP_LIB_GNUTLS;
-    case discovery::LibKind::kNss:
-      return TLSTAP_LIB_NSS;
-    case discovery::LibKind::kGo:
-      return TLSTAP_LIB_GO;
-  }
-  return TLSTAP_LIB_UNKNOWN;
-}
+uint8_t lib_code(discovery::LibKind kind) { return discovery::stack_of(kind).lib_code; }
 
 }  // namespace tlstap::loader

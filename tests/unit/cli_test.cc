@@ -81,8 +81,21 @@ TEST(Options, NssAndBoringSslStacks) {
   }
   auto usage = Parse({"--help"});
   ASSERT_TRUE(usage);
-  for (const char* text : {"--no-nss", "--no-boringssl", "openssl, boringssl, gnutls, nss"}) {
-    EXPECT_NE(std::string(cli::kUsage).find(text), std::string::npos) << text;
+  const std::string help = cli::usage_text();
+  for (const char* text :
+       {"      --no-nss           do not hook NSS (libnspr4's PR_Read/PR_Write on SSL sockets)\n",
+        "      --no-boringssl     do not hook BoringSSL", "      --no-go            do not hook Go",
+        "hook only these stacks: openssl, boringssl, gnutls, nss, go,\n                         "
+        "ktls\n",
+        "      --no-ktls          do not probe"}) {
+    EXPECT_NE(help.find(text), std::string::npos) << text;
+  }
+  // Every stack of the table has its --no-NAME line, and --no-NAME works.
+  for (const discovery::Stack& stack : discovery::kStacks) {
+    EXPECT_NE(help.find("--no-" + std::string(stack.name) + " "), std::string::npos) << stack.name;
+    auto without = Parse({"--no-" + std::string(stack.name)});
+    ASSERT_TRUE(without) << without.error().message;
+    EXPECT_FALSE(without->stacks.contains(stack.kind)) << stack.name;
   }
 }
 
@@ -463,7 +476,11 @@ TEST(Options, KeysSubcommandAndKeylog) {
   auto gnutls = Parse({"keys", "--lib", "gnutls"});
   ASSERT_TRUE(gnutls) << gnutls.error().message;
   EXPECT_EQ(gnutls->stacks, std::set{discovery::LibKind::kGnuTls});
-  EXPECT_FALSE(Parse({"keys", "--no-openssl", "--no-boringssl", "--no-gnutls", "--no-go"}));
+  auto none = Parse({"keys", "--no-openssl", "--no-boringssl", "--no-gnutls", "--no-go"});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message,
+            "tlstap keys reads the secrets of openssl, boringssl, gnutls, go: with all of them "
+            "off, nothing is left (see tlstap --help)");
   EXPECT_FALSE(Parse({"keys", "--lib", "nss"}));
   auto beside = Parse({"--keylog", "/tmp/k.log", "--json"});
   ASSERT_TRUE(beside) << beside.error().message;
